@@ -1,0 +1,40 @@
+//! `hello`: the smallest WEFT app. It tells the supervisor it is ready, waits for
+//! one message from its UI and answers it with a greeting.
+
+wit_bindgen::generate!({
+    path: "../../rust/wit",
+    world: "app",
+});
+
+use weft::app::{ipc, notify};
+
+/// Builds the answer to one message from the UI.
+fn greeting(message: &str) -> String {
+    let name = message.trim();
+    if name.is_empty() {
+        "Hello from WEFT!".to_owned()
+    } else {
+        format!("Hello, {name}!")
+    }
+}
+
+fn main() {
+    notify::ready();
+    match ipc::recv(None) {
+        Ok(Some(message)) => {
+            if let Err(error) = ipc::send(&greeting(&message)) {
+                eprintln!("hello: could not answer the UI: {error:?}");
+                std::process::exit(1);
+            }
+        }
+        // A bounded wait is never asked for above, so `None` cannot come back;
+        // treat it like a closed channel rather than guessing.
+        Ok(None) | Err(ipc::IpcError::Closed) => {
+            eprintln!("hello: the UI closed the channel before saying anything");
+        }
+        Err(error) => {
+            eprintln!("hello: could not read from the UI: {error:?}");
+            std::process::exit(1);
+        }
+    }
+}
