@@ -58,10 +58,7 @@ impl AppId {
         if id.len() > MAX_APP_ID_LEN {
             return Err(AppIdError::TooLong(id.len()));
         }
-        if let Some(bad) = id
-            .chars()
-            .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '.'))
-        {
+        if let Some(bad) = id.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '.')) {
             return Err(AppIdError::BadCharacter(bad));
         }
         let labels: Vec<&str> = id.split('.').collect();

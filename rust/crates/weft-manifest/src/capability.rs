@@ -309,6 +309,9 @@ mod tests {
             assert_eq!(text.parse::<Origin>().unwrap_err(), *expected, "origin {text:?}");
         }
         let origin: Origin = "https://example.org".parse().unwrap();
-        assert_eq!((origin.scheme(), origin.host(), origin.port()), (Scheme::Https, "example.org", 443));
+        assert_eq!(
+            (origin.scheme(), origin.host(), origin.port()),
+            (Scheme::Https, "example.org", 443)
+        );
     }
 }

@@ -83,7 +83,10 @@ mod tests {
             import_requirement("wasi:http/outgoing-handler@0.2.6"),
             ImportRequirement::Capability(CapabilityKind::NetFetch)
         );
-        assert!(matches!(import_requirement("wasi:sockets/tcp@0.2.6"), ImportRequirement::Never(_)));
+        assert!(matches!(
+            import_requirement("wasi:sockets/tcp@0.2.6"),
+            ImportRequirement::Never(_)
+        ));
         assert!(matches!(import_requirement("evil:host/shell"), ImportRequirement::Never(_)));
         // A look-alike name must not match by prefix.
         assert!(matches!(import_requirement("weft:app/notifyx"), ImportRequirement::Never(_)));

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::app_id::{AppId, AppIdError, MAX_APP_ID_LEN, MAX_APP_ID_LABELS, MIN_APP_ID_LABELS};
+pub use crate::app_id::{AppId, AppIdError, MAX_APP_ID_LABELS, MAX_APP_ID_LEN, MIN_APP_ID_LABELS};
 pub use crate::capability::{
     Access, Capability, CapabilityError, CapabilityKind, Directory, Origin, OriginError, Scheme,
 };
@@ -101,9 +101,9 @@ pub enum LoadError {
     Invalid {
         /// The file.
         path: PathBuf,
-        /// What is wrong with it.
+        /// What is wrong with it (boxed: it carries the offending text).
         #[source]
-        source: ManifestError,
+        source: Box<ManifestError>,
     },
 }
 
@@ -152,7 +152,10 @@ impl Manifest {
             return Err(LoadError::TooLarge { path: path.to_owned(), size });
         }
         let source = std::fs::read_to_string(path).map_err(read_error)?;
-        Self::parse(&source).map_err(|source| LoadError::Invalid { path: path.to_owned(), source })
+        Self::parse(&source).map_err(|source| LoadError::Invalid {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
     }
 
     /// Whether the manifest grants a capability of `kind`.

@@ -134,7 +134,11 @@ fn bad_app_ids_name_the_field_value_and_place() {
         assert_error(&with_line("id =", &format!("id = {id:?}")), "package.id", needle);
     }
     let long = ["abcdefghijklmnop"; 8].join(".");
-    assert_error(&with_line("id =", &format!("id = {long:?}")), "package.id", "longer than the limit");
+    assert_error(
+        &with_line("id =", &format!("id = {long:?}")),
+        "package.id",
+        "longer than the limit",
+    );
 }
 
 #[test]
@@ -143,7 +147,11 @@ fn names_must_be_short_visible_text() {
     assert_error(&with_line("name =", "name = \" Hi\""), "package.name", "whitespace");
     assert_error(&with_line("name =", "name = \"a\\u0007b\""), "package.name", "control character");
     let long = "x".repeat(65);
-    assert_error(&with_line("name =", &format!("name = {long:?}")), "package.name", "64 characters");
+    assert_error(
+        &with_line("name =", &format!("name = {long:?}")),
+        "package.name",
+        "64 characters",
+    );
 }
 
 #[test]
@@ -167,7 +175,9 @@ fn a_version_of_the_wrong_type_names_the_field() {
 
 #[test]
 fn unknown_capabilities_are_refused_by_name() {
-    for capability in ["fs:write:app-data", "sys:camera", "net:*", "fs:rw:/etc", "SYS:CLIPBOARD", ""] {
+    for capability in
+        ["fs:write:app-data", "sys:camera", "net:*", "fs:rw:/etc", "SYS:CLIPBOARD", ""]
+    {
         let error = assert_error(
             &with_capabilities(&["sys:clipboard", capability]),
             "package.capabilities[1]",
@@ -251,11 +261,19 @@ fn limits_are_checked() {
 
 #[test]
 fn unknown_keys_are_refused_where_they_stand() {
-    let error = assert_error(&with_line("name =", "nmae = \"Hello\""), "package.nmae", "unknown field `nmae`");
+    let error = assert_error(
+        &with_line("name =", "nmae = \"Hello\""),
+        "package.nmae",
+        "unknown field `nmae`",
+    );
     assert_eq!(error.location, Some(Location { line: 3, column: 1 }));
     assert_error(&format!("{VALID}\n[extra]\nkey = 1\n"), "extra", "unknown field `extra`");
     assert_error(&with_line("cpu =", "gpu = \"50%\""), "limits.gpu", "unknown field `gpu`");
-    assert_error(&with_line("entry =", "entry = \"ui/index.html\"\npreload = true"), "ui.preload", "unknown field");
+    assert_error(
+        &with_line("entry =", "entry = \"ui/index.html\"\npreload = true"),
+        "ui.preload",
+        "unknown field",
+    );
 }
 
 #[test]
@@ -270,7 +288,8 @@ fn missing_keys_are_named() {
 fn syntax_errors_and_duplicate_keys_are_located() {
     let error = error_of(&with_line("[runtime]", "[runtime"));
     assert_eq!(error.location.map(|l| l.line), Some(14));
-    let error = assert_error(&with_line("name =", "name = \"A\"\nname = \"B\""), "name", "duplicate key");
+    let error =
+        assert_error(&with_line("name =", "name = \"A\"\nname = \"B\""), "name", "duplicate key");
     assert_eq!(error.location.map(|l| l.line), Some(4));
 }
 
@@ -300,8 +319,5 @@ fn imports_are_checked_against_capabilities() {
         Err(ImportDenied::Forbidden { .. })
     ));
     let full = Manifest::parse(VALID).unwrap();
-    assert_eq!(
-        full.check_imports(["weft:app/clipboard@0.1.0", "wasi:http/types@0.2.6"]),
-        Ok(())
-    );
+    assert_eq!(full.check_imports(["weft:app/clipboard@0.1.0", "wasi:http/types@0.2.6"]), Ok(()));
 }

@@ -7,7 +7,15 @@ use weft_manifest::Manifest;
 /// validation code (not only the TOML lexer) sees hostile values.
 fn manifest_like() -> impl Strategy<Value = String> {
     let key = prop::sample::select(vec![
-        "id", "name", "version", "capabilities", "module", "entry", "memory", "cpu", "x",
+        "id",
+        "name",
+        "version",
+        "capabilities",
+        "module",
+        "entry",
+        "memory",
+        "cpu",
+        "x",
     ]);
     let table = prop::sample::select(vec!["[package]", "[runtime]", "[ui]", "[limits]", "[[x]]"]);
     let value = prop_oneof![

@@ -1,0 +1,22 @@
+# The two commands of the README. Real work lives in apps/build.sh, tests/*.sh
+# and the Rust workspace; this file only names the entry points.
+#
+#   make demo   build everything and inspect the example app
+#   make test   build everything and run every check and test
+
+# Heavy build outputs live outside the clone, so a new checkout reuses them.
+WEFT_CACHE_DIR ?= /var/cache/weft
+export WEFT_CACHE_DIR
+export CARGO_TARGET_DIR ?= $(WEFT_CACHE_DIR)/target
+
+.PHONY: demo test apps
+
+apps:
+	bash apps/build.sh
+
+demo: apps
+	cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack
+	$(CARGO_TARGET_DIR)/debug/weft-pack inspect build/apps/hello
+
+test:
+	bash tests/run.sh
