@@ -24,5 +24,13 @@ cargo fmt --all --check
 step "rust: clippy (warnings are errors)"
 cargo clippy --quiet --locked --workspace --all-targets -- -D warnings
 
+step "rust: doc tests"
+cargo test --quiet --locked --workspace --doc
+
+# nextest runs each test in its own process and ends with one summary line.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  step "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
 step "rust: tests"
-cargo test --locked --workspace
+cargo nextest run --locked --workspace --no-fail-fast

@@ -1,0 +1,49 @@
+{ lib
+, rustPlatform
+, versionCheckHook
+}:
+
+rustPlatform.buildRustPackage (finalAttrs: {
+  pname = "weft";
+  version = "0.1.0";
+
+  # Only what the workspace build and its tests read, so edits to docs, modules or
+  # VM tests do not rebuild the package.
+  src = lib.fileset.toSource {
+    root = ../../.;
+    fileset = lib.fileset.unions [
+      ../../rust/Cargo.toml
+      ../../rust/Cargo.lock
+      ../../rust/crates
+      ../../rust/wit
+      # weft-manifest's tests parse the example app's manifest and the app guide's
+      # examples.
+      ../../apps/hello/wapp.toml
+      ../../docs/app-guide.md
+    ];
+  };
+
+  # The workspace lives in rust/; apps/ stays unpacked beside it for the tests.
+  sourceRoot = "${finalAttrs.src.name}/rust";
+
+  cargoLock.lockFile = ../../rust/Cargo.lock;
+
+  strictDeps = true;
+
+  checkFlags = [
+    # These tests load the wasm guests that apps/build.sh builds. The guest toolchain
+    # (Debian's rustc-web with -Zbuild-std) is not available inside the Nix sandbox yet.
+    "--skip=built_apps"
+  ];
+
+  nativeInstallCheckInputs = [ versionCheckHook ];
+  versionCheckProgramArg = "--version";
+  doInstallCheck = true;
+
+  meta = {
+    description = "WEFT OS host tools: app manifests and the weft-pack packaging tool";
+    license = [ lib.licenses.mit lib.licenses.asl20 ];
+    platforms = lib.platforms.linux;
+    mainProgram = "weft-pack";
+  };
+})
