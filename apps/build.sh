@@ -13,8 +13,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${WEFT_CACHE_DIR:-/var/cache/weft}
 out=${WEFT_BUILD_DIR:-$repo/build}/apps
 
+# Prints the installed version of a Debian package, or nothing.
 installed_version() {
-  dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null | awk '$1 == "installed" { print $2 }'
+  { dpkg-query -W -f='${db:Status-Status} ${Version}' "$1" 2>/dev/null || true; } |
+    awk '$1 == "installed" { print $2 }'
 }
 
 ensure_guest_toolchain() {
