@@ -221,6 +221,9 @@ impl FromStr for Origin {
         if scheme == Scheme::Http && (host != "127.0.0.1" || port.is_none()) {
             return Err(OriginError::InsecureHost);
         }
+        // `https://a.example:443` and `https://a.example` are one origin: keep one
+        // spelling so that listing both is caught as a duplicate.
+        let port = port.filter(|&port| !(scheme == Scheme::Https && port == 443));
         Ok(Self { scheme, host: host.to_owned(), port })
     }
 }
@@ -308,7 +311,10 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(text.parse::<Origin>().unwrap_err(), *expected, "origin {text:?}");
         }
+        let explicit: Origin = "https://example.org:443".parse().unwrap();
+        assert_eq!(explicit.to_string(), "https://example.org");
         let origin: Origin = "https://example.org".parse().unwrap();
+        assert_eq!(origin, explicit);
         assert_eq!(
             (origin.scheme(), origin.host(), origin.port()),
             (Scheme::Https, "example.org", 443)

@@ -216,6 +216,12 @@ fn duplicate_and_conflicting_capabilities_are_refused() {
         "package.capabilities[1]",
         "conflicts with `fs:rw:app-data`",
     );
+    // One origin spelt with and without its default port is still one origin.
+    assert_error(
+        &with_capabilities(&["net:fetch:https://a.example", "net:fetch:https://a.example:443"]),
+        "package.capabilities[1]",
+        "duplicate capability",
+    );
     // Two different origins are two capabilities, not a conflict.
     let two_origins =
         with_capabilities(&["net:fetch:https://a.example", "net:fetch:https://b.example"]);
