@@ -11,6 +11,9 @@ cd "$repo"
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "host tools: erofs-utils, cryptsetup-bin"
+bash tests/install-host-tools.sh
+
 step "apps: build every app into a component"
 bash apps/build.sh
 

@@ -1,4 +1,4 @@
-//! Inspecting a package directory: manifest, component and UI, checked together.
+//! Checking a package's content: manifest, component and UI, checked together.
 
 use std::fmt;
 use std::fs;
@@ -6,17 +6,28 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use weft_manifest::{
-    ImportDenied, ImportRequirement, LoadError, MANIFEST_FILE, Manifest, PackagePath,
-    import_requirement,
+    ImportDenied, ImportRequirement, MANIFEST_FILE, MAX_MANIFEST_BYTES, Manifest, ManifestError,
+    PackagePath, import_requirement,
 };
 
 use crate::component::{ComponentError, ComponentInfo, MAX_COMPONENT_BYTES, read_component};
 
+/// Read access to the files of a package, wherever they are stored: a
+/// directory, or an EROFS image read back in memory.
+pub trait PackageFiles {
+    /// Reads the regular file at `path`, failing if it is larger than `limit` bytes.
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>>;
+    /// Succeeds if `path` is a regular file.
+    fn check_file(&self, path: &str) -> io::Result<()>;
+    /// Where the files are, for messages.
+    fn location(&self) -> String;
+}
+
 /// A package that passed inspection.
 #[derive(Clone, Debug)]
 pub struct Inspection {
-    /// The package directory.
-    pub dir: PathBuf,
+    /// Where the package is.
+    pub location: String,
     /// Its validated manifest.
     pub manifest: Manifest,
     /// What its component declares.
@@ -26,9 +37,24 @@ pub struct Inspection {
 /// Why a package failed inspection; each variant names the step.
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
-    /// The manifest is missing or invalid.
-    #[error("manifest check failed")]
-    Manifest(#[from] LoadError),
+    /// `wapp.toml` could not be read.
+    #[error("cannot read {MANIFEST_FILE} in {location}")]
+    ManifestRead {
+        /// Where the package is.
+        location: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `wapp.toml` is invalid.
+    #[error("invalid {MANIFEST_FILE} in {location}")]
+    Manifest {
+        /// Where the package is.
+        location: String,
+        /// What is wrong.
+        #[source]
+        source: Box<ManifestError>,
+    },
     /// A file the manifest names cannot be opened inside the package.
     #[error("cannot open {path} (named by {field}) in the package")]
     Open {
@@ -54,50 +80,99 @@ pub enum InspectError {
     Imports(#[from] ImportDenied),
 }
 
-/// Inspects the package in `dir`: validates `wapp.toml`, reads and validates the
-/// component it names, checks every import against the granted capabilities and
-/// checks that the UI entry exists. Files are opened without following symlinks.
+/// Inspects the package in directory `dir`; see [`inspect_files`].
 pub fn inspect(dir: &Path) -> Result<Inspection, InspectError> {
-    let manifest = Manifest::load(&dir.join(MANIFEST_FILE))?;
-    let bytes = read_component_file(dir, &manifest.module).map_err(|source| {
-        InspectError::Open { path: manifest.module.clone(), field: "runtime.module", source }
+    inspect_files(&DirFiles::new(dir))
+}
+
+/// Inspects a package: validates `wapp.toml`, reads and validates the component
+/// it names, checks every import against the granted capabilities and checks
+/// that the UI entry is a file.
+pub fn inspect_files(files: &dyn PackageFiles) -> Result<Inspection, InspectError> {
+    let location = files.location();
+    let text = files
+        .read(MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|source| InspectError::ManifestRead { location: location.clone(), source })?;
+    let manifest = Manifest::parse(&text).map_err(|source| InspectError::Manifest {
+        location: location.clone(),
+        source: Box::new(source),
     })?;
+    let bytes =
+        files.read(manifest.module.as_str(), MAX_COMPONENT_BYTES as u64).map_err(|source| {
+            InspectError::Open { path: manifest.module.clone(), field: "runtime.module", source }
+        })?;
     let component = read_component(&bytes)
         .map_err(|source| InspectError::Component { path: manifest.module.clone(), source })?;
     manifest.check_imports(component.imports.iter().map(String::as_str))?;
-    open_package_file(dir, &manifest.ui_entry).map_err(|source| InspectError::Open {
+    files.check_file(manifest.ui_entry.as_str()).map_err(|source| InspectError::Open {
         path: manifest.ui_entry.clone(),
         field: "ui.entry",
         source,
     })?;
-    Ok(Inspection { dir: dir.to_owned(), manifest, component })
+    Ok(Inspection { location, manifest, component })
 }
 
-/// Opens the regular file at `path` inside `dir`, refusing symlinks at every
-/// step so a package cannot point outside itself.
-fn open_package_file(dir: &Path, path: &PackagePath) -> io::Result<fs::File> {
-    let mut current = dir.to_owned();
-    for component in path.as_path().components() {
-        current.push(component);
-        if fs::symlink_metadata(&current)?.file_type().is_symlink() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{} is a symlink; packages hold only regular files", current.display()),
-            ));
+/// The files of a package directory, opened without following symlinks.
+pub struct DirFiles {
+    dir: PathBuf,
+}
+
+impl DirFiles {
+    /// The package in `dir`.
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_owned() }
+    }
+
+    /// Opens the regular file at `path` inside the directory, refusing symlinks
+    /// at every step so a package cannot point outside itself.
+    fn open(&self, path: &str) -> io::Result<fs::File> {
+        let mut current = self.dir.clone();
+        for component in Path::new(path).components() {
+            current.push(component);
+            if fs::symlink_metadata(&current)?.file_type().is_symlink() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is a symlink; packages hold only regular files", current.display()),
+                ));
+            }
         }
+        let file = fs::File::open(&current)?;
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
+        }
+        Ok(file)
     }
-    let file = fs::File::open(&current)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
-    }
-    Ok(file)
 }
 
-/// Reads the component at `path` inside `dir`, at most [`MAX_COMPONENT_BYTES`]
-/// (one byte more is read so that an oversized file is caught, not truncated).
-fn read_component_file(dir: &Path, path: &PackagePath) -> io::Result<Vec<u8>> {
+impl PackageFiles for DirFiles {
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        read_limited(self.open(path)?, limit)
+    }
+
+    fn check_file(&self, path: &str) -> io::Result<()> {
+        self.open(path).map(drop)
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+}
+
+/// Reads all of `reader`, failing if it yields more than `limit` bytes (one
+/// byte more is read so an oversized file is caught, not truncated).
+pub(crate) fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    open_package_file(dir, path)?.take(MAX_COMPONENT_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    reader.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than the limit of {limit} bytes"),
+        ));
+    }
     Ok(bytes)
 }
 
@@ -105,7 +180,7 @@ impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let manifest = &self.manifest;
         writeln!(f, "package       {} {} ({:?})", manifest.id, manifest.version, manifest.name)?;
-        writeln!(f, "directory     {}", self.dir.display())?;
+        writeln!(f, "location      {}", self.location)?;
         writeln!(
             f,
             "component     {} ({} bytes, valid wasm32-wasip2 component)",

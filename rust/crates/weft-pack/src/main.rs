@@ -1,28 +1,10 @@
 //! The `weft-pack` command line.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-/// The WEFT OS package tool.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Checks a package directory (manifest, component, imports, UI) and prints
-    /// what it holds.
-    Inspect {
-        /// The package directory (holding wapp.toml).
-        package: PathBuf,
-    },
-}
+use weft_pack::cli::{Cli, run};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -31,15 +13,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
-        Command::Inspect { package } => weft_pack::inspect(&package).map(|inspection| {
-            println!("{inspection}");
-        }),
-    };
-    match result {
+    match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("weft-pack: {:#}", anyhow::Error::from(error));
+            eprintln!("weft-pack: {error:#}");
             ExitCode::FAILURE
         }
     }

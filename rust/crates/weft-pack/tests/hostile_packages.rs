@@ -108,7 +108,7 @@ fn oversized_components_are_refused_without_reading_them_whole() {
     let file = fs::OpenOptions::new().write(true).open(dir.path().join("app.wasm")).unwrap();
     file.set_len(weft_pack::component::MAX_COMPONENT_BYTES as u64 + 4096).unwrap();
     let error = inspect_error(dir.path());
-    assert!(error.contains("the limit is 268435456"), "{error}");
+    assert!(error.contains("larger than the limit of 268435456 bytes"), "{error}");
 }
 
 #[test]
@@ -140,7 +140,7 @@ fn missing_files_and_bad_manifests_name_the_step() {
 
     let dir = package(&manifest("\"sys:camera\""), b"");
     let error = inspect_error(dir.path());
-    assert!(error.starts_with("manifest check failed: invalid manifest"), "{error}");
+    assert!(error.starts_with("invalid wapp.toml in "), "{error}");
     assert!(
         error.contains("package.capabilities[0] = \"sys:camera\": unknown capability"),
         "{error}"
@@ -149,7 +149,7 @@ fn missing_files_and_bad_manifests_name_the_step() {
     let empty = tempfile::tempdir().unwrap();
     assert!(matches!(
         weft_pack::inspect(empty.path()),
-        Err(InspectError::Manifest(weft_manifest::LoadError::Read { .. }))
+        Err(InspectError::ManifestRead { .. })
     ));
 }
 

@@ -1,0 +1,434 @@
+//! App images: the package as a reproducible EROFS filesystem with a dm-verity
+//! hash tree appended, and a signature over its root hash.
+//!
+//! `mkfs.erofs` (erofs-utils) writes the filesystem and `veritysetup`
+//! (cryptsetup) the hash tree and its userspace check; `erofs-rs` reads the
+//! image back so every file can be compared with the signed list without
+//! mounting anything (the build host has no device-mapper).
+
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ed25519_dalek::SigningKey;
+use erofs_rs::EroFS;
+use erofs_rs::backend::SliceImage;
+use sha2::{Digest, Sha256};
+
+use crate::inspect::{PackageFiles, read_limited};
+use crate::package::{PackageError, Verified, statement_for, verify_content, write_atomically};
+use crate::statement::{ImageParams, MAX_SIGNATURE_FILE_BYTES, Statement};
+use crate::tree::{self, Entry, EntryKind, TreeError};
+
+/// The image file's extension.
+pub const IMAGE_EXTENSION: &str = "wimg";
+/// The image signature file's extension.
+pub const SIGNATURE_EXTENSION: &str = "sig";
+/// dm-verity data and hash block size.
+const VERITY_BLOCK_SIZE: u32 = 4096;
+/// Largest EROFS data area read back for verification, in bytes.
+pub const MAX_IMAGE_DATA_BYTES: u64 = 4 << 30;
+
+/// `<id>-<version>.wimg`, the image file name every consumer looks for.
+pub fn image_file_name(id: &str, version: &str) -> String {
+    format!("{id}-{version}.{IMAGE_EXTENSION}")
+}
+
+/// `<id>-<version>.sig`, the image's signature file name.
+pub fn signature_file_name(id: &str, version: &str) -> String {
+    format!("{id}-{version}.{SIGNATURE_EXTENSION}")
+}
+
+/// The signature file that belongs to `image` (same stem, `.sig`).
+pub fn signature_path_for(image: &Path) -> PathBuf {
+    image.with_extension(SIGNATURE_EXTENSION)
+}
+
+/// Why building or verifying an image failed; each variant names the step.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The package or the image's content failed a package check.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// A filesystem operation failed.
+    #[error("{step}: cannot access {}", path.display())]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An external tool could not be started.
+    #[error("cannot run {tool} (install {package})")]
+    ToolMissing {
+        /// The program.
+        tool: &'static str,
+        /// The Debian package that provides it.
+        package: &'static str,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// An external tool failed.
+    #[error("{tool} failed: {message}")]
+    ToolFailed {
+        /// The program.
+        tool: &'static str,
+        /// What it printed.
+        message: String,
+    },
+    /// The image file is not the size the statement records.
+    #[error("the image is {actual} bytes but was signed at {signed} bytes (truncated or extended)")]
+    Size {
+        /// Signed size.
+        signed: u64,
+        /// Actual size.
+        actual: u64,
+    },
+    /// The image file name is not the signed one.
+    #[error("the image is named {actual} but was signed as {signed}")]
+    FileName {
+        /// Signed name.
+        signed: String,
+        /// Actual name.
+        actual: String,
+    },
+    /// The statement's image parameters are unusable.
+    #[error("the signed image parameters are invalid: {0}")]
+    Params(&'static str),
+    /// The dm-verity hash tree does not match the signed root hash.
+    #[error("dm-verity verification failed: {0}")]
+    Verity(String),
+    /// The EROFS filesystem could not be read.
+    #[error("cannot read the EROFS filesystem in the image")]
+    Erofs(#[source] erofs_rs::Error),
+}
+
+/// A built image and its signature.
+#[derive(Clone, Debug)]
+pub struct BuiltImage {
+    /// `<out>/<id>-<version>.wimg`.
+    pub image: PathBuf,
+    /// `<out>/<id>-<version>.sig`.
+    pub signature: PathBuf,
+    /// The signed statement.
+    pub statement: Statement,
+}
+
+/// Builds the package in `dir` into `<out>/<id>-<version>.wimg` and signs it with
+/// `key` into `<out>/<id>-<version>.sig`. The same package always gives the same
+/// bytes: the EROFS UUID, the verity salt and UUID derive from the file list,
+/// timestamps are 0, owners root, modes the signed ones, no xattrs.
+/// `progress` is told each step's name.
+pub fn build_image(
+    dir: &Path,
+    key: &SigningKey,
+    out: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<BuiltImage, ImageError> {
+    progress("checking and hashing the package");
+    let (mut statement, _) = statement_for(dir, key)?;
+    let io_error = |step, path: &Path| {
+        let path = path.to_owned();
+        move |source| ImageError::Io { step, path, source }
+    };
+    fs::create_dir_all(out).map_err(io_error("creating the output directory", out))?;
+    let work = tempfile::Builder::new()
+        .prefix(".weft-image-")
+        .tempdir_in(out)
+        .map_err(io_error("creating a work directory", out))?;
+    let stage = work.path().join("stage");
+
+    progress("staging the files with their signed modes");
+    stage_files(dir, &statement.files, &stage)?;
+
+    progress("building the EROFS filesystem");
+    let derived = |purpose: &str| Sha256::digest(format!("{purpose}\0{}", statement.files_sha256));
+    let erofs_uuid = uuid_from(&derived("weft-erofs-uuid-v1"));
+    let data = work.path().join("data.erofs");
+    run_tool(
+        Command::new("mkfs.erofs")
+            .args(["--quiet", "-zlz4", "-T", "0", "-U", &erofs_uuid, "--all-root", "-x-1"])
+            .arg(&data)
+            .arg(&stage),
+        "mkfs.erofs",
+        "erofs-utils",
+    )?;
+
+    progress("computing the dm-verity hash tree");
+    let salt = hex::encode(derived("weft-verity-salt-v1"));
+    let hash_tree = work.path().join("hash.tree");
+    let output = run_tool(
+        Command::new("veritysetup")
+            .arg("format")
+            .arg("--hash=sha256")
+            .arg(format!("--data-block-size={VERITY_BLOCK_SIZE}"))
+            .arg(format!("--hash-block-size={VERITY_BLOCK_SIZE}"))
+            .arg(format!("--salt={salt}"))
+            .arg(format!("--uuid={}", uuid_from(&derived("weft-verity-uuid-v1"))))
+            .arg(&data)
+            .arg(&hash_tree),
+        "veritysetup",
+        "cryptsetup-bin",
+    )?;
+    let root_hash = output
+        .lines()
+        .find_map(|line| line.strip_prefix("Root hash:"))
+        .map(|hash| hash.trim().to_owned())
+        .ok_or_else(|| ImageError::ToolFailed {
+            tool: "veritysetup",
+            message: format!("no root hash in its output: {output}"),
+        })?;
+
+    progress("writing the image and its signature");
+    let data_size = fs::metadata(&data).map_err(io_error("reading the EROFS size", &data))?.len();
+    let mut image_bytes = fs::read(&data).map_err(io_error("reading the EROFS image", &data))?;
+    image_bytes
+        .extend(fs::read(&hash_tree).map_err(io_error("reading the hash tree", &hash_tree))?);
+    let file = image_file_name(&statement.id, &statement.version);
+    statement.image = Some(ImageParams {
+        file: file.clone(),
+        size: image_bytes.len() as u64,
+        data_size,
+        hash_offset: data_size,
+        hash_algorithm: "sha256".to_owned(),
+        data_block_size: VERITY_BLOCK_SIZE,
+        hash_block_size: VERITY_BLOCK_SIZE,
+        salt,
+        root_hash,
+        erofs_uuid,
+    });
+    let image = out.join(&file);
+    write_atomically(&image, &image_bytes).map_err(io_error("writing the image", &image))?;
+    let signature = out.join(signature_file_name(&statement.id, &statement.version));
+    write_atomically(&signature, statement.sign(key).as_bytes())
+        .map_err(io_error("writing the signature", &signature))?;
+    Ok(BuiltImage { image, signature, statement })
+}
+
+/// Copies the listed entries of `dir` into `stage` with exactly their signed
+/// modes, re-hashing every file as it is copied so the image holds what the
+/// statement lists even if the source changes meanwhile.
+fn stage_files(dir: &Path, entries: &[Entry], stage: &Path) -> Result<(), ImageError> {
+    let io_error = |step, path: &Path| {
+        let path = path.to_owned();
+        move |source| ImageError::Io { step, path, source }
+    };
+    fs::create_dir(stage).map_err(io_error("staging", stage))?;
+    fs::set_permissions(stage, fs::Permissions::from_mode(0o755))
+        .map_err(io_error("staging", stage))?;
+    for entry in entries {
+        let target = stage.join(&entry.path);
+        match entry.kind {
+            EntryKind::Dir => fs::create_dir(&target).map_err(io_error("staging", &target))?,
+            EntryKind::File => {
+                let source = dir.join(&entry.path);
+                let bytes = fs::read(&source).map_err(io_error("staging", &source))?;
+                let (sha256, _) =
+                    tree::hash_reader(&bytes[..]).map_err(io_error("staging", &source))?;
+                if entry.sha256.as_deref() != Some(sha256.as_str()) {
+                    return Err(PackageError::Mismatch(tree::TreeMismatch::Content(
+                        entry.path.clone(),
+                    ))
+                    .into());
+                }
+                fs::write(&target, bytes).map_err(io_error("staging", &target))?;
+            }
+        }
+    }
+    // Modes last, so read-only directories do not block their own content.
+    for entry in entries.iter().rev() {
+        let target = stage.join(&entry.path);
+        fs::set_permissions(&target, fs::Permissions::from_mode(entry.mode))
+            .map_err(io_error("staging", &target))?;
+    }
+    Ok(())
+}
+
+/// Formats 16 bytes of `digest` as an RFC 4122 version-4 UUID.
+fn uuid_from(digest: &[u8]) -> String {
+    let mut bytes: [u8; 16] = digest[..16].try_into().expect("a SHA-256 digest has 32 bytes");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// Runs `command`; returns its stdout, or its stderr as the error.
+fn run_tool(
+    command: &mut Command,
+    tool: &'static str,
+    package: &'static str,
+) -> Result<String, ImageError> {
+    let output =
+        command.output().map_err(|source| ImageError::ToolMissing { tool, package, source })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let message = format!("{} {}", stderr.trim(), stdout.trim());
+        Err(ImageError::ToolFailed { tool, message: message.trim().replace('\n', " ") })
+    }
+}
+
+/// Verifies `image` against its signature file without mounting it: the
+/// signature and trusted key, the file name and size, the whole dm-verity hash
+/// tree against the signed root hash (`veritysetup verify`, in userspace), then
+/// every entry and file read back out of the EROFS filesystem against the
+/// signed list, and finally the package content checks.
+pub fn verify_image(
+    image: &Path,
+    signature: &Path,
+    trusted: &crate::keys::TrustedKeys,
+    progress: &dyn Fn(&str),
+) -> Result<Verified, ImageError> {
+    progress("checking the signature");
+    let text = fs::File::open(signature)
+        .and_then(|file| read_limited(file, MAX_SIGNATURE_FILE_BYTES))
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|source| PackageError::ReadSignature { path: signature.to_owned(), source })?;
+    let statement = Statement::verify(&text, trusted).map_err(PackageError::from)?;
+    let params = statement.image.clone().ok_or(PackageError::WrongStatementKind(
+        "this signature is for a package directory, not for an image",
+    ))?;
+    check_params(&params)?;
+    let actual_name =
+        image.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    if actual_name != params.file {
+        return Err(ImageError::FileName { signed: params.file, actual: actual_name });
+    }
+    let size = fs::metadata(image)
+        .map_err(|source| ImageError::Io {
+            step: "reading the image",
+            path: image.to_owned(),
+            source,
+        })?
+        .len();
+    if size != params.size {
+        return Err(ImageError::Size { signed: params.size, actual: size });
+    }
+
+    progress("verifying the dm-verity hash tree");
+    run_tool(
+        Command::new("veritysetup")
+            .arg("verify")
+            .arg(format!("--hash-offset={}", params.hash_offset))
+            .arg(image)
+            .arg(image)
+            .arg(&params.root_hash),
+        "veritysetup",
+        "cryptsetup-bin",
+    )
+    .map_err(|error| match error {
+        ImageError::ToolFailed { message, .. } => ImageError::Verity(message),
+        other => other,
+    })?;
+
+    progress("reading every file back out of the image");
+    let data = fs::File::open(image)
+        .and_then(|file| read_limited(file.take(params.data_size), params.data_size))
+        .map_err(|source| ImageError::Io {
+            step: "reading the image",
+            path: image.to_owned(),
+            source,
+        })?;
+    let erofs = EroFS::new(SliceImage::new(&data)).map_err(ImageError::Erofs)?;
+    let actual = image_entries(&erofs)?;
+    let files = ImageFiles { erofs: &erofs, name: image.display().to_string() };
+    Ok(verify_content(statement, &actual, &files)?)
+}
+
+/// Refuses parameters that this code does not produce, before any tool sees them.
+fn check_params(params: &ImageParams) -> Result<(), ImageError> {
+    let is_hex = |text: &str, len| text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if params.hash_algorithm != "sha256" {
+        return Err(ImageError::Params("hash algorithm is not sha256"));
+    }
+    if params.data_block_size != VERITY_BLOCK_SIZE || params.hash_block_size != VERITY_BLOCK_SIZE {
+        return Err(ImageError::Params("block sizes are not 4096"));
+    }
+    if params.hash_offset != params.data_size
+        || !params.data_size.is_multiple_of(u64::from(VERITY_BLOCK_SIZE))
+        || params.data_size == 0
+        || params.data_size > MAX_IMAGE_DATA_BYTES
+        || params.size <= params.data_size
+    {
+        return Err(ImageError::Params("sizes and offsets do not fit together"));
+    }
+    if !is_hex(&params.root_hash, 64) || !is_hex(&params.salt, 64) {
+        return Err(ImageError::Params("root hash or salt is not 32 hex bytes"));
+    }
+    Ok(())
+}
+
+/// The canonical entry list of an EROFS filesystem.
+fn image_entries(erofs: &EroFS<SliceImage<'_>>) -> Result<Vec<Entry>, ImageError> {
+    let mut entries = Vec::new();
+    for item in erofs.walk_dir("/").map_err(ImageError::Erofs)? {
+        let item = item.map_err(ImageError::Erofs)?;
+        let full = item.dir_entry.path();
+        let path = std::str::from_utf8(full.as_bytes())
+            .ok()
+            .and_then(|path| path.strip_prefix('/'))
+            .filter(|path| !path.is_empty() && !path.chars().any(char::is_control))
+            .ok_or_else(|| {
+                PackageError::from(TreeError::BadName {
+                    path: String::from_utf8_lossy(full.as_bytes()).into_owned(),
+                })
+            })?
+            .to_owned();
+        let mode = item.inode.permissions().mode() & 0o7777;
+        if item.inode.is_dir() {
+            entries.push(Entry { path, kind: EntryKind::Dir, mode, sha256: None, size: None });
+        } else if item.inode.is_file() {
+            let file = erofs.open_inode_file(item.inode).map_err(ImageError::Erofs)?;
+            let (sha256, size) = tree::hash_reader(file).map_err(|source| ImageError::Io {
+                step: "reading a file in the image",
+                path: PathBuf::from(&path),
+                source,
+            })?;
+            entries.push(Entry {
+                path,
+                kind: EntryKind::File,
+                mode,
+                sha256: Some(sha256),
+                size: Some(size),
+            });
+        } else {
+            let what = if item.inode.is_symlink() { "symlink" } else { "special file" };
+            return Err(PackageError::from(TreeError::NotRegular { path, what }).into());
+        }
+    }
+    entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    Ok(entries)
+}
+
+/// The files of a package inside an EROFS image held in memory.
+struct ImageFiles<'a, 'data> {
+    erofs: &'a EroFS<SliceImage<'data>>,
+    name: String,
+}
+
+impl PackageFiles for ImageFiles<'_, '_> {
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        let file = self.erofs.open(format!("/{path}")).map_err(io::Error::other)?;
+        read_limited(file, limit)
+    }
+
+    fn check_file(&self, path: &str) -> io::Result<()> {
+        self.erofs.open(format!("/{path}")).map(drop).map_err(io::Error::other)
+    }
+
+    fn location(&self) -> String {
+        self.name.clone()
+    }
+}

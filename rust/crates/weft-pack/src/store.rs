@@ -1,0 +1,365 @@
+//! The app store: verified packages installed under `<root>/<id>/`.
+//!
+//! Store roots, in order: `$WEFT_APP_STORE`, `$XDG_DATA_HOME/weft/apps` (default
+//! `~/.local/share/weft/apps`), `/usr/share/weft/apps`. `install` writes into the
+//! first writable one; lookups search all of them in that order.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Access, CWD, RenameFlags, access, renameat_with};
+use weft_manifest::{AppId, AppIdError};
+
+use crate::keys::TrustedKeys;
+use crate::package::{PackageError, Verified, verify_package};
+use crate::statement::Statement;
+use crate::tree::{EntryKind, SIGNATURE_FILE};
+
+/// The environment variable naming the first store root.
+pub const STORE_ENV: &str = "WEFT_APP_STORE";
+/// The system-wide store root.
+pub const SYSTEM_STORE: &str = "/usr/share/weft/apps";
+/// Prefix of the work directories an install copies into before the rename.
+const INSTALL_PREFIX: &str = ".install-";
+/// Prefix of the directories an uninstall renames an app to before deleting it.
+const REMOVE_PREFIX: &str = ".remove-";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The package did not verify.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// A filesystem operation failed.
+    #[error("{step}: {}", path.display())]
+    Io {
+        /// What was being done.
+        step: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// No store root can be written.
+    #[error("no writable store root among: {0}")]
+    NoWritableRoot(String),
+    /// The argument is not an app id.
+    #[error("{id:?} is not an app id")]
+    BadId {
+        /// The argument.
+        id: String,
+        /// Why.
+        #[source]
+        source: AppIdError,
+    },
+    /// The app is not installed in any root.
+    #[error("{0} is not installed")]
+    NotInstalled(String),
+    /// Another version is installed and replacing was not asked for.
+    #[error("{id} {installed} is installed; pass --replace to install {new} over it")]
+    OtherVersion {
+        /// The app.
+        id: String,
+        /// The installed version.
+        installed: String,
+        /// The version offered.
+        new: String,
+    },
+    /// The offered version is older than the installed one.
+    #[error(
+        "{id} {new} is older than the installed {installed}; pass --allow-downgrade to install it"
+    )]
+    Downgrade {
+        /// The app.
+        id: String,
+        /// The installed version.
+        installed: String,
+        /// The version offered.
+        new: String,
+    },
+    /// An installed app's directory is not named after its signed id.
+    #[error("{} holds a package signed for {signed}, not {dir_name}", path.display())]
+    WrongDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Its name.
+        dir_name: String,
+        /// The signed id.
+        signed: String,
+    },
+}
+
+/// The store roots, in search order.
+pub fn store_roots() -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    if let Some(root) = std::env::var_os(STORE_ENV).filter(|root| !root.is_empty()) {
+        roots.push(PathBuf::from(root));
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/share")));
+    if let Some(data_home) = data_home {
+        roots.push(data_home.join("weft/apps"));
+    }
+    roots.push(PathBuf::from(SYSTEM_STORE));
+    roots
+}
+
+/// The first root that exists and is writable, or can be created.
+pub fn first_writable(roots: &[PathBuf]) -> Result<PathBuf, StoreError> {
+    for root in roots {
+        if root.is_dir() {
+            if access(root, Access::WRITE_OK).is_ok() {
+                return Ok(root.clone());
+            }
+        } else if fs::create_dir_all(root).is_ok() {
+            return Ok(root.clone());
+        }
+    }
+    let listed: Vec<String> = roots.iter().map(|root| root.display().to_string()).collect();
+    Err(StoreError::NoWritableRoot(listed.join(", ")))
+}
+
+/// Options for [`install`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstallOptions {
+    /// Replace an installed app of another version (or other content).
+    pub replace: bool,
+    /// With `replace`, also accept an older version than the installed one.
+    pub allow_downgrade: bool,
+}
+
+/// What [`install`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InstallOutcome {
+    /// Installed where nothing was.
+    Installed(PathBuf),
+    /// The same package was already installed; nothing changed.
+    AlreadyInstalled(PathBuf),
+    /// Replaced the given installed version.
+    Replaced {
+        /// Where.
+        path: PathBuf,
+        /// The version that was there.
+        previous: String,
+    },
+}
+
+/// Installs the signed package in `source` into `root`: verifies it (nothing is
+/// copied if that fails), copies it into a work directory in the root, verifies
+/// the copy, then renames it into place, or atomically exchanges it with the
+/// installed version. An interrupted install leaves only a work directory that
+/// lookups ignore and the next install removes.
+pub fn install(
+    source: &Path,
+    root: &Path,
+    trusted: &TrustedKeys,
+    options: InstallOptions,
+) -> Result<InstallOutcome, StoreError> {
+    let offered = verify_package(source, trusted)?;
+    let id = offered.id.as_str();
+    let target = root.join(id);
+    let previous = match fs::symlink_metadata(&target) {
+        Ok(_) => Some(installed_statement(&target, trusted)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(StoreError::Io { step: "looking at the store", path: target, source });
+        }
+    };
+    if let Some(Ok(installed)) = &previous {
+        if installed.files_sha256 == offered.statement.files_sha256
+            && installed.version == offered.statement.version
+        {
+            return Ok(InstallOutcome::AlreadyInstalled(target));
+        }
+        check_replacement(id, installed, &offered.statement, options)?;
+    } else if previous.is_some() && !options.replace {
+        // A damaged installation: replace only when asked.
+        return Err(StoreError::OtherVersion {
+            id: id.to_owned(),
+            installed: "(unverifiable)".to_owned(),
+            new: offered.statement.version.clone(),
+        });
+    }
+
+    remove_stale_work_dirs(root, id);
+    let work = root.join(format!("{INSTALL_PREFIX}{id}-{}", std::process::id()));
+    let result = copy_package(source, &offered, &work)
+        .and_then(|()| Ok(verify_package(&work, trusted)?))
+        .and_then(|_| move_into_place(&work, &target, previous.is_some()));
+    match result {
+        Ok(()) => {}
+        Err(error) => {
+            let _ = fs::remove_dir_all(&work);
+            return Err(error);
+        }
+    }
+    Ok(match previous {
+        None => InstallOutcome::Installed(target),
+        Some(installed) => InstallOutcome::Replaced {
+            path: target,
+            previous: installed
+                .map_or_else(|_| "(unverifiable)".to_owned(), |statement| statement.version),
+        },
+    })
+}
+
+fn installed_statement(path: &Path, trusted: &TrustedKeys) -> Result<Statement, PackageError> {
+    verify_package(path, trusted).map(|verified| verified.statement)
+}
+
+fn check_replacement(
+    id: &str,
+    installed: &Statement,
+    offered: &Statement,
+    options: InstallOptions,
+) -> Result<(), StoreError> {
+    let versions = || (installed.version.clone(), offered.version.clone());
+    let older = match (
+        semver::Version::parse(&installed.version),
+        semver::Version::parse(&offered.version),
+    ) {
+        (Ok(installed), Ok(offered)) => offered < installed,
+        _ => true,
+    };
+    if older && !options.allow_downgrade {
+        let (installed, new) = versions();
+        return Err(StoreError::Downgrade { id: id.to_owned(), installed, new });
+    }
+    if !options.replace {
+        let (installed, new) = versions();
+        return Err(StoreError::OtherVersion { id: id.to_owned(), installed, new });
+    }
+    Ok(())
+}
+
+/// Copies the verified entries and the signature of `source` into `work`.
+fn copy_package(source: &Path, package: &Verified, work: &Path) -> Result<(), StoreError> {
+    let io_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Io { step: "copying the package", path, source }
+    };
+    fs::create_dir(work).map_err(io_error(work))?;
+    let entries = &package.statement.files;
+    for entry in entries {
+        let target = work.join(&entry.path);
+        match entry.kind {
+            EntryKind::Dir => fs::create_dir(&target).map_err(io_error(&target))?,
+            EntryKind::File => {
+                fs::copy(source.join(&entry.path), &target).map(drop).map_err(io_error(&target))?;
+            }
+        }
+    }
+    let signature = work.join(SIGNATURE_FILE);
+    fs::copy(source.join(SIGNATURE_FILE), &signature).map_err(io_error(&signature))?;
+    for entry in entries.iter().rev() {
+        let target = work.join(&entry.path);
+        fs::set_permissions(&target, fs::Permissions::from_mode(entry.mode))
+            .map_err(io_error(&target))?;
+    }
+    fs::set_permissions(&signature, fs::Permissions::from_mode(0o644))
+        .map_err(io_error(&signature))?;
+    fs::set_permissions(work, fs::Permissions::from_mode(0o755)).map_err(io_error(work))
+}
+
+/// Renames `work` to `target`, or exchanges them atomically and deletes the old
+/// version, which the exchange left at `work`.
+fn move_into_place(work: &Path, target: &Path, exchange: bool) -> Result<(), StoreError> {
+    let io_error = |source: io::Error| StoreError::Io {
+        step: "moving the package into place",
+        path: target.to_owned(),
+        source,
+    };
+    if exchange {
+        renameat_with(CWD, work, CWD, target, RenameFlags::EXCHANGE)
+            .map_err(|errno| io_error(errno.into()))?;
+        fs::remove_dir_all(work).map_err(io_error)
+    } else {
+        renameat_with(CWD, work, CWD, target, RenameFlags::NOREPLACE)
+            .map_err(|errno| io_error(errno.into()))
+    }
+}
+
+/// Removes work directories of earlier installs of `id` whose process is gone.
+fn remove_stale_work_dirs(root: &Path, id: &str) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    let prefix = format!("{INSTALL_PREFIX}{id}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(&prefix)) else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Validates `id` and finds its directory in the first root that has it.
+pub fn find(roots: &[PathBuf], id: &str) -> Result<PathBuf, StoreError> {
+    let app_id =
+        AppId::new(id).map_err(|source| StoreError::BadId { id: id.to_owned(), source })?;
+    roots
+        .iter()
+        .map(|root| root.join(app_id.as_str()))
+        .find(|path| path.is_dir())
+        .ok_or_else(|| StoreError::NotInstalled(id.to_owned()))
+}
+
+/// Verifies the installed package at `<root>/<dir_name>`, including that the
+/// directory is named after the signed id.
+pub fn verify_installed(path: &Path, trusted: &TrustedKeys) -> Result<Verified, StoreError> {
+    let verified = verify_package(path, trusted)?;
+    let dir_name =
+        path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    if dir_name != verified.id.as_str() {
+        return Err(StoreError::WrongDirectory {
+            path: path.to_owned(),
+            dir_name,
+            signed: verified.id.to_string(),
+        });
+    }
+    Ok(verified)
+}
+
+/// Removes the installed app `id` from the first root that has it: renamed out of
+/// sight first, so it disappears at once, then deleted.
+pub fn uninstall(roots: &[PathBuf], id: &str) -> Result<PathBuf, StoreError> {
+    let path = find(roots, id)?;
+    let parked = path.with_file_name(format!("{REMOVE_PREFIX}{id}-{}", std::process::id()));
+    let io_error = |source| StoreError::Io { step: "removing the app", path: path.clone(), source };
+    fs::rename(&path, &parked).map_err(io_error)?;
+    fs::remove_dir_all(&parked).map_err(io_error)?;
+    Ok(path)
+}
+
+/// One directory of a store root.
+#[derive(Debug)]
+pub struct Listed {
+    /// The directory.
+    pub path: PathBuf,
+    /// Its verification, or why it failed.
+    pub verified: Result<Verified, StoreError>,
+}
+
+/// Every app directory in every root (names starting with `.` are work
+/// directories and are skipped), each fully verified.
+pub fn list(roots: &[PathBuf], trusted: &TrustedKeys) -> Vec<Listed> {
+    let mut listed = Vec::new();
+    for root in roots {
+        let Ok(entries) = fs::read_dir(root) else { continue };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+            .map(|entry| entry.path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let verified = verify_installed(&path, trusted);
+            listed.push(Listed { path, verified });
+        }
+    }
+    listed
+}
