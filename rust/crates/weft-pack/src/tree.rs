@@ -127,6 +127,10 @@ fn scan_dir(
         let metadata = fs::symlink_metadata(&full).map_err(io_error(&full))?;
         let file_type = metadata.file_type();
         let mode = metadata.permissions().mode() & 0o7777;
+        if !file_type.is_dir() && !file_type.is_file() {
+            let what = if file_type.is_symlink() { "symlink" } else { "special file" };
+            return Err(TreeError::NotRegular { path, what });
+        }
         if mode & !ALLOWED_MODE_BITS != 0 {
             return Err(TreeError::BadMode { path, mode });
         }
@@ -142,7 +146,7 @@ fn scan_dir(
                 size: None,
             });
             scan_dir(&full, &format!("{path}/"), entries, total)?;
-        } else if file_type.is_file() {
+        } else {
             let (sha256, size) = hash_file(&full).map_err(io_error(&full))?;
             *total += size;
             if *total > MAX_PACKAGE_BYTES {
@@ -155,9 +159,6 @@ fn scan_dir(
                 sha256: Some(sha256),
                 size: Some(size),
             });
-        } else {
-            let what = if file_type.is_symlink() { "symlink" } else { "special file" };
-            return Err(TreeError::NotRegular { path, what });
         }
     }
     Ok(())

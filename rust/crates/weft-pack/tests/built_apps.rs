@@ -2,8 +2,10 @@
 //! the README's test command runs first). Test names start with `built_apps_` so
 //! builds without the guest toolchain (the Nix sandbox) can skip them by name.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use weft_manifest::{ImportRequirement, import_requirement};
 
@@ -20,6 +22,22 @@ fn built_package(app: &str) -> PathBuf {
         package.display()
     );
     package
+}
+
+/// A private copy of a built package (tests sign it, which writes into it).
+fn copy_of(app: &str, to: &Path) -> PathBuf {
+    let from = built_package(app);
+    for entry in weft_pack::tree::scan(&from).unwrap() {
+        let target = to.join(&entry.path);
+        match entry.kind {
+            weft_pack::tree::EntryKind::Dir => fs::create_dir_all(target).unwrap(),
+            weft_pack::tree::EntryKind::File => {
+                fs::create_dir_all(target.parent().unwrap()).unwrap();
+                fs::copy(from.join(&entry.path), target).unwrap();
+            }
+        }
+    }
+    to.to_owned()
 }
 
 #[test]
@@ -49,14 +67,43 @@ fn built_apps_hello_imports_only_notify_ipc_and_core_wasi() {
 
 #[test]
 fn built_apps_cli_reports_the_hello_package() {
-    let output = Command::new(env!("CARGO_BIN_EXE_weft-pack"))
-        .arg("inspect")
-        .arg(built_package("hello"))
-        .output()
-        .unwrap();
+    let world = common::World::new();
+    let output =
+        world.cli(&world.path("store"), &["check", built_package("hello").to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("package       org.weft.hello 0.1.0"), "{stdout}");
     assert!(stdout.contains("weft:app/ipc@0.1.0"), "{stdout}");
     assert!(stdout.contains("verdict       OK"), "{stdout}");
+}
+
+#[test]
+fn built_apps_hello_round_trips_through_sign_image_verify_and_install() {
+    let world = common::World::new();
+    let package = copy_of("hello", &world.path("hello"));
+    let store = world.path("store");
+    let key = world.key_path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = world.cli(&store, args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let package_arg = package.to_str().unwrap();
+    assert!(run(&["sign", "--key", key, package_arg]).starts_with("signed org.weft.hello 0.1.0"));
+    assert!(run(&["verify", package_arg]).contains("all match the signature"));
+
+    let out = world.path("images");
+    let built = run(&["build-image", "--key", key, "--out", out.to_str().unwrap(), package_arg]);
+    assert!(built.contains("org.weft.hello-0.1.0.wimg"), "{built}");
+    let image = out.join("org.weft.hello-0.1.0.wimg");
+    assert!(out.join("org.weft.hello-0.1.0.sig").is_file());
+    let verified = run(&["verify", "--json", image.to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_str(&verified).unwrap();
+    assert_eq!(report["id"], "org.weft.hello");
+    assert_eq!(report["image"]["root-hash"].as_str().unwrap().len(), 64);
+
+    assert!(run(&["install", package_arg]).starts_with("installed "));
+    let listed = run(&["list"]);
+    assert!(listed.starts_with("org.weft.hello"), "{listed}");
+    assert!(listed.contains("verified"), "{listed}");
 }

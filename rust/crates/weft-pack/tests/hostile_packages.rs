@@ -4,29 +4,15 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use wasm_encoder::{
-    Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType, Module,
-};
+use common::component_importing;
+use wasm_encoder::Module;
 use weft_pack::InspectError;
 use weft_pack::component::{ComponentError, read_component};
 
-/// A valid component whose only content is an import of `interface` as an
-/// (empty) instance.
-fn component_importing(interface: &str) -> Vec<u8> {
-    let mut types = ComponentTypeSection::new();
-    types.instance(&InstanceType::new());
-    let mut imports = ComponentImportSection::new();
-    imports.import(interface, ComponentTypeRef::Instance(0));
-    let mut component = Component::new();
-    component.section(&types).section(&imports);
-    component.finish()
-}
+mod common;
 
 fn manifest(capabilities: &str) -> String {
-    format!(
-        "[package]\nid = \"org.example.test\"\nname = \"Test\"\nversion = \"1.0.0\"\n\
-         capabilities = [{capabilities}]\n[runtime]\nmodule = \"app.wasm\"\n[ui]\nentry = \"ui/index.html\"\n"
-    )
+    common::manifest("org.example.test", "1.0.0", capabilities)
 }
 
 /// A package directory with the given manifest and component.
@@ -147,10 +133,7 @@ fn missing_files_and_bad_manifests_name_the_step() {
     );
 
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(
-        weft_pack::inspect(empty.path()),
-        Err(InspectError::ManifestRead { .. })
-    ));
+    assert!(matches!(weft_pack::inspect(empty.path()), Err(InspectError::ManifestRead { .. })));
 }
 
 #[test]
