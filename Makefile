@@ -1,7 +1,7 @@
 # The two commands of the README. Real work lives in apps/build.sh, tests/*.sh
 # and the Rust workspace; this file only names the entry points.
 #
-#   make demo   build everything and inspect the example app
+#   make demo   build the example app, sign it, build and verify its image, install it
 #   make test   build everything and run every check and test
 
 # Heavy build outputs live outside the clone, so a new checkout reuses them.
@@ -9,14 +9,10 @@ WEFT_CACHE_DIR ?= /var/cache/weft
 export WEFT_CACHE_DIR
 export CARGO_TARGET_DIR ?= $(WEFT_CACHE_DIR)/target
 
-.PHONY: demo test apps
+.PHONY: demo test
 
-apps:
-	bash apps/build.sh
-
-demo: apps
-	cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack
-	$(CARGO_TARGET_DIR)/debug/weft-pack inspect build/apps/hello
+demo:
+	bash images/demo.sh
 
 test:
 	bash tests/run.sh

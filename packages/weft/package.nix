@@ -1,6 +1,8 @@
 { lib
 , rustPlatform
 , versionCheckHook
+, erofs-utils
+, cryptsetup
 }:
 
 rustPlatform.buildRustPackage (finalAttrs: {
@@ -29,6 +31,13 @@ rustPlatform.buildRustPackage (finalAttrs: {
   cargoLock.lockFile = ../../rust/Cargo.lock;
 
   strictDeps = true;
+
+  # weft-pack's image tests run the real mkfs.erofs and veritysetup (format and the
+  # userspace verify; no device-mapper is needed).
+  nativeCheckInputs = [
+    erofs-utils
+    cryptsetup
+  ];
 
   checkFlags = [
     # These tests load the wasm guests that apps/build.sh builds. The guest toolchain

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults (`make demo`): builds the example app, signs
+# it with a demo key, builds its EROFS + dm-verity image, verifies both, installs
+# the package into a demo store and shows what the store holds.
+#
+# Everything it makes lives under $WEFT_CACHE_DIR/demo (default
+# /var/cache/weft/demo); the demo key is made once and reused.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export WEFT_CACHE_DIR=${WEFT_CACHE_DIR:-/var/cache/weft}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WEFT_CACHE_DIR/target}
+demo=$WEFT_CACHE_DIR/demo
+cd "$repo"
+
+step() { printf '\n== %s\n' "$*"; }
+
+bash tests/install-host-tools.sh
+bash apps/build.sh
+cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack
+weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
+
+mkdir -p "$demo/trusted"
+if [[ ! -f $demo/demo.key ]]; then
+  step "generating the demo signing key"
+  "$weft_pack" generate-key "$demo/demo.key" --public "$demo/trusted/demo.pub"
+fi
+export WEFT_TRUSTED_KEYS=$demo/trusted
+export WEFT_APP_STORE=$demo/store
+
+step "checking the hello package"
+rm -rf "$demo/hello"
+cp -R build/apps/hello "$demo/hello"
+"$weft_pack" check "$demo/hello"
+
+step "signing it"
+"$weft_pack" sign --key "$demo/demo.key" "$demo/hello"
+
+step "building its EROFS + dm-verity image"
+"$weft_pack" build-image --key "$demo/demo.key" --out "$demo/images" "$demo/hello"
+
+step "verifying the image without mounting it"
+"$weft_pack" verify "$demo/images/org.weft.hello-0.1.0.wimg"
+
+step "installing the package into $WEFT_APP_STORE"
+"$weft_pack" install --replace "$demo/hello"
+"$weft_pack" list
