@@ -99,7 +99,7 @@ fn main() {
         build,
         mib_per_s(build)
     );
-    println!("  signature check alone                     {:>9.1?}", signature_only);
+    println!("  signature check alone                     {signature_only:>9.1?}");
     println!(
         "  verify package directory (full)           {:>9.1?}  {:>7.0} MiB/s",
         verify_dir,
