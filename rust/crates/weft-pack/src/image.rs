@@ -18,8 +18,10 @@ use erofs_rs::backend::SliceImage;
 use sha2::{Digest, Sha256};
 
 use crate::inspect::{PackageFiles, read_limited};
-use crate::package::{PackageError, Verified, statement_for, verify_content, write_atomically};
-use crate::statement::{ImageParams, MAX_SIGNATURE_FILE_BYTES, Statement};
+use crate::package::{
+    PackageError, Verified, read_signature_file, statement_for, verify_content, write_atomically,
+};
+use crate::statement::{ImageParams, Statement};
 use crate::tree::{self, Entry, EntryKind, TreeError};
 
 /// The image file's extension.
@@ -289,13 +291,7 @@ pub fn verify_image(
     progress: &dyn Fn(&str),
 ) -> Result<Verified, ImageError> {
     progress("checking the signature");
-    let text = fs::File::open(signature)
-        .and_then(|file| read_limited(file, MAX_SIGNATURE_FILE_BYTES))
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
-        })
-        .map_err(|source| PackageError::ReadSignature { path: signature.to_owned(), source })?;
+    let text = read_signature_file(signature)?;
     let statement = Statement::verify(&text, trusted).map_err(PackageError::from)?;
     let params = statement.image.clone().ok_or(PackageError::WrongStatementKind(
         "this signature is for a package directory, not for an image",
@@ -388,7 +384,7 @@ fn image_entries(erofs: &EroFS<SliceImage<'_>>) -> Result<Vec<Entry>, ImageError
             .to_owned();
         let mode = item.inode.permissions().mode() & 0o7777;
         if item.inode.is_dir() {
-            entries.push(Entry { path, kind: EntryKind::Dir, mode, sha256: None, size: None });
+            entries.push(Entry::dir(path, mode));
         } else if item.inode.is_file() {
             let file = erofs.open_inode_file(item.inode).map_err(ImageError::Erofs)?;
             let (sha256, size) = tree::hash_reader(file).map_err(|source| ImageError::Io {
@@ -396,13 +392,7 @@ fn image_entries(erofs: &EroFS<SliceImage<'_>>) -> Result<Vec<Entry>, ImageError
                 path: PathBuf::from(&path),
                 source,
             })?;
-            entries.push(Entry {
-                path,
-                kind: EntryKind::File,
-                mode,
-                sha256: Some(sha256),
-                size: Some(size),
-            });
+            entries.push(Entry::file(path, mode, sha256, size));
         } else {
             let what = if item.inode.is_symlink() { "symlink" } else { "special file" };
             return Err(PackageError::from(TreeError::NotRegular { path, what }).into());

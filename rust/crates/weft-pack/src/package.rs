@@ -120,14 +120,7 @@ pub(crate) fn statement_for(
 /// changed), then the content checks, then that the manifest's id and version
 /// are the signed ones. Fails closed at the first problem.
 pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, PackageError> {
-    let path = dir.join(SIGNATURE_FILE);
-    let signature = fs::File::open(&path)
-        .and_then(|file| read_limited(file, MAX_SIGNATURE_FILE_BYTES))
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
-        })
-        .map_err(|source| PackageError::ReadSignature { path, source })?;
+    let signature = read_signature_file(&dir.join(SIGNATURE_FILE))?;
     let statement = Statement::verify(&signature, trusted)?;
     if statement.image.is_some() {
         return Err(PackageError::WrongStatementKind(
@@ -136,6 +129,17 @@ pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, Pac
     }
     let actual = tree::scan(dir)?;
     verify_content(statement, &actual, &DirFiles::new(dir))
+}
+
+/// Reads a signature file (at most [`MAX_SIGNATURE_FILE_BYTES`], UTF-8).
+pub(crate) fn read_signature_file(path: &Path) -> Result<String, PackageError> {
+    fs::File::open(path)
+        .and_then(|file| read_limited(file, MAX_SIGNATURE_FILE_BYTES))
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|source| PackageError::ReadSignature { path: path.to_owned(), source })
 }
 
 /// The checks shared by package directories and images, once the signature

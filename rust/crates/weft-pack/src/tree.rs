@@ -48,6 +48,18 @@ pub struct Entry {
     pub size: Option<u64>,
 }
 
+impl Entry {
+    /// A directory entry.
+    pub fn dir(path: String, mode: u32) -> Self {
+        Self { path, kind: EntryKind::Dir, mode, sha256: None, size: None }
+    }
+
+    /// A file entry with its content's SHA-256 (hex) and size.
+    pub fn file(path: String, mode: u32, sha256: String, size: u64) -> Self {
+        Self { path, kind: EntryKind::File, mode, sha256: Some(sha256), size: Some(size) }
+    }
+}
+
 /// Why a directory cannot be a package tree.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
@@ -138,13 +150,7 @@ fn scan_dir(
             return Err(TreeError::TooLarge);
         }
         if file_type.is_dir() {
-            entries.push(Entry {
-                path: path.clone(),
-                kind: EntryKind::Dir,
-                mode,
-                sha256: None,
-                size: None,
-            });
+            entries.push(Entry::dir(path.clone(), mode));
             scan_dir(&full, &format!("{path}/"), entries, total)?;
         } else {
             let (sha256, size) = hash_file(&full).map_err(io_error(&full))?;
@@ -152,13 +158,7 @@ fn scan_dir(
             if *total > MAX_PACKAGE_BYTES {
                 return Err(TreeError::TooLarge);
             }
-            entries.push(Entry {
-                path,
-                kind: EntryKind::File,
-                mode,
-                sha256: Some(sha256),
-                size: Some(size),
-            });
+            entries.push(Entry::file(path, mode, sha256, size));
         }
     }
     Ok(())
