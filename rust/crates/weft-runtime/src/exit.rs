@@ -1,0 +1,50 @@
+//! The runtime's exit statuses: how a session ended, for the supervisor.
+
+use std::fmt;
+
+/// How an app session ended. The numeric value is the process exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The app's `run` returned (or it exited with status 0).
+    Finished = 0,
+    /// The runtime failed before or around the app (setup, I/O); see stderr.
+    RuntimeError = 1,
+    /// The command line was wrong.
+    Usage = 2,
+    /// The launch was refused: invalid component, or an import the manifest's
+    /// capabilities do not grant.
+    Refused = 3,
+    /// The app trapped (a bug in the app, e.g. a panic or `unreachable`).
+    Trapped = 4,
+    /// The app tried to grow past its memory, table or instance limit.
+    MemoryLimit = 5,
+    /// The app ran past its CPU budget without yielding.
+    CpuBudget = 6,
+    /// The app overflowed its stack.
+    StackOverflow = 7,
+    /// The app exited with a non-zero status of its own.
+    AppFailed = 8,
+}
+
+impl Exit {
+    /// The process exit status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Finished => "finished",
+            Self::RuntimeError => "runtime error",
+            Self::Usage => "usage error",
+            Self::Refused => "launch refused",
+            Self::Trapped => "app trapped",
+            Self::MemoryLimit => "memory limit exceeded",
+            Self::CpuBudget => "CPU budget exceeded",
+            Self::StackOverflow => "stack overflow",
+            Self::AppFailed => "app exited with an error status",
+        })
+    }
+}

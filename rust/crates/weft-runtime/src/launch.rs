@@ -1,0 +1,202 @@
+//! One app session: load, check, link, limit, run.
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use weft_aot::{ArtifactStore, Loaded};
+use weft_manifest::{Access, Capability, Directory, MANIFEST_FILE, Manifest};
+
+use crate::exit::Exit;
+use crate::fetch::FetchGuard;
+use crate::host::State;
+use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
+use crate::linking::linker;
+use crate::session::Session;
+
+/// Largest component the runtime loads, in bytes.
+const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// What a session is started with.
+#[derive(Debug)]
+pub struct LaunchOptions {
+    /// The package directory (a verified store entry or a read-only image mount).
+    pub package: PathBuf,
+    /// The supervisor's session socket, if any.
+    pub session_socket: Option<PathBuf>,
+    /// An inherited directory descriptor for `fs:*:app-data`.
+    pub app_data_fd: Option<i32>,
+    /// An inherited directory descriptor for `fs:*:xdg-documents`.
+    pub documents_fd: Option<i32>,
+    /// The system's store of precompiled components.
+    pub aot_dir: PathBuf,
+    /// The limits policy.
+    pub policy: Policy,
+}
+
+/// Why a session did not start; each is a refusal, not a crash.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// The component imports something the manifest does not grant.
+    #[error("launch refused: {0}")]
+    Imports(#[from] weft_manifest::ImportDenied),
+    /// A granted directory was not passed, or is not a directory.
+    #[error("launch refused: {0}")]
+    Directory(String),
+}
+
+/// Runs one app session to its end and says how it ended.
+pub fn run(options: &LaunchOptions) -> Exit {
+    match run_inner(options) {
+        Ok(exit) => exit,
+        Err(error) => {
+            let exit = classify(&error);
+            tracing::error!("{}: {error:#}", exit);
+            exit
+        }
+    }
+}
+
+fn run_inner(options: &LaunchOptions) -> Result<Exit> {
+    let manifest = Manifest::load(&options.package.join(MANIFEST_FILE))?;
+    let _span = tracing::info_span!("app", id = %manifest.id).entered();
+    let component_bytes = read_component(&options.package.join(manifest.module.as_path()))?;
+
+    let engine = weft_aot::engine()?;
+    let (component, loaded) = ArtifactStore::new(&options.aot_dir)
+        .load(&engine, &component_bytes)
+        .context("loading the component")?;
+    match &loaded {
+        Loaded::Artifact => tracing::debug!("loaded the precompiled component"),
+        Loaded::CompiledAndStored => {
+            tracing::info!("compiled the component (no stored artifact); stored it");
+        }
+        Loaded::CompiledNotStored(why) => {
+            tracing::warn!("compiled the component; could not store it: {why}");
+        }
+    }
+    let imports: Vec<String> =
+        component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
+    manifest.check_imports(imports.iter().map(String::as_str)).map_err(Refusal::from)?;
+
+    let wasi = wasi_context(&manifest, options)?;
+    let session =
+        match &options.session_socket {
+            Some(path) => Some(Session::start(UnixStream::connect(path).with_context(|| {
+                format!("connecting to the session socket {}", path.display())
+            })?)?),
+            None => None,
+        };
+    let limiter = Limiter::new(&options.policy, manifest.limits.memory_bytes)?;
+    let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
+        .context("opening this thread's status for the CPU budget")?;
+    let fetch_guard = FetchGuard::new(manifest.fetch_origins().cloned().collect());
+    let mut store = Store::new(&engine, State::new(wasi, fetch_guard, limiter, cpu, session));
+    store.limiter(|state| &mut state.limiter);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut context| {
+        context.data_mut().cpu.tick()?;
+        Ok(UpdateDeadline::Continue(1))
+    });
+    start_epoch_ticker(&engine)?;
+
+    let command = CommandPre::new(linker(&engine, &manifest)?.instantiate_pre(&component)?)?
+        .instantiate(&mut store)
+        .map_err(anyhow::Error::from)
+        .context("instantiating the app")?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(Exit::Finished),
+        Ok(Err(())) => {
+            tracing::warn!("the app's run returned an error");
+            Ok(Exit::AppFailed)
+        }
+        Err(error) => Err(anyhow::Error::from(error).context("the app stopped")),
+    }
+}
+
+/// Reads the component, refusing an oversized file before reading it whole.
+fn read_component(path: &Path) -> Result<Vec<u8>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
+        bail!("{} is larger than {MAX_COMPONENT_BYTES} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// The app's WASI context: no environment, only the app id as its one argument,
+/// guest stdout and stderr to the runtime's stderr (stdout carries `READY`),
+/// and a preopened directory for each granted `fs:` capability.
+fn wasi_context(manifest: &Manifest, options: &LaunchOptions) -> Result<wasmtime_wasi::WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .arg(manifest.id.as_str())
+        .stdout(wasmtime_wasi::cli::stderr())
+        .stderr(wasmtime_wasi::cli::stderr());
+    for capability in &manifest.capabilities {
+        let Capability::Filesystem { dir, access } = capability else { continue };
+        let (fd, guest, flag) = match dir {
+            Directory::AppData => (options.app_data_fd, "/data", "--app-data-fd"),
+            Directory::XdgDocuments => (options.documents_fd, "/xdg/documents", "--documents-fd"),
+        };
+        let fd = fd.ok_or_else(|| {
+            Refusal::Directory(format!("the app is granted {capability} but no {flag} was given"))
+        })?;
+        // The directory arrives as an inherited descriptor; its /proc link is
+        // the descriptor itself, not a path anyone could swap.
+        let host = PathBuf::from(format!("/proc/self/fd/{fd}"));
+        if !fs::metadata(&host).is_ok_and(|metadata| metadata.is_dir()) {
+            return Err(Refusal::Directory(format!("{flag} {fd} is not an open directory")).into());
+        }
+        let perms = match access {
+            Access::Read => FsPerms::ReadOnly,
+            Access::ReadWrite => FsPerms::ReadWrite,
+        };
+        builder.preopened_dir(&host, guest, perms)?;
+    }
+    Ok(builder.build())
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for the life of the process.
+fn start_epoch_ticker(engine: &wasmtime::Engine) -> Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new().name("epoch-ticker".into()).spawn(move || {
+        while let Some(engine) = engine.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    })?;
+    Ok(())
+}
+
+/// Maps an error that ended the session to its exit status.
+fn classify(error: &anyhow::Error) -> Exit {
+    for cause in error.chain() {
+        if let Some(limit) = cause.downcast_ref::<LimitExceeded>() {
+            return match limit {
+                LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => Exit::MemoryLimit,
+                LimitExceeded::Cpu { .. } => Exit::CpuBudget,
+            };
+        }
+        if let Some(exit) = cause.downcast_ref::<I32Exit>() {
+            return if exit.0 == 0 { Exit::Finished } else { Exit::AppFailed };
+        }
+        if cause.downcast_ref::<Refusal>().is_some()
+            || cause.downcast_ref::<weft_manifest::ImportDenied>().is_some()
+        {
+            return Exit::Refused;
+        }
+        if let Some(trap) = cause.downcast_ref::<Trap>() {
+            return if *trap == Trap::StackOverflow { Exit::StackOverflow } else { Exit::Trapped };
+        }
+    }
+    Exit::RuntimeError
+}

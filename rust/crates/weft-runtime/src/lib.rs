@@ -1,0 +1,20 @@
+//! `weft-runtime`: one app session in one process.
+//!
+//! It loads the app's component (precompiled by the system, see `weft-aot`),
+//! refuses it if it imports anything its manifest's capabilities do not grant,
+//! links exactly the granted interfaces, applies memory, table, instance, stack
+//! and CPU limits, and runs the component's `wasi:cli/run`. When the app calls
+//! `weft:app/notify.ready` it prints `READY` on stdout; everything else it says
+//! goes over the session channel to the supervisor. The exit status
+//! ([`Exit`]) tells how the session ended.
+
+pub mod exit;
+mod fetch;
+mod host;
+mod launch;
+pub mod limits;
+mod linking;
+mod session;
+
+pub use crate::exit::Exit;
+pub use crate::launch::{LaunchOptions, Refusal, run};

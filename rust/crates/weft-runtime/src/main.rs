@@ -1,0 +1,69 @@
+//! The `weft-runtime` command: runs one app session.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use weft_runtime::limits::Policy;
+use weft_runtime::{Exit, LaunchOptions, run};
+
+/// Runs one WEFT app: the package's component, with what its manifest grants.
+///
+/// Exit status: 0 finished, 1 runtime error, 2 usage, 3 launch refused, 4 app
+/// trapped, 5 memory limit, 6 CPU budget, 7 stack overflow, 8 app failed.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The app's package directory.
+    #[arg(long)]
+    package: PathBuf,
+    /// The supervisor's session socket (newline-delimited JSON).
+    #[arg(long)]
+    session_socket: Option<PathBuf>,
+    /// Inherited directory descriptor for the app-data capability.
+    #[arg(long)]
+    app_data_fd: Option<i32>,
+    /// Inherited directory descriptor for the xdg-documents capability.
+    #[arg(long)]
+    documents_fd: Option<i32>,
+    /// The store of precompiled components.
+    #[arg(long, default_value = weft_aot::DEFAULT_AOT_DIR)]
+    aot_dir: PathBuf,
+    /// The limits policy (TOML); built-in defaults otherwise.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("weft_runtime=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let policy = match cli.policy.as_deref().map(read_policy).transpose() {
+        Ok(policy) => policy.unwrap_or_default(),
+        Err(error) => {
+            eprintln!("weft-runtime: {error:#}");
+            return ExitCode::from(Exit::RuntimeError.code());
+        }
+    };
+    let options = LaunchOptions {
+        package: cli.package,
+        session_socket: cli.session_socket,
+        app_data_fd: cli.app_data_fd,
+        documents_fd: cli.documents_fd,
+        aot_dir: cli.aot_dir,
+        policy,
+    };
+    ExitCode::from(run(&options).code())
+}
+
+fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(toml::from_str(&text)
+        .map_err(|error| anyhow::anyhow!("policy {}: {}", path.display(), error.message()))?)
+}
