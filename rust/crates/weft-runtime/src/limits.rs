@@ -244,6 +244,8 @@ mod tests {
         spin_cpu(20);
         assert!(watch.tick().is_ok(), "blocking must end the streak");
         spin_cpu(20);
+        assert!(watch.tick().is_ok(), "20 + 20 ms would pass 30 ms had the streak not restarted");
+        spin_cpu(20);
         assert!(matches!(watch.tick(), Err(LimitExceeded::Cpu { budget_ms: 30, .. })));
     }
 }

@@ -64,6 +64,6 @@ fn main() -> ExitCode {
 
 fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {
     let text = std::fs::read_to_string(path)?;
-    Ok(toml::from_str(&text)
-        .map_err(|error| anyhow::anyhow!("policy {}: {}", path.display(), error.message()))?)
+    toml::from_str(&text)
+        .map_err(|error| anyhow::anyhow!("policy {}: {}", path.display(), error.message()))
 }
