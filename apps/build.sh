@@ -5,7 +5,8 @@
 # Installs what it needs first, idempotently (the recipe measured in
 # ../shared/docs/TOOLCHAIN.md): Debian's rustc-web, cargo-web and rust-web-src at one
 # matching version (-Zbuild-std needs the std source to match the compiler exactly)
-# plus wasi-libc; the component linker comes from the rustup toolchain. The guest
+# plus wasi-libc from bookworm-backports, whose wasm32-wasip2 libc the guests link
+# against; the component linker comes from the rustup toolchain. The guest
 # target dir is cached outside the clone so reruns take seconds.
 set -euo pipefail
 
@@ -24,10 +25,16 @@ ensure_guest_toolchain() {
   rustc_v=$(installed_version rustc-web)
   cargo_v=$(installed_version cargo-web)
   src_v=$(installed_version rust-web-src)
-  if [[ -n $rustc_v && $rustc_v == "$cargo_v" && $rustc_v == "$src_v" && -n $(installed_version wasi-libc) ]]; then
+  if [[ -n $rustc_v && $rustc_v == "$cargo_v" && $rustc_v == "$src_v" && -f /usr/lib/wasm32-wasip2/libc.a ]]; then
     return
   fi
   echo "apps/build.sh: installing the guest toolchain (rustc-web, cargo-web, rust-web-src, wasi-libc)" >&2
+  # wasi-libc with a wasm32-wasip2 build comes from bookworm-backports (bookworm's
+  # own 2022 snapshot is preview 1 only, and its start-up preopen scan traps in
+  # the preview 1 adapter).
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/weft-backports.list
+  fi
   apt-get update -qq
   local candidate
   candidate=$(apt-cache policy rustc-web | awk '/Candidate:/ { print $2 }')
@@ -36,7 +43,9 @@ ensure_guest_toolchain() {
     exit 1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "rustc-web=$candidate" "cargo-web=$candidate" "rust-web-src=$candidate" wasi-libc >/dev/null
+    "rustc-web=$candidate" "cargo-web=$candidate" "rust-web-src=$candidate" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -t bookworm-backports wasi-libc >/dev/null
 }
 
 ensure_guest_toolchain
@@ -55,7 +64,7 @@ mkdir -p "$CARGO_TARGET_DIR"
   --manifest-path "$repo/apps/Cargo.toml" \
   --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
   --config "target.wasm32-wasip2.linker=\"$linker_bin/wasm-component-ld\"" \
-  --config "target.wasm32-wasip2.rustflags=[\"-Clink-self-contained=no\",\"-Clink-arg=--wasm-ld-path=$linker_bin/gcc-ld/wasm-ld\",\"-Clink-arg=-L/usr/lib/wasm32-wasi\",\"-Clink-arg=/usr/lib/wasm32-wasi/crt1-command.o\"]"
+  --config "target.wasm32-wasip2.rustflags=[\"-Clink-self-contained=no\",\"-Clink-arg=--wasm-ld-path=$linker_bin/gcc-ld/wasm-ld\",\"-Clink-arg=-L/usr/lib/wasm32-wasip2\",\"-Clink-arg=/usr/lib/wasm32-wasip2/crt1-command.o\"]"
 
 # Assemble one package directory per app. The manifest names the module
 # `app.wasm`; weft-pack checks that the file is there and is a component.

@@ -10,7 +10,7 @@ use crate::capability::CapabilityKind;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ImportRequirement {
     /// Every app may import this: core WASI (clocks, random, stdio, exit, an empty
-    /// filesystem view) and `weft:app/notify`, `weft:app/ipc`.
+    /// filesystem view, inert sockets) and `weft:app/notify`, `weft:app/ipc`.
     Always,
     /// Linked only when the manifest grants a capability of this kind.
     Capability(CapabilityKind),
@@ -20,7 +20,10 @@ pub enum ImportRequirement {
 
 /// The interfaces every app may import. Filesystem interfaces are safe to link for
 /// everyone: without an `fs:` capability the app gets no preopened directory, so
-/// they reach nothing.
+/// they reach nothing. `wasi:sockets` is linked *inert*: the runtime allows no TCP,
+/// no UDP, no name lookup and no address, so every socket call fails with
+/// access-denied. (wasi-libc for wasm32-wasip2 imports it in every program that
+/// uses files, so refusing the import would refuse ordinary apps.)
 const ALWAYS: &[&str] = &[
     "weft:app/notify",
     "weft:app/ipc",
@@ -44,6 +47,13 @@ const ALWAYS: &[&str] = &[
     "wasi:random/random",
     "wasi:random/insecure",
     "wasi:random/insecure-seed",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/ip-name-lookup",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
 ];
 
 /// Tells what `import` (a component import name such as `weft:app/ipc@0.1.0`)
@@ -59,9 +69,6 @@ pub fn import_requirement(import: &str) -> ImportRequirement {
         "weft:app/clipboard" => ImportRequirement::Capability(CapabilityKind::Clipboard),
         "wasi:http/outgoing-handler" | "wasi:http/types" => {
             ImportRequirement::Capability(CapabilityKind::NetFetch)
-        }
-        _ if interface.starts_with("wasi:sockets/") => {
-            ImportRequirement::Never("apps get no sockets; use net:fetch and wasi:http")
         }
         _ => ImportRequirement::Never("WEFT provides no such interface"),
     }
@@ -83,8 +90,9 @@ mod tests {
             import_requirement("wasi:http/outgoing-handler@0.2.6"),
             ImportRequirement::Capability(CapabilityKind::NetFetch)
         );
+        assert_eq!(import_requirement("wasi:sockets/tcp@0.2.6"), ImportRequirement::Always);
         assert!(matches!(
-            import_requirement("wasi:sockets/tcp@0.2.6"),
+            import_requirement("wasi:sockets/raw@0.2.6"),
             ImportRequirement::Never(_)
         ));
         assert!(matches!(import_requirement("evil:host/shell"), ImportRequirement::Never(_)));

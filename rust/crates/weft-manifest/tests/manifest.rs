@@ -321,7 +321,7 @@ fn imports_are_checked_against_capabilities() {
         Err(ImportDenied::Missing { needed: CapabilityKind::NetFetch, .. })
     ));
     assert!(matches!(
-        bare.check_imports(["wasi:sockets/tcp@0.2.6"]),
+        bare.check_imports(["wasi:keyvalue/store@0.2.0"]),
         Err(ImportDenied::Forbidden { .. })
     ));
     let full = Manifest::parse(VALID).unwrap();

@@ -49,6 +49,15 @@ pub enum Refusal {
     /// A granted directory was not passed, or is not a directory.
     #[error("launch refused: {0}")]
     Directory(String),
+    /// The module is not a valid component (a package never ships machine code).
+    #[error("launch refused: {} is not a valid WebAssembly component", path.display())]
+    InvalidComponent {
+        /// The module file.
+        path: PathBuf,
+        /// What the compiler said.
+        #[source]
+        source: anyhow::Error,
+    },
 }
 
 /// Runs one app session to its end and says how it ended.
@@ -66,12 +75,13 @@ pub fn run(options: &LaunchOptions) -> Exit {
 fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     let manifest = Manifest::load(&options.package.join(MANIFEST_FILE))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
-    let component_bytes = read_component(&options.package.join(manifest.module.as_path()))?;
+    let module = options.package.join(manifest.module.as_path());
+    let component_bytes = read_component(&module)?;
 
     let engine = weft_aot::engine()?;
     let (component, loaded) = ArtifactStore::new(&options.aot_dir)
         .load(&engine, &component_bytes)
-        .context("loading the component")?;
+        .map_err(|source| Refusal::InvalidComponent { path: module.clone(), source })?;
     match &loaded {
         Loaded::Artifact => tracing::debug!("loaded the precompiled component"),
         Loaded::CompiledAndStored => {
@@ -132,14 +142,19 @@ fn read_component(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// The app's WASI context: no environment, only the app id as its one argument,
-/// guest stdout and stderr to the runtime's stderr (stdout carries `READY`),
-/// and a preopened directory for each granted `fs:` capability.
+/// guest stdout and stderr to the runtime's stderr (stdout carries `READY`), no
+/// network use of any kind, and a preopened directory for each granted `fs:`
+/// capability.
 fn wasi_context(manifest: &Manifest, options: &LaunchOptions) -> Result<wasmtime_wasi::WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(manifest.id.as_str())
         .stdout(wasmtime_wasi::cli::stderr())
-        .stderr(wasmtime_wasi::cli::stderr());
+        .stderr(wasmtime_wasi::cli::stderr())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
     for capability in &manifest.capabilities {
         let Capability::Filesystem { dir, access } = capability else { continue };
         let (fd, guest, flag) = match dir {

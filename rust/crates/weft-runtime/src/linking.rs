@@ -7,8 +7,9 @@ use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sync};
+use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets, sync};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 use weft_manifest::{CapabilityKind, Manifest};
 
 use crate::host::State;
@@ -26,7 +27,7 @@ fn table(state: &mut State) -> &mut ResourceTable {
     state.ctx().table
 }
 
-/// A linker with the interfaces every app gets (core WASI without sockets,
+/// A linker with the interfaces every app gets (core WASI, inert sockets,
 /// `weft:app/notify`, `weft:app/ipc`) and those its capabilities grant.
 pub fn linker(engine: &wasmtime::Engine, manifest: &Manifest) -> Result<Linker<State>> {
     let mut linker = Linker::new(engine);
@@ -53,6 +54,17 @@ pub fn linker(engine: &wasmtime::Engine, manifest: &Manifest) -> Result<Linker<S
     // reach nothing; Rust's std imports them in every program.
     filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
     sync::filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    // Inert: the WASI context allows no TCP, UDP, name lookup or address (see
+    // `launch::wasi_context`), so every socket call fails with access-denied.
+    // wasi-libc imports these in every program that uses files.
+    let network_options = sockets::network::LinkOptions::default();
+    sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::network::add_to_linker::<State, WasiSockets>(l, &network_options, State::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sync::sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sync::sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sync::sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
 
     notify::add_to_linker::<State, HasSelf<State>>(l, |state| state)?;
     ipc::add_to_linker::<State, HasSelf<State>>(l, |state| state)?;

@@ -1,0 +1,268 @@
+//! The runtime with real components built from apps/: each capability granted
+//! and denied, each limit, READY once, and every hostile app's specific error.
+//! Names start with `built_apps_` so sandboxes without the guest toolchain can
+//! skip them by name.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::{Launch, built_package, package_with};
+use weft_protocol::session::{FromApp, ToApp};
+
+const REFUSED: i32 = 3;
+const TRAPPED: i32 = 4;
+const MEMORY_LIMIT: i32 = 5;
+const CPU_BUDGET: i32 = 6;
+const STACK_OVERFLOW: i32 = 7;
+
+#[test]
+fn built_apps_hello_is_ready_once_and_answers_its_ui() {
+    let mut app = Launch::new(built_package("hello")).start();
+    app.expect_ready();
+    app.send_ipc("WEFT");
+    assert_eq!(app.recv_ipc(), "Hello, WEFT!");
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+    // READY was the only line on stdout.
+    assert_eq!(app.next_stdout_line(Duration::from_millis(100)), None);
+}
+
+#[test]
+fn built_apps_hello_without_a_supervisor_sees_a_closed_channel() {
+    let mut launch = Launch::new(built_package("hello"));
+    launch.session = false;
+    let mut app = launch.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), 0);
+    assert!(app.stderr().contains("the UI closed the channel"), "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_an_undeclared_import_refuses_the_launch() {
+    let mut app = Launch::new(built_package("test-undeclared-import")).start();
+    assert_eq!(app.exit_code(), REFUSED);
+    assert!(
+        app.stderr().contains(
+            "launch refused: the component imports weft:app/notifications@0.1.0 but the manifest lacks sys:notifications"
+        ),
+        "{}",
+        app.stderr()
+    );
+    assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY for a refused app");
+}
+
+#[test]
+fn built_apps_a_granted_notification_reaches_the_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let package =
+        package_with("test-undeclared-import", &dir.path().join("pkg"), "\"sys:notifications\"");
+    let mut app = Launch::new(package).start();
+    app.expect_ready();
+    assert_eq!(
+        app.recv(Duration::from_secs(30)),
+        Some(FromApp::Notification { title: "hi".into(), body: "this must never be shown".into() })
+    );
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_a_memory_bomb_stops_at_its_cap() {
+    let mut app = Launch::new(built_package("test-memory-bomb")).start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), MEMORY_LIMIT, "{}", app.stderr());
+    let stderr = app.stderr();
+    assert!(stderr.contains("memory limit exceeded"), "{stderr}");
+    assert!(stderr.contains("its cap is 16777216"), "{stderr}");
+}
+
+#[test]
+fn built_apps_an_infinite_loop_ends_within_100_ms_of_its_budget() {
+    let mut launch = Launch::new(built_package("test-infinite-loop"));
+    launch.policy = Some("cpu-budget-ms = 200\n".into());
+    let mut app = launch.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), CPU_BUDGET, "{}", app.stderr());
+    let stderr = app.stderr();
+    let used: u64 = stderr
+        .split("computed for ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no CPU figure in: {stderr}"));
+    assert!((200..=300).contains(&used), "stopped after {used} ms of CPU: {stderr}");
+}
+
+#[test]
+fn built_apps_an_app_that_never_reports_ready_never_gets_ready_printed() {
+    let mut app = Launch::new(built_package("test-never-ready")).start();
+    assert_eq!(app.next_stdout_line(Duration::from_millis(1500)), None);
+    assert!(app.child.try_wait().unwrap().is_none(), "it should still be waiting");
+    app.close_session();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_a_trap_at_start_is_reported_as_a_trap() {
+    let mut app = Launch::new(built_package("test-trap-at-start")).start();
+    assert_eq!(app.exit_code(), TRAPPED, "{}", app.stderr());
+    assert!(app.stderr().contains("settings must exist"), "{}", app.stderr());
+    assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None);
+}
+
+#[test]
+fn built_apps_a_stack_overflow_is_reported_as_such() {
+    let mut app = Launch::new(built_package("test-stack-overflow")).start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), STACK_OVERFLOW, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_wasi_paths_cannot_leave_the_granted_directory() {
+    let data = tempfile::tempdir().unwrap();
+    let mut launch = Launch::new(built_package("test-path-escape"));
+    launch.app_data = Some(fs::File::open(data.path()).unwrap());
+    let mut app = launch.start();
+    app.expect_ready();
+    let mut verdicts = Vec::new();
+    loop {
+        let message = app.recv_ipc();
+        if message == "done" {
+            break;
+        }
+        verdicts.push(message);
+    }
+    assert_eq!(verdicts.len(), 11, "{verdicts:?}");
+    for verdict in &verdicts[..10] {
+        assert!(verdict.starts_with("refused "), "{verdict}");
+    }
+    assert_eq!(verdicts[10], "inside ok");
+    assert_eq!(fs::read_to_string(data.path().join("inside.txt")).unwrap(), "ok");
+    assert_eq!(app.exit_code(), 0);
+}
+
+/// Starts notes with `capabilities`, its data and documents directories given.
+fn notes(
+    capabilities: &str,
+    data: &std::path::Path,
+    documents: &std::path::Path,
+) -> common::RunningApp {
+    let scratch = tempfile::tempdir().unwrap();
+    let package = package_with("notes", &scratch.keep().join("notes"), capabilities);
+    let mut launch = Launch::new(package);
+    launch.app_data = Some(fs::File::open(data).unwrap());
+    launch.documents = Some(fs::File::open(documents).unwrap());
+    let app = launch.start();
+    app.expect_ready();
+    app
+}
+
+#[test]
+fn built_apps_notes_reads_and_writes_what_it_is_granted() {
+    let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut app =
+        notes("\"fs:rw:app-data\", \"fs:rw:xdg-documents\"", data.path(), documents.path());
+    for (command, reply) in [
+        ("save todo buy milk", "saved todo"),
+        ("save ideas weft", "saved ideas"),
+        ("load todo", "note todo buy milk"),
+        ("list", "notes ideas todo"),
+        ("export todo", "exported todo"),
+        ("save ../escape nope", "error bad note name \"../escape\""),
+    ] {
+        app.send_ipc(command);
+        assert_eq!(app.recv_ipc(), reply, "{command}");
+    }
+    assert_eq!(fs::read_to_string(data.path().join("todo")).unwrap(), "buy milk");
+    assert_eq!(fs::read_to_string(documents.path().join("todo")).unwrap(), "buy milk");
+    fs::write(documents.path().join("letter"), "dear").unwrap();
+    app.send_ipc("import letter");
+    assert_eq!(app.recv_ipc(), "imported letter");
+    assert_eq!(fs::read_to_string(data.path().join("letter")).unwrap(), "dear");
+    app.close_session();
+    assert_eq!(app.exit_code(), 0);
+}
+
+#[test]
+fn built_apps_read_only_grants_cannot_write() {
+    let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fs::write(data.path().join("kept"), "old text").unwrap();
+    let mut app =
+        notes("\"fs:read:app-data\", \"fs:read:xdg-documents\"", data.path(), documents.path());
+    app.send_ipc("load kept");
+    assert_eq!(app.recv_ipc(), "note kept old text");
+    app.send_ipc("save kept new text");
+    assert!(app.recv_ipc().starts_with("error save kept:"));
+    app.send_ipc("save fresh text");
+    assert!(app.recv_ipc().starts_with("error save fresh:"));
+    app.send_ipc("export kept");
+    assert!(app.recv_ipc().starts_with("error export kept:"));
+    assert_eq!(fs::read_to_string(data.path().join("kept")).unwrap(), "old text");
+    assert!(!data.path().join("fresh").exists());
+    assert!(!documents.path().join("kept").exists());
+}
+
+#[test]
+fn built_apps_a_granted_directory_must_be_passed() {
+    let mut app = Launch::new(built_package("notes")).start();
+    assert_eq!(app.exit_code(), REFUSED);
+    assert!(
+        app.stderr().contains(
+            "launch refused: the app is granted fs:rw:app-data but no --app-data-fd was given"
+        ),
+        "{}",
+        app.stderr()
+    );
+}
+
+#[test]
+fn built_apps_clock_pushes_time_and_sleeps_between_ticks() {
+    let mut app = Launch::new(built_package("clock")).start();
+    app.expect_ready();
+    let first = app.recv_ipc();
+    app.send_ipc("interval 100");
+    let started = Instant::now();
+    let ticks: Vec<u128> =
+        (0..4).map(|_| app.recv_ipc().strip_prefix("time ").unwrap().parse().unwrap()).collect();
+    assert!(first.starts_with("time "), "{first}");
+    assert!(ticks.windows(2).all(|pair| pair[1] >= pair[0]), "{ticks:?}");
+    assert!(started.elapsed() >= Duration::from_millis(250), "ticks came too fast: {ticks:?}");
+    app.send_ipc("stop");
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_an_ipc_flood_is_rate_limited_without_losing_the_runtime() {
+    let mut app = Launch::new(built_package("test-ipc-flood")).start();
+    app.expect_ready();
+    let mut received = 0u32;
+    let refused: u32 = loop {
+        let message = app.recv_ipc();
+        if let Some(count) = message.strip_prefix("refused ") {
+            break count.parse().unwrap();
+        }
+        assert!(message.starts_with("flood "), "{message}");
+        received += 1;
+    };
+    assert!(refused > 0, "the flood was not limited");
+    assert_eq!(received + refused, 20_000);
+    assert!(received >= 1_000, "the burst must get through: {received}");
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_oversized_and_malformed_messages_are_refused_and_skipped() {
+    let mut app = Launch::new(built_package("hello")).start();
+    app.expect_ready();
+    app.send_ipc(&"x".repeat(weft_protocol::session::MAX_IPC_MESSAGE_BYTES + 1));
+    match app.recv(Duration::from_secs(30)) {
+        Some(FromApp::Error { message }) => {
+            assert!(message.contains("the limit is 65536"), "{message}");
+        }
+        other => panic!("expected an error report, got {other:?}"),
+    }
+    app.send(&ToApp::Done { id: 99, error: None });
+    app.send_ipc("still here");
+    assert_eq!(app.recv_ipc(), "Hello, still here!");
+    assert_eq!(app.exit_code(), 0);
+}
