@@ -266,3 +266,74 @@ fn built_apps_oversized_and_malformed_messages_are_refused_and_skipped() {
     assert_eq!(app.recv_ipc(), "Hello, still here!");
     assert_eq!(app.exit_code(), 0);
 }
+
+/// A one-thread HTTP server on 127.0.0.1 answering every request with
+/// `response`; returns its port and a counter of connections it accepted.
+fn http_server(response: &'static str) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn built_apps_fetch_reaches_only_its_declared_origin() {
+    let (allowed_port, allowed_hits) =
+        http_server("HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello");
+    let (other_port, other_hits) =
+        http_server("HTTP/1.1 200 OK\r\ncontent-length: 6\r\nconnection: close\r\n\r\nsecret");
+    let redirect: &'static str = Box::leak(
+        format!("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{other_port}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .into_boxed_str(),
+    );
+    let (redirect_port, _) = http_server(redirect);
+    let scratch = tempfile::tempdir().unwrap();
+    let capabilities = format!(
+        "\"net:fetch:http://127.0.0.1:{allowed_port}\", \"net:fetch:http://127.0.0.1:{redirect_port}\""
+    );
+    let package = package_with("fetch", &scratch.path().join("fetch"), &capabilities);
+    let mut app = Launch::new(package).start();
+    app.expect_ready();
+
+    app.send_ipc(&format!("http://127.0.0.1:{allowed_port}/greeting"));
+    assert_eq!(app.recv_ipc(), "status 200 hello");
+
+    app.send_ipc(&format!("http://127.0.0.1:{other_port}/"));
+    assert_eq!(app.recv_ipc(), "error ErrorCode::HttpRequestDenied");
+    app.send_ipc(&format!("http://localhost:{allowed_port}/"));
+    assert_eq!(app.recv_ipc(), "error ErrorCode::HttpRequestDenied");
+    app.send_ipc("https://example.org/");
+    assert_eq!(app.recv_ipc(), "error ErrorCode::HttpRequestDenied");
+
+    // A redirect is answered as is; following it is a new request, checked again.
+    app.send_ipc(&format!("http://127.0.0.1:{redirect_port}/"));
+    assert_eq!(app.recv_ipc(), "status 302 ");
+    assert_eq!(
+        other_hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a denied origin was contacted"
+    );
+    assert_eq!(allowed_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    app.close_session();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
+#[test]
+fn built_apps_fetch_without_the_capability_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let package = package_with("fetch", &scratch.path().join("fetch"), "");
+    let mut app = Launch::new(package).start();
+    assert_eq!(app.exit_code(), REFUSED);
+    assert!(app.stderr().contains("but the manifest lacks net:fetch:<origin>"), "{}", app.stderr());
+}
