@@ -87,6 +87,9 @@ enum Command {
         /// With --replace, also install an older version than the installed one.
         #[arg(long)]
         allow_downgrade: bool,
+        /// Where to store the component compiled ahead of time.
+        #[arg(long, env = "WEFT_AOT_DIR", default_value = weft_aot::DEFAULT_AOT_DIR)]
+        aot_dir: PathBuf,
     },
     /// Removes an installed app.
     Uninstall {
@@ -249,17 +252,30 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("signature  {}", built.signature.display());
             println!("root hash  {}", params.root_hash);
         }
-        Command::Install { package, replace, allow_downgrade } => {
+        Command::Install { package, replace, allow_downgrade, aot_dir } => {
             let root = store::first_writable(&store::store_roots())?;
             let options = InstallOptions { replace, allow_downgrade };
-            match store::install(&package, &root, &trusted()?, options)? {
-                InstallOutcome::Installed(path) => println!("installed {}", path.display()),
+            let path = match store::install(&package, &root, &trusted()?, options)? {
+                InstallOutcome::Installed(path) => {
+                    println!("installed {}", path.display());
+                    path
+                }
                 InstallOutcome::AlreadyInstalled(path) => {
                     println!("already installed: {}", path.display());
+                    path
                 }
                 InstallOutcome::Replaced { path, previous } => {
                     println!("installed {} (replaced version {previous})", path.display());
+                    path
                 }
+            };
+            // The package is installed either way; without an artifact its
+            // launches compile instead, which is slower but not wrong.
+            match store::precompile_installed(&path, &weft_aot::ArtifactStore::new(&aot_dir)) {
+                Ok(artifact) => println!("precompiled {}", artifact.display()),
+                Err(error) => eprintln!(
+                    "weft-pack: warning: not precompiled ({error:#}); launches will compile"
+                ),
             }
         }
         Command::Uninstall { id } => {

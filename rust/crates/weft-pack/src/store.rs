@@ -297,6 +297,15 @@ fn remove_stale_work_dirs(root: &Path, id: &str) {
     }
 }
 
+/// Compiles the installed app at `path` ahead of time into `aot`, so that its
+/// launches load machine code instead of compiling. The component is read from
+/// the installed (verified) copy, never from the source package.
+pub fn precompile_installed(path: &Path, aot: &weft_aot::ArtifactStore) -> anyhow::Result<PathBuf> {
+    let manifest = weft_manifest::Manifest::load(&path.join(weft_manifest::MANIFEST_FILE))?;
+    let component = fs::read(path.join(manifest.module.as_path()))?;
+    aot.precompile(&weft_aot::engine()?, &component)
+}
+
 /// Validates `id` and finds its directory in the first root that has it.
 pub fn find(roots: &[PathBuf], id: &str) -> Result<PathBuf, StoreError> {
     let app_id =

@@ -124,12 +124,18 @@ fn the_cli_installs_lists_and_reports() {
     let world = World::new();
     let package = world.signed_package("pkg", ID, "1.0.0");
     let root = world.path("store");
-    let installed = world.cli(&root, &["install", package.to_str().unwrap()]);
-    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
-    assert_eq!(
-        String::from_utf8_lossy(&installed.stdout).trim(),
-        format!("installed {}", root.join(ID).display())
+    let aot = world.path("my-aot");
+    let installed = world.cli_with_env(
+        &root,
+        &["install", package.to_str().unwrap()],
+        &[("WEFT_AOT_DIR", &aot)],
     );
+    assert!(installed.status.success(), "{}", String::from_utf8_lossy(&installed.stderr));
+    let stdout = String::from_utf8_lossy(&installed.stdout);
+    let expected = format!("installed {}\nprecompiled {}/", root.join(ID).display(), aot.display());
+    assert!(stdout.starts_with(&expected), "{stdout}");
+    let artifacts: Vec<_> = fs::read_dir(&aot).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(artifacts.len(), 2, "an artifact and its digest: {artifacts:?}");
 
     // A damaged second app shows up as invalid, with the reason.
     let other = world.signed_package("other", "org.example.other", "1.0.0");

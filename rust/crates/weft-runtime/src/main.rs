@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("weft_runtime=info")),
+                .unwrap_or_else(|_| EnvFilter::new("weft_runtime=info,weft_aot=info")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -101,14 +101,22 @@ impl World {
     /// Runs the real `weft-pack` binary with this world's trusted keys and
     /// `store` as the first store root.
     pub fn cli(&self, store: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_weft-pack"))
+        self.cli_with_env(store, args, &[("WEFT_AOT_DIR", &self.dir.path().join("aot"))])
+    }
+
+    /// [`World::cli`] with more environment variables.
+    pub fn cli_with_env(&self, store: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_weft-pack"));
+        command
             .args(args)
             .env("WEFT_TRUSTED_KEYS", &self.trusted_dir)
             .env("WEFT_APP_STORE", store)
             .env("HOME", self.dir.path())
-            .env_remove("XDG_DATA_HOME")
-            .output()
-            .unwrap()
+            .env_remove("XDG_DATA_HOME");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
     }
 }
 

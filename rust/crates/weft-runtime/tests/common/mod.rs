@@ -110,7 +110,7 @@ impl Launch {
             .arg("--aot-dir")
             .arg(&self.aot_dir)
             .args(&self.extra_args)
-            .env("RUST_LOG", "weft_runtime=debug")
+            .env("RUST_LOG", "weft_runtime=debug,weft_aot=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,0 +1,106 @@
+//! Launch never trusts machine code it did not compile: artifacts are reused,
+//! rejected when tampered or foreign, and never taken from a package.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Launch, built_package};
+use sha2::{Digest, Sha256};
+use weft_aot::ArtifactStore;
+
+const REFUSED: i32 = 3;
+
+fn launch_hello(package: &Path, aot_dir: &Path) -> String {
+    let mut launch = Launch::new(package.to_owned());
+    launch.aot_dir = aot_dir.to_owned();
+    launch.session = false;
+    let mut app = launch.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+    app.stderr()
+}
+
+fn artifact_of(package: &Path, aot_dir: &Path) -> std::path::PathBuf {
+    let engine = weft_aot::engine().unwrap();
+    ArtifactStore::new(aot_dir).artifact_path(&engine, &fs::read(package.join("app.wasm")).unwrap())
+}
+
+#[test]
+fn built_apps_the_second_launch_loads_the_stored_artifact() {
+    let aot = tempfile::tempdir().unwrap();
+    let hello = built_package("hello");
+    assert!(
+        launch_hello(&hello, aot.path())
+            .contains("compiled the component (no stored artifact); stored it")
+    );
+    let artifact = artifact_of(&hello, aot.path());
+    assert!(artifact.is_file());
+    assert!(fs::metadata(&artifact).unwrap().permissions().readonly());
+    let second = launch_hello(&hello, aot.path());
+    assert!(second.contains("loaded the precompiled component"), "{second}");
+    assert!(!second.contains("compiled the component ("), "{second}");
+}
+
+#[test]
+fn built_apps_a_tampered_artifact_is_recompiled_not_loaded() {
+    let aot = tempfile::tempdir().unwrap();
+    let hello = built_package("hello");
+    launch_hello(&hello, aot.path());
+    let artifact = artifact_of(&hello, aot.path());
+    let mut bytes = fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    fs::remove_file(&artifact).unwrap();
+    fs::write(&artifact, &bytes).unwrap();
+    let stderr = launch_hello(&hello, aot.path());
+    assert!(stderr.contains("does not match its recorded SHA-256"), "{stderr}");
+    assert!(stderr.contains("compiled the component"), "{stderr}");
+    assert_ne!(fs::read(&artifact).unwrap(), bytes, "the tampered artifact must be replaced");
+}
+
+#[test]
+fn built_apps_an_artifact_from_another_engine_configuration_is_rejected() {
+    let aot = tempfile::tempdir().unwrap();
+    let hello = built_package("hello");
+    let component = fs::read(hello.join("app.wasm")).unwrap();
+    // Compiled by an engine without epoch interruption: wasmtime must refuse to
+    // load it into ours, even though its digest is recorded correctly.
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let foreign = wasmtime::Engine::new(&config).unwrap().precompile_component(&component).unwrap();
+    let artifact = artifact_of(&hello, aot.path());
+    fs::create_dir_all(aot.path()).unwrap();
+    fs::write(&artifact, &foreign).unwrap();
+    fs::write(artifact.with_extension("sha256"), hex::encode(Sha256::digest(&foreign))).unwrap();
+    let stderr = launch_hello(&hello, aot.path());
+    assert!(stderr.contains("recompiling: stored artifact rejected"), "{stderr}");
+}
+
+#[test]
+fn built_apps_a_package_carrying_machine_code_is_refused_or_ignored() {
+    let scratch = tempfile::tempdir().unwrap();
+    let engine = weft_aot::engine().unwrap();
+    let hello = built_package("hello");
+    let component = fs::read(hello.join("app.wasm")).unwrap();
+    let native = engine.precompile_component(&component).unwrap();
+
+    // Machine code in place of the component: not a component, refused.
+    let package = common::package_with("hello", &scratch.path().join("native"), "");
+    fs::write(package.join("app.wasm"), &native).unwrap();
+    let mut launch = Launch::new(package);
+    launch.aot_dir = scratch.path().join("aot-1");
+    let mut app = launch.start();
+    assert_eq!(app.exit_code(), REFUSED);
+    assert!(app.stderr().contains("is not a valid WebAssembly component"), "{}", app.stderr());
+
+    // Machine code beside the component, named as the artifact would be: ignored.
+    let package = common::package_with("hello", &scratch.path().join("bundled"), "");
+    let aot_dir = scratch.path().join("aot-2");
+    let key_name = artifact_of(&package, &aot_dir).file_name().unwrap().to_owned();
+    fs::write(package.join(&key_name), &native).unwrap();
+    fs::write(package.join("app.cwasm"), &native).unwrap();
+    let stderr = launch_hello(&package, &aot_dir);
+    assert!(stderr.contains("compiled the component (no stored artifact)"), "{stderr}");
+}
