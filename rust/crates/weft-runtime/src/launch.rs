@@ -11,13 +11,14 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use weft_aot::{ArtifactStore, Loaded};
-use weft_manifest::{Access, Capability, Directory, MANIFEST_FILE, Manifest};
+use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE, Manifest};
 
 use crate::exit::Exit;
 use crate::fetch::FetchGuard;
 use crate::host::State;
 use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
 use crate::linking::linker;
+use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
 
 /// Largest component the runtime loads, in bytes.
@@ -38,6 +39,9 @@ pub struct LaunchOptions {
     pub aot_dir: PathBuf,
     /// The limits policy.
     pub policy: Policy,
+    /// A path to try to open once inside the sandbox, logging whether that was
+    /// refused: an operator's check that the sandbox confines paths.
+    pub sandbox_probe: Option<PathBuf>,
 }
 
 /// Why a session did not start; each is a refusal, not a crash.
@@ -95,17 +99,45 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
         component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
     manifest.check_imports(imports.iter().map(String::as_str)).map_err(Refusal::from)?;
 
-    let wasi = wasi_context(&manifest, options)?;
-    let session =
-        match &options.session_socket {
-            Some(path) => Some(Session::start(UnixStream::connect(path).with_context(|| {
-                format!("connecting to the session socket {}", path.display())
-            })?)?),
-            None => None,
-        };
+    let (wasi, granted_dirs) = wasi_context(&manifest, options)?;
+    let session_stream = match &options.session_socket {
+        Some(path) => Some(
+            UnixStream::connect(path)
+                .with_context(|| format!("connecting to the session socket {}", path.display()))?,
+        ),
+        None => None,
+    };
     let limiter = Limiter::new(&options.policy, manifest.limits.memory_bytes)?;
     let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
         .context("opening this thread's status for the CPU budget")?;
+    let instance_pre = CommandPre::new(linker(&engine, &manifest)?.instantiate_pre(&component)?)?;
+
+    // Everything that needs a path is done: enter the sandbox, then start the
+    // threads (they inherit it) and the guest.
+    let report = sandbox::enter(SandboxSpec {
+        dirs: granted_dirs,
+        tcp_ports: manifest
+            .grants(CapabilityKind::NetFetch)
+            .then(|| manifest.fetch_origins().map(weft_manifest::Origin::port).collect()),
+    })?;
+    tracing::info!(
+        landlock = ?report.landlock,
+        allowed_syscalls = report.allowed_syscalls,
+        "sandbox entered (no_new_privs, Landlock, seccomp allowlist)"
+    );
+    if let Some(path) = &options.sandbox_probe {
+        match fs::File::open(path) {
+            Ok(_) => tracing::warn!(
+                "sandbox probe: opened {} by name; paths are NOT confined",
+                path.display()
+            ),
+            Err(error) => {
+                tracing::info!("sandbox probe: opening {} was refused: {error}", path.display())
+            }
+        }
+    }
+
+    let session = session_stream.map(Session::start).transpose()?;
     let fetch_guard = FetchGuard::new(manifest.fetch_origins().cloned().collect());
     let mut store = Store::new(&engine, State::new(wasi, fetch_guard, limiter, cpu, session));
     store.limiter(|state| &mut state.limiter);
@@ -116,7 +148,7 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     });
     start_epoch_ticker(&engine)?;
 
-    let command = CommandPre::new(linker(&engine, &manifest)?.instantiate_pre(&component)?)?
+    let command = instance_pre
         .instantiate(&mut store)
         .map_err(anyhow::Error::from)
         .context("instantiating the app")?;
@@ -145,7 +177,12 @@ fn read_component(path: &Path) -> Result<Vec<u8>> {
 /// guest stdout and stderr to the runtime's stderr (stdout carries `READY`), no
 /// network use of any kind, and a preopened directory for each granted `fs:`
 /// capability.
-fn wasi_context(manifest: &Manifest, options: &LaunchOptions) -> Result<wasmtime_wasi::WasiCtx> {
+/// Returns the context and the granted directories, opened, for the sandbox.
+fn wasi_context(
+    manifest: &Manifest,
+    options: &LaunchOptions,
+) -> Result<(wasmtime_wasi::WasiCtx, Vec<(fs::File, Access)>)> {
+    let mut granted = Vec::new();
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(manifest.id.as_str())
@@ -175,8 +212,9 @@ fn wasi_context(manifest: &Manifest, options: &LaunchOptions) -> Result<wasmtime
             Access::ReadWrite => FsPerms::ReadWrite,
         };
         builder.preopened_dir(&host, guest, perms)?;
+        granted.push((fs::File::open(&host)?, *access));
     }
-    Ok(builder.build())
+    Ok((builder.build(), granted))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] for the life of the process.

@@ -7,6 +7,10 @@
 //! `weft:app/notify.ready` it prints `READY` on stdout; everything else it says
 //! goes over the session channel to the supervisor. The exit status
 //! ([`Exit`]) tells how the session ended.
+//!
+//! Before any guest code runs the process enters its sandbox: no new
+//! privileges, a Landlock ruleset allowing only the granted directories, and a
+//! seccomp allowlist of system calls.
 
 pub mod exit;
 mod fetch;
@@ -14,6 +18,7 @@ mod host;
 mod launch;
 pub mod limits;
 mod linking;
+mod sandbox;
 mod session;
 
 pub use crate::exit::Exit;

@@ -33,6 +33,10 @@ struct Cli {
     /// The limits policy (TOML); built-in defaults otherwise.
     #[arg(long)]
     policy: Option<PathBuf>,
+    /// Once inside the sandbox, try to open this path and log whether that was
+    /// refused (a check of the sandbox; the app runs either way).
+    #[arg(long)]
+    sandbox_probe: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         documents_fd: cli.documents_fd,
         aot_dir: cli.aot_dir,
         policy,
+        sandbox_probe: cli.sandbox_probe,
     };
     ExitCode::from(run(&options).code())
 }
