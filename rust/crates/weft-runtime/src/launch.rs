@@ -126,15 +126,7 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
         "sandbox entered (no_new_privs, Landlock, seccomp allowlist)"
     );
     if let Some(path) = &options.sandbox_probe {
-        match fs::File::open(path) {
-            Ok(_) => tracing::warn!(
-                "sandbox probe: opened {} by name; paths are NOT confined",
-                path.display()
-            ),
-            Err(error) => {
-                tracing::info!("sandbox probe: opening {} was refused: {error}", path.display())
-            }
-        }
+        probe_sandbox(path);
     }
 
     let session = session_stream.map(Session::start).transpose()?;
@@ -159,6 +151,19 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
             Ok(Exit::AppFailed)
         }
         Err(error) => Err(anyhow::Error::from(error).context("the app stopped")),
+    }
+}
+
+/// Tries to open `path` by name and logs whether the sandbox refused it.
+fn probe_sandbox(path: &Path) {
+    match fs::File::open(path) {
+        Ok(_) => tracing::warn!(
+            "sandbox probe: opened {} by name; paths are NOT confined",
+            path.display()
+        ),
+        Err(error) => {
+            tracing::info!("sandbox probe: opening {} was refused: {error}", path.display());
+        }
     }
 }
 
