@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -83,9 +83,11 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     let component_bytes = read_component(&module)?;
 
     let engine = weft_aot::engine()?;
+    let started = Instant::now();
     let (component, loaded) = ArtifactStore::new(&options.aot_dir)
         .load(&engine, &component_bytes)
         .map_err(|source| Refusal::InvalidComponent { path: module.clone(), source })?;
+    tracing::debug!(micros = started.elapsed().as_micros() as u64, "component ready");
     match &loaded {
         Loaded::Artifact => tracing::debug!("loaded the precompiled component"),
         Loaded::CompiledAndStored => {
@@ -140,10 +142,12 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     });
     start_epoch_ticker(&engine)?;
 
+    let started = Instant::now();
     let command = instance_pre
         .instantiate(&mut store)
         .map_err(anyhow::Error::from)
         .context("instantiating the app")?;
+    tracing::debug!(micros = started.elapsed().as_micros() as u64, "instantiated");
     match command.wasi_cli_run().call_run(&mut store) {
         Ok(Ok(())) => Ok(Exit::Finished),
         Ok(Err(())) => {
