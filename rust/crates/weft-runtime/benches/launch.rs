@@ -122,7 +122,7 @@ fn main() {
         compile_load.as_secs_f64() / load.as_secs_f64()
     );
     println!("  instantiate alone                       {:>10.2?}", median(instantiate_times));
-    println!("  peak RSS of a waiting hello session     {:>7} KiB  (goal <= 8192 KiB)", rss);
+    println!("  peak RSS of a waiting hello session     {rss:>7} KiB  (goal <= 8192 KiB)");
     println!(
         "  AOT p50 goal <= 5 ms: {}",
         if aot <= Duration::from_millis(5) { "met" } else { "MISSED" }
