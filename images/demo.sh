@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults (`make demo`): builds the example app, signs
 # it with a demo key, builds its EROFS + dm-verity image, verifies both, installs
-# the package into a demo store and shows what the store holds.
+# the package into a demo store (compiling it ahead of time), then launches it in
+# the sandboxed runtime and talks to it as its UI would.
 #
 # Everything it makes lives under $WEFT_CACHE_DIR/demo (default
 # /var/cache/weft/demo); the demo key is made once and reused.
@@ -17,8 +18,9 @@ step() { printf '\n== %s\n' "$*"; }
 
 bash tests/install-host-tools.sh
 bash apps/build.sh
-cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack
+cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime
 weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
+weft_runtime=$CARGO_TARGET_DIR/debug/weft-runtime
 
 mkdir -p "$demo/trusted"
 if [[ ! -f $demo/demo.key ]]; then
@@ -27,6 +29,7 @@ if [[ ! -f $demo/demo.key ]]; then
 fi
 export WEFT_TRUSTED_KEYS=$demo/trusted
 export WEFT_APP_STORE=$demo/store
+export WEFT_AOT_DIR=$demo/aot
 
 step "checking the hello package"
 rm -rf "$demo/hello"
@@ -45,3 +48,27 @@ step "verifying the image without mounting it"
 step "installing the package into $WEFT_APP_STORE"
 "$weft_pack" install --replace "$demo/hello"
 "$weft_pack" list
+
+step "launching org.weft.hello in the sandboxed runtime and saying hello as its UI"
+# Until the session supervisor exists, this script plays the supervisor's part
+# of the session channel (docs/protocol.md): one JSON message per line.
+python3 - "$weft_runtime" "$WEFT_APP_STORE/org.weft.hello" "$WEFT_AOT_DIR" "$demo/session.sock" <<'PY'
+import json, os, socket, subprocess, sys, time
+runtime, package, aot, path = sys.argv[1:5]
+if os.path.exists(path):
+    os.unlink(path)
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(path)
+listener.listen(1)
+started = time.monotonic()
+app = subprocess.Popen([runtime, "--package", package, "--aot-dir", aot, "--session-socket", path],
+                       stdout=subprocess.PIPE, text=True)
+session, _ = listener.accept()
+ready = app.stdout.readline().strip()
+print(f"runtime said {ready!r} after {1000 * (time.monotonic() - started):.1f} ms")
+session.sendall(json.dumps({"type": "ipc", "message": "WEFT"}).encode() + b"\n")
+reply = json.loads(session.makefile().readline())
+print(f"the UI sent 'WEFT'; the app answered {reply['message']!r}")
+session.close()
+print(f"the session ended with status {app.wait(timeout=10)}")
+PY
