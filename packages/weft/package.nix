@@ -22,6 +22,8 @@ rustPlatform.buildRustPackage (finalAttrs: {
       # examples.
       ../../apps/hello/wapp.toml
       ../../docs/app-guide.md
+      # weft-protocol's tests parse the protocol examples.
+      ../../docs/protocol.md
     ];
   };
 
@@ -50,7 +52,7 @@ rustPlatform.buildRustPackage (finalAttrs: {
   doInstallCheck = true;
 
   meta = {
-    description = "WEFT OS host tools: app manifests and the weft-pack packaging tool";
+    description = "WEFT OS host tools: weft-pack (packages, images, store) and weft-runtime (the app sandbox)";
     license = [ lib.licenses.mit lib.licenses.asl20 ];
     platforms = lib.platforms.linux;
     mainProgram = "weft-pack";

@@ -1,0 +1,25 @@
+//! Every JSON example in docs/protocol.md is a message of this protocol, in one
+//! direction or the other, so the docs cannot drift from the types.
+
+use weft_protocol::session::{FromApp, ToApp};
+
+#[test]
+fn protocol_doc_examples_parse() {
+    let doc = include_str!("../../../../docs/protocol.md");
+    let mut in_json = false;
+    let mut checked = 0;
+    for line in doc.lines() {
+        match line.trim() {
+            "```json" => in_json = true,
+            "```" => in_json = false,
+            example if in_json && !example.is_empty() => {
+                let from_app = serde_json::from_str::<FromApp>(example).is_ok();
+                let to_app = serde_json::from_str::<ToApp>(example).is_ok();
+                assert!(from_app || to_app, "docs/protocol.md example is not a message: {example}");
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(checked >= 8, "only {checked} examples found");
+}
