@@ -8,21 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use weft_manifest::{ImportRequirement, import_requirement};
-
-/// The directory apps/build.sh assembles packages into.
-fn built_package(app: &str) -> PathBuf {
-    let build_dir = std::env::var_os("WEFT_BUILD_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build")),
-        PathBuf::from,
-    );
-    let package = build_dir.join("apps").join(app);
-    assert!(
-        package.join("app.wasm").is_file(),
-        "{} has no app.wasm: run apps/build.sh first (`make test` does)",
-        package.display()
-    );
-    package
-}
+use weft_testkit::built_package;
 
 /// A private copy of a built package (tests sign it, which writes into it).
 fn copy_of(app: &str, to: &Path) -> PathBuf {

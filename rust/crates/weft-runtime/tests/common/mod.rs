@@ -14,27 +14,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weft_protocol::session::{FromApp, ToApp, read_message, write_message};
-
-/// The package apps/build.sh assembled for `app`.
-pub fn built_package(app: &str) -> PathBuf {
-    let build_dir = std::env::var_os("WEFT_BUILD_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../build")),
-        PathBuf::from,
-    );
-    let package = build_dir.join("apps").join(app);
-    assert!(
-        package.join("app.wasm").is_file(),
-        "{} has no app.wasm: run apps/build.sh first (`make test` does)",
-        package.display()
-    );
-    package
-}
+pub use weft_testkit::built_package;
 
 /// A copy of a built package in `dir` with its manifest's capability list and
 /// limits replaced by `capabilities` and `limits` (TOML fragments).
 pub fn package_with(app: &str, dir: &Path, capabilities: &str) -> PathBuf {
     let from = built_package(app);
-    copy_dir(&from, dir);
+    weft_testkit::copy_tree(&from, dir);
     let manifest = fs::read_to_string(dir.join("wapp.toml")).unwrap();
     let replaced: Vec<String> = manifest
         .lines()
@@ -48,19 +34,6 @@ pub fn package_with(app: &str, dir: &Path, capabilities: &str) -> PathBuf {
         .collect();
     fs::write(dir.join("wapp.toml"), replaced.join("\n")).unwrap();
     dir.to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The artifact store shared by the tests of one run (compiling in a debug
