@@ -59,7 +59,7 @@ fi
 
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=$cache/guest-target
-mkdir -p "$CARGO_TARGET_DIR"
+bash "$repo/tests/claim-target-dir.sh" "$CARGO_TARGET_DIR" "$repo/apps/Cargo.toml"
 /usr/bin/cargo build --quiet --locked --release \
   --manifest-path "$repo/apps/Cargo.toml" \
   --target wasm32-wasip2 -Zbuild-std=std,panic_abort \

@@ -18,6 +18,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 bash tests/install-host-tools.sh
 bash apps/build.sh
+bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
 cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime
 weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
 weft_runtime=$CARGO_TARGET_DIR/debug/weft-runtime

@@ -20,6 +20,7 @@ bash apps/build.sh
 step "nix: parse, format and lint every .nix file"
 bash tests/check-nix.sh
 
+bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
 cd rust
 step "rust: formatting"
 cargo fmt --all --check

@@ -6,6 +6,7 @@
 //! - `load <name>` → `note <name> <text>`
 //! - `list` → `notes <name> <name> …`
 //! - `export <name>` (data → documents) / `import <name>` (documents → data)
+//! - `copy <name>` (note → clipboard) / `paste <name>` (clipboard → note)
 //!
 //! Failures answer `error <what>`; names are single path components.
 
@@ -13,7 +14,7 @@ wit_bindgen::generate!({ path: "../../rust/wit", world: "app" });
 
 use std::fs;
 
-use weft::app::{ipc, notify};
+use weft::app::{clipboard, ipc, notify};
 
 const DATA: &str = "/data";
 const DOCUMENTS: &str = "/xdg/documents";
@@ -51,6 +52,18 @@ fn answer(command: &str) -> Result<String, String> {
             let (from, to) = if verb == "export" { (DATA, DOCUMENTS) } else { (DOCUMENTS, DATA) };
             fs::copy(format!("{from}/{name}"), format!("{to}/{name}")).map_err(|e| format!("{verb} {name}: {e}"))?;
             Ok(format!("{verb}ed {name}"))
+        }
+        "copy" => {
+            let name = note_name(rest)?;
+            let text = fs::read_to_string(format!("{DATA}/{name}")).map_err(|e| format!("copy {name}: {e}"))?;
+            clipboard::write(&text).map_err(|e| format!("copy {name}: {e:?}"))?;
+            Ok(format!("copied {name}"))
+        }
+        "paste" => {
+            let name = note_name(rest)?;
+            let text = clipboard::read().map_err(|e| format!("paste {name}: {e:?}"))?.unwrap_or_default();
+            fs::write(format!("{DATA}/{name}"), &text).map_err(|e| format!("paste {name}: {e}"))?;
+            Ok(format!("pasted {name}"))
         }
         _ => Err(format!("unknown command {verb:?}")),
     }

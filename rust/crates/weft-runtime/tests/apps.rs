@@ -16,6 +16,8 @@ const TRAPPED: i32 = 4;
 const MEMORY_LIMIT: i32 = 5;
 const CPU_BUDGET: i32 = 6;
 const STACK_OVERFLOW: i32 = 7;
+/// The notes app's own capabilities.
+const READ_WRITE_NOTES: &str = "\"fs:rw:app-data\", \"fs:rw:xdg-documents\", \"sys:clipboard\"";
 
 #[test]
 fn built_apps_hello_is_ready_once_and_answers_its_ui() {
@@ -141,14 +143,14 @@ fn built_apps_wasi_paths_cannot_leave_the_granted_directory() {
     assert_eq!(app.exit_code(), 0);
 }
 
-/// Starts notes with `capabilities`, its data and documents directories given.
+/// Starts notes with `capabilities`, its data and documents directories given;
+/// its package copy goes into the documents directory (cleaned up with it).
 fn notes(
     capabilities: &str,
     data: &std::path::Path,
     documents: &std::path::Path,
 ) -> common::RunningApp {
-    let scratch = tempfile::tempdir().unwrap();
-    let package = package_with("notes", &scratch.keep().join("notes"), capabilities);
+    let package = package_with("notes", &documents.join(".package"), capabilities);
     let mut launch = Launch::new(package);
     launch.app_data = Some(fs::File::open(data).unwrap());
     launch.documents = Some(fs::File::open(documents).unwrap());
@@ -160,8 +162,7 @@ fn notes(
 #[test]
 fn built_apps_notes_reads_and_writes_what_it_is_granted() {
     let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut app =
-        notes("\"fs:rw:app-data\", \"fs:rw:xdg-documents\"", data.path(), documents.path());
+    let mut app = notes(READ_WRITE_NOTES, data.path(), documents.path());
     for (command, reply) in [
         ("save todo buy milk", "saved todo"),
         ("save ideas weft", "saved ideas"),
@@ -184,11 +185,45 @@ fn built_apps_notes_reads_and_writes_what_it_is_granted() {
 }
 
 #[test]
+fn built_apps_the_clipboard_goes_through_the_supervisor() {
+    let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fs::write(data.path().join("todo"), "buy milk").unwrap();
+    let mut app = notes(READ_WRITE_NOTES, data.path(), documents.path());
+    app.send_ipc("copy todo");
+    let message = app.recv(Duration::from_secs(30));
+    let Some(FromApp::ClipboardWrite { id, text }) = message else {
+        panic!("expected a clipboard write, got {message:?}; stderr:\n{}", app.stderr())
+    };
+    assert_eq!(text, "buy milk");
+    app.send(&ToApp::Done { id, error: None });
+    assert_eq!(app.recv_ipc(), "copied todo");
+
+    app.send_ipc("paste pasted");
+    let Some(FromApp::ClipboardRead { id }) = app.recv(Duration::from_secs(30)) else {
+        panic!("expected a clipboard read; stderr:\n{}", app.stderr())
+    };
+    app.send(&ToApp::ClipboardText { id, text: Some("from the clipboard".into()) });
+    assert_eq!(app.recv_ipc(), "pasted pasted");
+    assert_eq!(fs::read_to_string(data.path().join("pasted")).unwrap(), "from the clipboard");
+
+    // A refusal by the supervisor reaches the app as `denied`.
+    app.send_ipc("copy todo");
+    let Some(FromApp::ClipboardWrite { id, .. }) = app.recv(Duration::from_secs(30)) else {
+        panic!("expected a clipboard write")
+    };
+    app.send(&ToApp::Done { id, error: Some("the app is not focused".into()) });
+    assert_eq!(app.recv_ipc(), "error copy todo: ClipboardError::Denied");
+}
+
+#[test]
 fn built_apps_read_only_grants_cannot_write() {
     let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     fs::write(data.path().join("kept"), "old text").unwrap();
-    let mut app =
-        notes("\"fs:read:app-data\", \"fs:read:xdg-documents\"", data.path(), documents.path());
+    let mut app = notes(
+        "\"fs:read:app-data\", \"fs:read:xdg-documents\", \"sys:clipboard\"",
+        data.path(),
+        documents.path(),
+    );
     app.send_ipc("load kept");
     assert_eq!(app.recv_ipc(), "note kept old text");
     app.send_ipc("save kept new text");
