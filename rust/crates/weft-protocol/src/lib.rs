@@ -2,10 +2,13 @@
 //! share this crate and nothing else; `docs/protocol.md` describes every
 //! message with examples.
 //!
-//! Today it holds the **session channel**: the Unix stream socket between one
-//! app's `weft-runtime` process and the session supervisor. Each message is one
-//! line of JSON (newline-delimited), at most [`session::MAX_LINE_BYTES`] long.
+//! - [`session`]: the Unix stream socket between one app's `weft-runtime` and the
+//!   supervisor; newline-delimited JSON, at most [`session::MAX_LINE_BYTES`] a line.
+//! - [`appd`]: clients (the system UI, `weftctl`) and the supervisor `weft-appd`;
+//!   length-prefixed MessagePack frames on a Unix socket, at most
+//!   [`appd::MAX_FRAME_BYTES`], after a version handshake.
 
 #![warn(missing_docs)]
 
+pub mod appd;
 pub mod session;

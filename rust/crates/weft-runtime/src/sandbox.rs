@@ -133,6 +133,10 @@ const BASE_SYSCALLS: &[i64] = &[
     libc::SYS_epoll_wait,
     libc::SYS_epoll_pwait,
     libc::SYS_eventfd2,
+    // tokio (under wasmtime-wasi's stdio and wasi:http) makes its signal and
+    // wake-up channels lazily: unnamed pairs and pipes, reaching nothing outside.
+    libc::SYS_socketpair,
+    libc::SYS_pipe2,
     libc::SYS_recvfrom,
     libc::SYS_sendto,
     libc::SYS_recvmsg,

@@ -1,0 +1,70 @@
+//! A client of the control socket, for `weftctl` and tests.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use weft_protocol::appd::{PROTOCOL_VERSION, Reply, Request, read_frame, write_frame};
+
+/// A connection that completed the version handshake.
+pub struct Client {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+}
+
+impl Client {
+    /// Connects to the socket at `path` and negotiates the version.
+    pub async fn connect(path: &Path) -> Result<Self> {
+        let stream = UnixStream::connect(path)
+            .await
+            .with_context(|| format!("connecting to {}", path.display()))?;
+        let (reader, writer) = stream.into_split();
+        let mut client = Self { reader, writer };
+        match client.request(&Request::Hello { versions: vec![PROTOCOL_VERSION] }).await? {
+            Reply::Welcome { .. } => Ok(client),
+            other => bail!("weft-appd refused the handshake: {other:?}"),
+        }
+    }
+
+    /// Sends a request and returns its answer; broadcast events that arrive
+    /// meanwhile are skipped. (`APP_STATE` is both an event and the answer to
+    /// `QUERY_APP_STATE`: the first one for the asked session is the answer.)
+    pub async fn request(&mut self, request: &Request) -> Result<Reply> {
+        write_frame(&mut self.writer, request).await?;
+        loop {
+            let reply = self.next().await?;
+            let answers_query = matches!(
+                (request, &reply),
+                (Request::QueryAppState { session: asked }, Reply::AppState { session, .. }) if asked == session
+            );
+            if answers_query || !is_event(&reply) {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// The next message, event or reply.
+    pub async fn next(&mut self) -> Result<Reply> {
+        Ok(read_frame(&mut self.reader).await?)
+    }
+
+    /// Sends a raw frame payload (for tests of hostile input).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.writer.write_all(bytes).await?;
+        Ok(())
+    }
+}
+
+/// Whether a message is a broadcast event rather than a reply.
+pub fn is_event(reply: &Reply) -> bool {
+    matches!(
+        reply,
+        Reply::AppReady { .. }
+            | Reply::AppState { .. }
+            | Reply::IpcMessage { .. }
+            | Reply::NavigationGesture { .. }
+            | Reply::Notification { .. }
+    )
+}

@@ -1,0 +1,75 @@
+//! Where the supervisor finds things, from the environment (the NixOS module
+//! and the tests set these).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+/// The supervisor's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `$XDG_RUNTIME_DIR/weft`: the control socket and the session directories.
+    pub runtime_dir: PathBuf,
+    /// The `weft-runtime` binary (`WEFT_RUNTIME_BIN`, else beside this binary).
+    pub runtime_bin: PathBuf,
+    /// The store of precompiled components (`WEFT_AOT_DIR`).
+    pub aot_dir: PathBuf,
+    /// The trusted keys directory (`WEFT_TRUSTED_KEYS`).
+    pub trusted_keys: PathBuf,
+    /// The app store roots (see `weft_pack::store`).
+    pub store_roots: Vec<PathBuf>,
+    /// Where apps' `app-data` directories live (`$XDG_DATA_HOME/weft/app-data`).
+    pub app_data_root: PathBuf,
+    /// The user's documents directory (`XDG_DOCUMENTS_DIR`, else `~/Documents`).
+    pub documents_dir: PathBuf,
+    /// How long an app has to report READY (`WEFT_READY_TIMEOUT_MS`, default 30 s).
+    pub ready_timeout: Duration,
+    /// How long a terminated app has between SIGTERM and SIGKILL
+    /// (`WEFT_STOP_GRACE_MS`, default 3 s).
+    pub stop_grace: Duration,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from)
+}
+
+fn env_millis(name: &str, default: u64) -> Result<Duration> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Duration::from_millis(
+            value.parse().with_context(|| format!("{name}={value:?} is not milliseconds"))?,
+        )),
+        Err(_) => Ok(Duration::from_millis(default)),
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the environment.
+    pub fn from_env() -> Result<Self> {
+        let xdg_runtime = env_path("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?;
+        let home = env_path("HOME").unwrap_or_else(|| PathBuf::from("/"));
+        let data_home = env_path("XDG_DATA_HOME").unwrap_or_else(|| home.join(".local/share"));
+        let runtime_bin = match env_path("WEFT_RUNTIME_BIN") {
+            Some(path) => path,
+            None => std::env::current_exe()?.with_file_name("weft-runtime"),
+        };
+        Ok(Self {
+            runtime_dir: xdg_runtime.join("weft"),
+            runtime_bin,
+            aot_dir: env_path("WEFT_AOT_DIR")
+                .unwrap_or_else(|| PathBuf::from(weft_pack::store::SYSTEM_AOT_DIR)),
+            trusted_keys: env_path(weft_pack::keys::TRUSTED_KEYS_ENV)
+                .unwrap_or_else(|| PathBuf::from(weft_pack::keys::DEFAULT_TRUSTED_KEYS_DIR)),
+            store_roots: weft_pack::store::store_roots(),
+            app_data_root: data_home.join("weft/app-data"),
+            documents_dir: env_path("XDG_DOCUMENTS_DIR").unwrap_or_else(|| home.join("Documents")),
+            ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", 30_000)?,
+            stop_grace: env_millis("WEFT_STOP_GRACE_MS", 3_000)?,
+        })
+    }
+
+    /// The control socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.runtime_dir.join("appd.sock")
+    }
+}

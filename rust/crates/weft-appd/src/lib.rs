@@ -1,0 +1,9 @@
+//! `weft-appd`, the session supervisor: it launches verified apps in
+//! `weft-runtime`, follows each session from Starting to Running to Stopped,
+//! relays IPC between apps and their UIs, and answers clients on a private
+//! Unix socket (`docs/protocol.md`). `weftctl` is its operator CLI.
+
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod server;

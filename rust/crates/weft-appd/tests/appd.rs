@@ -1,0 +1,306 @@
+//! weft-appd with real processes: the daemon binary, weft-runtime, signed
+//! apps installed in a real store, a client on the real socket.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use weft_appd::client::Client;
+use weft_protocol::appd::{ErrorCode, Reply, Request, SessionState};
+
+/// A daemon with a store holding signed, installed apps.
+struct Fixture {
+    dir: tempfile::TempDir,
+    daemon: Child,
+}
+
+fn runtime_bin() -> PathBuf {
+    let bin =
+        std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("weft-runtime");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace (`cargo build --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+impl Fixture {
+    fn start(apps: &[&str], ready_timeout_ms: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, trusted, aot) =
+            (dir.path().join("store"), dir.path().join("trusted"), dir.path().join("aot"));
+        for path in [&store, &trusted] {
+            fs::create_dir_all(path).unwrap();
+        }
+        let key_path = dir.path().join("dev.key");
+        weft_pack::keys::generate_key(&key_path, &trusted.join("dev.pub")).unwrap();
+        let key = weft_pack::keys::load_signing_key(&key_path).unwrap();
+        let keys = weft_pack::keys::TrustedKeys::load(&trusted).unwrap();
+        for app in apps {
+            let package = dir.path().join("packages").join(app);
+            weft_testkit::copy_tree(&weft_testkit::built_package(app), &package);
+            weft_pack::sign_package(&package, &key).unwrap();
+            weft_pack::store::install(&package, &store, &keys, Default::default()).unwrap();
+        }
+        let daemon = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
+            .env("XDG_RUNTIME_DIR", dir.path().join("run"))
+            .env("HOME", dir.path())
+            .env_remove("XDG_DATA_HOME")
+            .env("WEFT_APP_STORE", &store)
+            .env("WEFT_TRUSTED_KEYS", &trusted)
+            .env("WEFT_AOT_DIR", &aot)
+            .env("WEFT_RUNTIME_BIN", runtime_bin())
+            .env("WEFT_READY_TIMEOUT_MS", ready_timeout_ms.to_string())
+            .env("WEFT_STOP_GRACE_MS", "500")
+            .spawn()
+            .unwrap();
+        let fixture = Self { dir, daemon };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !fixture.socket().exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        fixture
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("run/weft/appd.sock")
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(&self.socket()).await.unwrap()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+/// Waits for the event `wanted` picks, failing after 60 s.
+async fn expect_event<T>(client: &mut Client, mut wanted: impl FnMut(&Reply) -> Option<T>) -> T {
+    let deadline = Duration::from_secs(60);
+    tokio::time::timeout(deadline, async {
+        loop {
+            let message = client.next().await.unwrap();
+            if let Some(found) = wanted(&message) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("the event never came")
+}
+
+async fn launch(client: &mut Client, app: &str) -> u64 {
+    match client.request(&Request::LaunchApp { app_id: app.into() }).await.unwrap() {
+        Reply::LaunchAck { session, .. } => session,
+        other => panic!("launch of {app} failed: {other:?}"),
+    }
+}
+
+async fn stopped_reason(client: &mut Client, session: u64) -> String {
+    expect_event(client, |message| match message {
+        Reply::AppState { session: s, state: SessionState::Stopped, reason, .. }
+            if *s == session =>
+        {
+            reason.clone()
+        }
+        _ => None,
+    })
+    .await
+}
+
+fn pid_of(sessions: &Reply, session: u64) -> u32 {
+    match sessions {
+        Reply::RunningApps { sessions } => {
+            sessions.iter().find(|info| info.session == session).and_then(|info| info.pid).unwrap()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn gone(pid: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[tokio::test]
+async fn built_apps_hello_starts_answers_its_ui_and_stops() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    expect_event(&mut client, |m| {
+        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
+    })
+    .await;
+    let state = client.request(&Request::QueryAppState { session }).await.unwrap();
+    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    assert_eq!(
+        client.request(&Request::IpcForward { session, message: "WEFT".into() }).await.unwrap(),
+        Reply::Ok
+    );
+    let answer = expect_event(&mut client, |m| match m {
+        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(answer, "Hello, WEFT!");
+    assert_eq!(stopped_reason(&mut client, session).await, "finished");
+}
+
+#[tokio::test]
+async fn built_apps_an_app_that_is_never_ready_is_stopped_at_the_timeout() {
+    let fixture = Fixture::start(&["test-never-ready"], 500);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.never-ready").await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    assert_eq!(stopped_reason(&mut client, session).await, "ready-timeout");
+    assert!(gone(pid), "the runtime {pid} survived");
+    assert!(
+        !fixture.dir.path().join(format!("run/weft/sessions/{session}")).exists(),
+        "session dir left behind"
+    );
+}
+
+#[tokio::test]
+async fn built_apps_terminate_and_kill_9_end_sessions_with_their_reason() {
+    let fixture = Fixture::start(&["test-never-ready", "test-trap-at-start"], 60_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.never-ready").await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    assert!(gone(pid));
+
+    let session = launch(&mut client, "org.weft.test.never-ready").await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    assert_eq!(stopped_reason(&mut client, session).await, "killed by signal 9");
+
+    let session = launch(&mut client, "org.weft.test.trap-at-start").await;
+    assert_eq!(stopped_reason(&mut client, session).await, "exited 4 (app trapped)");
+    let error = client.request(&Request::TerminateApp { session }).await.unwrap();
+    assert!(matches!(error, Reply::Error { code: ErrorCode::InvalidState, .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn built_apps_hostile_app_ids_launch_nothing() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let mut client = fixture.client().await;
+    let long = "a.".repeat(5_000) + "b";
+    for hostile in [
+        "../../tmp/evil",
+        "/abs",
+        "a/../b",
+        "",
+        long.as_str(),
+        "org.weft.hello\0",
+        "org.weft.missing",
+    ] {
+        let reply = client.request(&Request::LaunchApp { app_id: hostile.into() }).await.unwrap();
+        let Reply::Error { code, message } = reply else {
+            panic!("{hostile:?} was accepted: {reply:?}")
+        };
+        let expected = if hostile == "org.weft.missing" {
+            ErrorCode::NotFound
+        } else {
+            ErrorCode::InvalidAppId
+        };
+        assert_eq!(code, expected, "{hostile:?}: {message}");
+    }
+    assert_eq!(
+        client.request(&Request::QueryRunning).await.unwrap(),
+        Reply::RunningApps { sessions: vec![] }
+    );
+}
+
+#[tokio::test]
+async fn built_apps_hostile_frames_get_errors_and_oversized_ones_close_the_connection() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let mut client = fixture.client().await;
+    client.send_raw(&[0, 0, 0, 2, 0xc1, 0xc1]).await.unwrap();
+    assert!(matches!(
+        client.next().await.unwrap(),
+        Reply::Error { code: ErrorCode::BadRequest, .. }
+    ));
+    let unknown = rmp_serde::to_vec_named(&serde_json::json!({"type": "FORMAT_DISK"})).unwrap();
+    client.send_raw(&(unknown.len() as u32).to_be_bytes()).await.unwrap();
+    client.send_raw(&unknown).await.unwrap();
+    assert!(matches!(
+        client.next().await.unwrap(),
+        Reply::Error { code: ErrorCode::BadRequest, .. }
+    ));
+    // Still in step: a real request works.
+    assert!(matches!(
+        client.request(&Request::QueryRunning).await.unwrap(),
+        Reply::RunningApps { .. }
+    ));
+    client.send_raw(&u32::MAX.to_be_bytes()).await.unwrap();
+    let Reply::Error { message, .. } = client.next().await.unwrap() else { panic!("no error") };
+    assert!(message.contains("larger than the limit"), "{message}");
+    assert!(client.next().await.is_err(), "the connection must be closed");
+
+    // A client that skips HELLO or speaks another version is refused.
+    let stream = tokio::net::UnixStream::connect(fixture.socket()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    weft_protocol::appd::write_frame(&mut writer, &Request::QueryRunning).await.unwrap();
+    let reply: Reply = weft_protocol::appd::read_frame(&mut reader).await.unwrap();
+    assert!(matches!(reply, Reply::Error { code: ErrorCode::BadRequest, .. }), "{reply:?}");
+    let stream = tokio::net::UnixStream::connect(fixture.socket()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    weft_protocol::appd::write_frame(&mut writer, &Request::Hello { versions: vec![99] })
+        .await
+        .unwrap();
+    let reply: Reply = weft_protocol::appd::read_frame(&mut reader).await.unwrap();
+    assert!(matches!(reply, Reply::Error { code: ErrorCode::UnsupportedVersion, .. }), "{reply:?}");
+}
+
+#[tokio::test]
+async fn built_apps_no_session_outlives_a_killed_daemon() {
+    let mut fixture = Fixture::start(&["test-never-ready"], 60_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.never-ready").await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    fixture.daemon.kill().unwrap();
+    fixture.daemon.wait().unwrap();
+    assert!(gone(pid), "runtime {pid} outlived its supervisor");
+}
+
+#[test]
+fn built_apps_the_socket_is_private_to_its_user() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(fixture.socket()).unwrap().permissions().mode() & 0o777, 0o600);
+    use std::os::unix::process::CommandExt;
+    let output = Command::new(env!("CARGO_BIN_EXE_weftctl"))
+        .arg("--socket")
+        .arg(fixture.socket())
+        .arg("ps")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Permission denied"), "{output:?}");
+    let output = Command::new(env!("CARGO_BIN_EXE_weftctl"))
+        .arg("--socket")
+        .arg(fixture.socket())
+        .arg("installed")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("org.weft.hello"), "{output:?}");
+}

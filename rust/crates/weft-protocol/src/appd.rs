@@ -1,0 +1,311 @@
+//! The supervisor's protocol: clients (the system UI, `weftctl`) talk to
+//! `weft-appd` with [`Request`]s and receive [`Reply`]s and broadcast events.
+//!
+//! Framing on the Unix socket: each message is a 4-byte big-endian length
+//! followed by that many bytes of MessagePack (a map per message, field names
+//! included), at most [`MAX_FRAME_BYTES`]. The first exchange negotiates the
+//! version: the client sends [`Request::Hello`] with the versions it speaks, the
+//! daemon answers [`Reply::Welcome`] with the one it picked, or an error and
+//! closes the connection.
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame, in bytes, in either direction.
+pub const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// A request from a client to the supervisor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum Request {
+    /// The first message on every connection: the versions the client speaks.
+    Hello {
+        /// Supported protocol versions.
+        versions: Vec<u32>,
+    },
+    /// Starts a session of an installed app.
+    LaunchApp {
+        /// The app id (validated before any other use).
+        app_id: String,
+    },
+    /// Ends a session: SIGTERM, a grace period, then SIGKILL.
+    TerminateApp {
+        /// The session.
+        session: u64,
+    },
+    /// Lists the sessions.
+    QueryRunning,
+    /// The state of one session.
+    QueryAppState {
+        /// The session.
+        session: u64,
+    },
+    /// Lists the installed apps, each verified.
+    QueryInstalledApps,
+    /// A message from the app's UI to the app.
+    IpcForward {
+        /// The session.
+        session: u64,
+        /// The text, at most 64 KiB.
+        message: String,
+    },
+    /// A gesture on the system panel, relayed to UI subscribers.
+    PanelGesture {
+        /// The gesture's name, such as `swipe-up`.
+        gesture: String,
+    },
+}
+
+/// The life of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionState {
+    /// The runtime is starting; READY has not come yet.
+    Starting,
+    /// The app reported READY.
+    Running,
+    /// Termination was asked for; the runtime is being stopped.
+    Stopping,
+    /// The session is over; the reason says why.
+    Stopped,
+}
+
+/// One session, as `RUNNING_APPS` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionInfo {
+    /// The session.
+    pub session: u64,
+    /// The app.
+    pub app_id: String,
+    /// Its state.
+    pub state: SessionState,
+    /// Why it stopped, once it has.
+    pub reason: Option<String>,
+    /// The runtime's process id, while it runs.
+    pub pid: Option<u32>,
+    /// Milliseconds since the session started.
+    pub uptime_ms: u64,
+}
+
+/// One installed app, as `INSTALLED_APPS` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstalledApp {
+    /// The app id.
+    pub app_id: String,
+    /// Its version, when it verified.
+    pub version: Option<String>,
+    /// Its display name, when it verified.
+    pub name: Option<String>,
+    /// Why it did not verify, if it did not.
+    pub error: Option<String>,
+}
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// The request is malformed, oversized or of an unknown type.
+    BadRequest,
+    /// No protocol version in common.
+    UnsupportedVersion,
+    /// The app id is not a valid app id.
+    InvalidAppId,
+    /// No such installed app or no such session.
+    NotFound,
+    /// The package did not verify.
+    VerificationFailed,
+    /// The session could not be started.
+    LaunchFailed,
+    /// The session is not in a state that allows the request.
+    InvalidState,
+}
+
+/// A reply to a request, or an event broadcast to every connected client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum Reply {
+    /// The answer to `HELLO`: the version in use.
+    Welcome {
+        /// The negotiated version.
+        version: u32,
+    },
+    /// `LAUNCH_APP` accepted: the session exists and is starting.
+    LaunchAck {
+        /// The new session.
+        session: u64,
+        /// The app.
+        app_id: String,
+    },
+    /// Event: the app reported READY.
+    AppReady {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+    },
+    /// A session's state (answer to `QUERY_APP_STATE`, and an event on change).
+    AppState {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+        /// The state.
+        state: SessionState,
+        /// Why, when stopped.
+        reason: Option<String>,
+    },
+    /// The answer to `QUERY_RUNNING`.
+    RunningApps {
+        /// Every session, newest last.
+        sessions: Vec<SessionInfo>,
+    },
+    /// The answer to `QUERY_INSTALLED_APPS`.
+    InstalledApps {
+        /// Every app directory of every store root.
+        apps: Vec<InstalledApp>,
+    },
+    /// Event: a message from an app for its UI.
+    IpcMessage {
+        /// The session.
+        session: u64,
+        /// The text.
+        message: String,
+    },
+    /// Event: a panel gesture, for the UI.
+    NavigationGesture {
+        /// The gesture.
+        gesture: String,
+    },
+    /// Event: a notification an app asked to show.
+    Notification {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+    },
+    /// Acknowledges a request that returns nothing else.
+    Ok,
+    /// A request failed.
+    Error {
+        /// What kind of failure.
+        code: ErrorCode,
+        /// What exactly was wrong.
+        message: String,
+    },
+}
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the connection.
+    #[error("the connection is closed")]
+    Closed,
+    /// A length prefix above [`MAX_FRAME_BYTES`].
+    #[error("a frame of {0} bytes is larger than the limit of {MAX_FRAME_BYTES}")]
+    TooLarge(usize),
+    /// Bytes that are not a message of this protocol.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Reading or writing failed.
+    #[error("connection I/O failed")]
+    Io(#[from] io::Error),
+}
+
+/// Writes one message as a length-prefixed MessagePack frame.
+pub async fn write_frame<M: Serialize>(
+    writer: &mut (impl AsyncWrite + Unpin),
+    message: &M,
+) -> Result<(), FrameError> {
+    let payload = rmp_serde::to_vec_named(message)
+        .map_err(|error| FrameError::Malformed(error.to_string()))?;
+    if payload.len() > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(payload.len()));
+    }
+    let mut frame = Vec::with_capacity(4 + payload.len());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&payload);
+    writer.write_all(&frame).await?;
+    writer.flush().await?;
+    Ok(())
+}
+
+/// Reads one length-prefixed MessagePack frame. An oversized length is refused
+/// before anything is allocated; the connection cannot be resynchronised after
+/// it and should be closed.
+pub async fn read_frame<M: for<'de> Deserialize<'de>>(
+    reader: &mut (impl AsyncRead + Unpin),
+) -> Result<M, FrameError> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+            return Err(FrameError::Closed);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let length = u32::from_be_bytes(length) as usize;
+    if length > MAX_FRAME_BYTES {
+        return Err(FrameError::TooLarge(length));
+    }
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload).await?;
+    rmp_serde::from_slice(&payload).map_err(|error| FrameError::Malformed(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_hostile_frames_are_refused() {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        write_frame(&mut client, &Request::LaunchApp { app_id: "org.weft.hello".into() })
+            .await
+            .unwrap();
+        write_frame(&mut client, &Request::QueryRunning).await.unwrap();
+        assert_eq!(
+            read_frame::<Request>(&mut server).await.unwrap(),
+            Request::LaunchApp { app_id: "org.weft.hello".into() }
+        );
+        assert_eq!(read_frame::<Request>(&mut server).await.unwrap(), Request::QueryRunning);
+
+        client.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        assert!(matches!(read_frame::<Request>(&mut server).await, Err(FrameError::TooLarge(_))));
+
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        client.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).await.unwrap();
+        assert!(matches!(read_frame::<Request>(&mut server).await, Err(FrameError::Malformed(_))));
+        let unknown =
+            rmp_serde::to_vec_named(&serde_json::json!({"type": "LAUNCH_MISSILES"})).unwrap();
+        client.write_all(&(unknown.len() as u32).to_be_bytes()).await.unwrap();
+        client.write_all(&unknown).await.unwrap();
+        assert!(matches!(read_frame::<Request>(&mut server).await, Err(FrameError::Malformed(_))));
+        drop(client);
+        assert!(matches!(read_frame::<Request>(&mut server).await, Err(FrameError::Closed)));
+    }
+
+    #[test]
+    fn messages_are_internally_tagged_in_json_too() {
+        let json = serde_json::to_string(&Reply::AppState {
+            session: 3,
+            app_id: "org.weft.hello".into(),
+            state: SessionState::Stopped,
+            reason: Some("ready-timeout".into()),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"APP_STATE","session":3,"app_id":"org.weft.hello","state":"stopped","reason":"ready-timeout"}"#
+        );
+    }
+}
