@@ -1,6 +1,7 @@
 //! Every JSON example in docs/protocol.md is a message of this protocol, in one
 //! direction or the other, so the docs cannot drift from the types.
 
+use weft_protocol::appd::{Reply, Request};
 use weft_protocol::session::{FromApp, ToApp};
 
 #[test]
@@ -13,13 +14,15 @@ fn protocol_doc_examples_parse() {
             "```json" => in_json = true,
             "```" => in_json = false,
             example if in_json && !example.is_empty() => {
-                let from_app = serde_json::from_str::<FromApp>(example).is_ok();
-                let to_app = serde_json::from_str::<ToApp>(example).is_ok();
-                assert!(from_app || to_app, "docs/protocol.md example is not a message: {example}");
+                let parses = serde_json::from_str::<FromApp>(example).is_ok()
+                    || serde_json::from_str::<ToApp>(example).is_ok()
+                    || serde_json::from_str::<Request>(example).is_ok()
+                    || serde_json::from_str::<Reply>(example).is_ok();
+                assert!(parses, "docs/protocol.md example is not a message: {example}");
                 checked += 1;
             }
             _ => {}
         }
     }
-    assert!(checked >= 8, "only {checked} examples found");
+    assert!(checked >= 17, "only {checked} examples found");
 }
