@@ -28,6 +28,12 @@ pub struct Config {
     /// How long a terminated app has between SIGTERM and SIGKILL
     /// (`WEFT_STOP_GRACE_MS`, default 3 s).
     pub stop_grace: Duration,
+    /// The WebSocket port on 127.0.0.1 (`WEFT_APPD_WS_PORT`, default 7410; 0
+    /// picks a free port, written to `appd.ws-port`).
+    pub ws_port: u16,
+    /// Origins allowed to open the WebSocket (`WEFT_APPD_WS_ORIGINS`,
+    /// comma-separated; default the system UI's `weft://system`).
+    pub ws_origins: Vec<String>,
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -65,11 +71,33 @@ impl Config {
             documents_dir: env_path("XDG_DOCUMENTS_DIR").unwrap_or_else(|| home.join("Documents")),
             ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", 30_000)?,
             stop_grace: env_millis("WEFT_STOP_GRACE_MS", 3_000)?,
+            ws_port: match std::env::var("WEFT_APPD_WS_PORT") {
+                Ok(port) => port
+                    .parse()
+                    .with_context(|| format!("WEFT_APPD_WS_PORT={port:?} is not a port"))?,
+                Err(_) => 7410,
+            },
+            ws_origins: std::env::var("WEFT_APPD_WS_ORIGINS")
+                .unwrap_or_else(|_| "weft://system".to_owned())
+                .split(',')
+                .map(|origin| origin.trim().to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect(),
         })
     }
 
     /// The control socket.
     pub fn socket_path(&self) -> PathBuf {
         self.runtime_dir.join("appd.sock")
+    }
+
+    /// The file holding this boot's WebSocket token (0600).
+    pub fn token_path(&self) -> PathBuf {
+        self.runtime_dir.join("appd.token")
+    }
+
+    /// The file holding the WebSocket's actual port.
+    pub fn ws_port_path(&self) -> PathBuf {
+        self.runtime_dir.join("appd.ws-port")
     }
 }

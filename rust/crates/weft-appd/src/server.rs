@@ -1,15 +1,27 @@
-//! The control socket: one task per client connection.
+//! The supervisor's two doors: the private Unix socket (MessagePack frames) and
+//! the WebSocket on 127.0.0.1 for the system UI (JSON text frames, a per-boot
+//! token and an allowed Origin required before anything is read). Both feed
+//! one client loop.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::net::{UnixListener, UnixStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse, Request as HttpRequest, Response,
+};
+use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use weft_protocol::appd::{
-    ErrorCode, FrameError, PROTOCOL_VERSION, Reply, Request, read_frame, write_frame,
+    ErrorCode, FrameError, MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request, read_frame,
+    write_frame,
 };
 
 use crate::daemon::{Daemon, Failure, make_private};
@@ -19,29 +31,40 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Replies and events queued for a slow client before it is disconnected.
 const CLIENT_QUEUE: usize = 256;
 
-/// Binds the control socket (0600, in a 0700 directory) and serves clients
-/// until `shutdown` resolves.
+/// A request as read from a client, or why it could not be read. `fatal` errors
+/// end the connection.
+type Incoming = Result<Request, (String, bool)>;
+
+/// Binds both doors and serves clients until `shutdown` resolves.
 pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = daemon.config();
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.runtime_dir)?;
     make_private(&config.runtime_dir, 0o700)?;
     let path = config.socket_path();
     let _ = fs::remove_file(&path);
-    let listener =
-        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    let unix = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     make_private(&path, 0o600)?;
-    tracing::info!(socket = %path.display(), "weft-appd listening");
+
+    let token = new_token()?;
+    write_private(&config.token_path(), token.as_bytes())?;
+    let tcp = TcpListener::bind(("127.0.0.1", config.ws_port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", config.ws_port))?;
+    let port = tcp.local_addr()?.port();
+    write_private(&config.ws_port_path(), port.to_string().as_bytes())?;
+    let token = Arc::new(token);
+    tracing::info!(socket = %path.display(), ws = %format!("127.0.0.1:{port}"), "weft-appd listening");
+
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
+            accepted = unix.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let daemon = Arc::clone(&daemon);
-                tokio::spawn(async move {
-                    if let Err(error) = serve_client(daemon, stream).await {
-                        tracing::debug!("client connection ended: {error:#}");
-                    }
-                });
+                tokio::spawn(serve_unix(Arc::clone(&daemon), stream));
+            }
+            accepted = tcp.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                tokio::spawn(serve_websocket(Arc::clone(&daemon), stream, Arc::clone(&token)));
             }
             () = &mut shutdown => break,
         }
@@ -51,41 +74,165 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
     Ok(())
 }
 
-/// One client: peer check, version handshake, then requests and events.
-async fn serve_client(daemon: Arc<Daemon>, stream: UnixStream) -> Result<()> {
+/// 32 random bytes as hex, new at every start.
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no randomness for the WebSocket token: {error}"))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Replaces `path` with a file of mode 0600 holding `bytes`.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let _ = fs::remove_file(path);
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(bytes)?;
+    Ok(())
+}
+
+/// A Unix socket client: peer check, then MessagePack frames.
+async fn serve_unix(daemon: Arc<Daemon>, stream: UnixStream) {
     // Only the session's own user may drive its supervisor; others are dropped
     // before a single byte is read.
-    let peer = stream.peer_cred()?;
-    if peer.uid() != rustix::process::getuid().as_raw() {
-        tracing::warn!(uid = peer.uid(), "refused a client of another user");
-        return Ok(());
+    match stream.peer_cred() {
+        Ok(peer) if peer.uid() == rustix::process::getuid().as_raw() => {}
+        Ok(peer) => {
+            tracing::warn!(uid = peer.uid(), "refused a client of another user");
+            return;
+        }
+        Err(_) => return,
     }
     let (mut reader, mut writer) = stream.into_split();
-    match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<Request>(&mut reader)).await {
-        Ok(Ok(Request::Hello { versions })) if versions.contains(&PROTOCOL_VERSION) => {
-            write_frame(&mut writer, &Reply::Welcome { version: PROTOCOL_VERSION }).await?;
+    let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
+    let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
+    tokio::spawn(async move {
+        loop {
+            let item = match read_frame::<Request>(&mut reader).await {
+                Ok(request) => Ok(request),
+                Err(FrameError::Closed) => return,
+                // The length prefix kept the stream in step: answer and go on.
+                Err(error @ FrameError::Malformed(_)) => Err((error.to_string(), false)),
+                Err(error) => Err((error.to_string(), true)),
+            };
+            let fatal = matches!(item, Err((_, true)));
+            if requests.send(item).await.is_err() || fatal {
+                return;
+            }
         }
-        Ok(Ok(Request::Hello { versions })) => {
+    });
+    tokio::spawn(async move {
+        while let Some(reply) = replies.recv().await {
+            if write_frame(&mut writer, &reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    serve_client(daemon, incoming, outbox).await;
+}
+
+/// A WebSocket client: token and Origin are checked in the HTTP upgrade, so a
+/// refused client never gets a WebSocket at all; then JSON text frames.
+#[expect(
+    clippy::result_large_err,
+    reason = "tungstenite fixes the handshake callback's error type"
+)]
+async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<String>) {
+    let origins = daemon.config().ws_origins.clone();
+    let check =
+        move |request: &HttpRequest, response: Response| -> Result<Response, ErrorResponse> {
+            let origin = request.headers().get("origin").and_then(|value| value.to_str().ok());
+            if !origin.is_some_and(|origin| origins.iter().any(|allowed| allowed == origin)) {
+                tracing::warn!(?origin, "refused a WebSocket from an origin that is not allowed");
+                return Err(refusal(StatusCode::FORBIDDEN, "origin not allowed"));
+            }
+            let presented = request
+                .uri()
+                .query()
+                .and_then(|query| query.split('&').find_map(|pair| pair.strip_prefix("token=")));
+            if !presented.is_some_and(|presented| same_secret(presented, &token)) {
+                tracing::warn!("refused a WebSocket without the right token");
+                return Err(refusal(StatusCode::UNAUTHORIZED, "missing or wrong token"));
+            }
+            Ok(response)
+        };
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let Ok(socket) =
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await
+    else {
+        return;
+    };
+    let (mut sink, mut source) = socket.split();
+    let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
+    let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
+    tokio::spawn(async move {
+        while let Some(message) = source.next().await {
+            let item = match message {
+                Ok(Message::Text(text)) => serde_json::from_str::<Request>(&text)
+                    .map_err(|error| (format!("malformed message: {error}"), false)),
+                Ok(Message::Binary(_)) => Err((
+                    "binary frames are not part of the protocol; send JSON text".to_owned(),
+                    false,
+                )),
+                Ok(Message::Close(_)) => return,
+                Ok(_) => continue,
+                Err(error) => Err((error.to_string(), true)),
+            };
+            let fatal = matches!(item, Err((_, true)));
+            if requests.send(item).await.is_err() || fatal {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some(reply) = replies.recv().await {
+            let Ok(text) = serde_json::to_string(&reply) else { continue };
+            if sink.send(Message::text(text)).await.is_err() {
+                return;
+            }
+        }
+    });
+    serve_client(daemon, incoming, outbox).await;
+}
+
+fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(reason.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(presented: &str, expected: &str) -> bool {
+    presented.len() == expected.len()
+        && presented.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The protocol, whatever the transport: handshake, then requests and events.
+async fn serve_client(
+    daemon: Arc<Daemon>,
+    mut incoming: mpsc::Receiver<Incoming>,
+    outbox: mpsc::Sender<Reply>,
+) {
+    let error = |code, message: String| Reply::Error { code, message };
+    match tokio::time::timeout(HELLO_TIMEOUT, incoming.recv()).await {
+        Ok(Some(Ok(Request::Hello { versions }))) if versions.contains(&PROTOCOL_VERSION) => {
+            let _ = outbox.send(Reply::Welcome { version: PROTOCOL_VERSION }).await;
+        }
+        Ok(Some(Ok(Request::Hello { versions }))) => {
             let message = format!(
                 "no common protocol version: the client speaks {versions:?}, weft-appd {PROTOCOL_VERSION}"
             );
-            write_frame(
-                &mut writer,
-                &Reply::Error { code: ErrorCode::UnsupportedVersion, message },
-            )
-            .await?;
-            return Ok(());
+            let _ = outbox.send(error(ErrorCode::UnsupportedVersion, message)).await;
+            return;
         }
         _ => {
-            let message = "the first message must be HELLO".to_owned();
-            let _ =
-                write_frame(&mut writer, &Reply::Error { code: ErrorCode::BadRequest, message })
-                    .await;
-            return Ok(());
+            let _ = outbox
+                .send(error(ErrorCode::BadRequest, "the first message must be HELLO".to_owned()))
+                .await;
+            return;
         }
     }
-
-    let (outbox, mut queue) = mpsc::channel::<Reply>(CLIENT_QUEUE);
     let mut events = daemon.subscribe();
     let forwarder = outbox.clone();
     let events_task = tokio::spawn(async move {
@@ -95,43 +242,24 @@ async fn serve_client(daemon: Arc<Daemon>, stream: UnixStream) -> Result<()> {
             }
         }
     });
-    let writer_task = tokio::spawn(async move {
-        while let Some(reply) = queue.recv().await {
-            if write_frame(&mut writer, &reply).await.is_err() {
-                return;
-            }
-        }
-    });
-
-    let result = loop {
-        let request = match read_frame::<Request>(&mut reader).await {
-            Ok(request) => request,
-            Err(FrameError::Closed) => break Ok(()),
-            Err(error @ FrameError::Malformed(_)) => {
-                // The length prefix kept the stream in step: answer and go on.
-                let _ = outbox
-                    .send(Reply::Error { code: ErrorCode::BadRequest, message: error.to_string() })
-                    .await;
+    while let Some(item) = incoming.recv().await {
+        let reply = match item {
+            Ok(request) => handle(&daemon, request)
+                .await
+                .unwrap_or_else(|Failure { code, message }| error(code, message)),
+            Err((message, fatal)) => {
+                let _ = outbox.send(error(ErrorCode::BadRequest, message)).await;
+                if fatal {
+                    break;
+                }
                 continue;
             }
-            Err(error) => {
-                let _ = outbox
-                    .send(Reply::Error { code: ErrorCode::BadRequest, message: error.to_string() })
-                    .await;
-                break Err(error.into());
-            }
         };
-        let reply = handle(&daemon, request)
-            .await
-            .unwrap_or_else(|Failure { code, message }| Reply::Error { code, message });
         if outbox.send(reply).await.is_err() {
-            break Ok(());
+            break;
         }
-    };
+    }
     events_task.abort();
-    drop(outbox);
-    let _ = writer_task.await;
-    result
 }
 
 async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure> {

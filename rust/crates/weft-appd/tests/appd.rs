@@ -54,11 +54,15 @@ impl Fixture {
             .env("WEFT_RUNTIME_BIN", runtime_bin())
             .env("WEFT_READY_TIMEOUT_MS", ready_timeout_ms.to_string())
             .env("WEFT_STOP_GRACE_MS", "500")
+            .env("WEFT_APPD_WS_PORT", "0")
+            .env("WEFT_APPD_WS_ORIGINS", "weft://system")
             .spawn()
             .unwrap();
         let fixture = Self { dir, daemon };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !fixture.socket().exists() && Instant::now() < deadline {
+        while !fixture.dir.path().join("run/weft/appd.ws-port").exists()
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         fixture
@@ -303,4 +307,89 @@ fn built_apps_the_socket_is_private_to_its_user() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("org.weft.hello"), "{output:?}");
+}
+
+/// Opens the WebSocket with `origin` and `token` (either may be left out);
+/// returns the connection or the HTTP status of the refusal.
+async fn websocket(
+    fixture: &Fixture,
+    origin: Option<&str>,
+    token: Option<&str>,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let port = fs::read_to_string(fixture.dir.path().join("run/weft/appd.ws-port")).unwrap();
+    let query = token.map(|token| format!("?token={token}")).unwrap_or_default();
+    let mut request = format!("ws://127.0.0.1:{port}/{query}").into_client_request().unwrap();
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(other) => panic!("unexpected WebSocket failure: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn built_apps_the_websocket_wants_the_token_and_an_allowed_origin() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let token = fs::read_to_string(fixture.dir.path().join("run/weft/appd.token")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        fs::metadata(fixture.dir.path().join("run/weft/appd.token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(token.len(), 64);
+
+    let wrong = "0".repeat(64);
+    for (origin, token, status) in [
+        (Some("weft://system"), None, 401),
+        (Some("weft://system"), Some(wrong.as_str()), 401),
+        (Some("https://evil.example"), Some(token.as_str()), 403),
+        (Some("http://127.0.0.1"), Some(token.as_str()), 403),
+        (None, Some(token.as_str()), 403),
+    ] {
+        assert_eq!(
+            websocket(&fixture, origin, token).await.err(),
+            Some(status),
+            "{origin:?} {token:?}"
+        );
+    }
+
+    let mut socket = websocket(&fixture, Some("weft://system"), Some(&token)).await.unwrap();
+    let mut exchange = async |request: serde_json::Value| -> serde_json::Value {
+        socket.send(Message::text(request.to_string())).await.unwrap();
+        loop {
+            let Some(Ok(Message::Text(text))) = socket.next().await else {
+                panic!("the WebSocket closed")
+            };
+            let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if reply["type"] != "APP_STATE" {
+                return reply;
+            }
+        }
+    };
+    assert_eq!(
+        exchange(serde_json::json!({"type": "HELLO", "versions": [1]})).await["type"],
+        "WELCOME"
+    );
+    let launched =
+        exchange(serde_json::json!({"type": "LAUNCH_APP", "app_id": "org.weft.hello"})).await;
+    assert_eq!(launched["type"], "LAUNCH_ACK", "{launched}");
+    let garbage = exchange(serde_json::json!({"type": "REBOOT"})).await;
+    assert_eq!(garbage["code"], "bad-request", "{garbage}");
+
+    // Refused clients launched nothing: only the one session exists.
+    let mut client = fixture.client().await;
+    let Reply::RunningApps { sessions } = client.request(&Request::QueryRunning).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(sessions.len(), 1);
 }
