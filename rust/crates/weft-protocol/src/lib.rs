@@ -11,4 +11,5 @@
 #![warn(missing_docs)]
 
 pub mod appd;
+pub mod portal;
 pub mod session;

@@ -1,0 +1,66 @@
+//! The `weft-file-portal` process: one per session with file access.
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use weft_file_portal::{Root, serve};
+
+/// Opens paths beneath a session's allowed roots and hands back descriptors.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The socket to listen on.
+    #[arg(long)]
+    socket: PathBuf,
+    /// The session this portal serves (for the log).
+    #[arg(long)]
+    session: String,
+    /// A root as NAME=DIR:rw or NAME=DIR:ro; repeatable.
+    #[arg(long = "root", value_name = "NAME=DIR:MODE")]
+    roots: Vec<String>,
+}
+
+fn parse_root(spec: &str) -> anyhow::Result<Root> {
+    let (name, rest) =
+        spec.split_once('=').ok_or_else(|| anyhow::anyhow!("{spec:?} is not NAME=DIR:MODE"))?;
+    let (dir, mode) =
+        rest.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("{spec:?} has no :rw or :ro"))?;
+    let writable = match mode {
+        "rw" => true,
+        "ro" => false,
+        other => anyhow::bail!("mode {other:?} is neither rw nor ro"),
+    };
+    Root::open(name, std::path::Path::new(dir), writable)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("weft_file_portal=info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = (|| {
+        let roots =
+            cli.roots.iter().map(|spec| parse_root(spec)).collect::<anyhow::Result<Vec<_>>>()?;
+        let _ = std::fs::remove_file(&cli.socket);
+        let listener = UnixListener::bind(&cli.socket)?;
+        std::fs::set_permissions(&cli.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        tracing::info!(session = cli.session, roots = roots.len(), "weft-file-portal listening");
+        serve(&listener, Arc::new(roots), &cli.session)
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weft-file-portal: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The file portal's protocol: a session's runtime (or supervisor) asks the
+//! portal to open a path beneath one of the session's roots, and gets back an
+//! open descriptor, never file data.
+//!
+//! Framing: one JSON object per line, at most [`MAX_REQUEST_BYTES`]. Each reply
+//! is one JSON line sent with `sendmsg`; when it reports success it carries the
+//! opened descriptor as `SCM_RIGHTS` ancillary data.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest request line, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// A request to the portal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PortalRequest {
+    /// The root directory itself (what the runtime preopens).
+    Root {
+        /// The root's name, such as `app-data`.
+        root: String,
+    },
+    /// A file or directory beneath a root.
+    Open {
+        /// The root's name.
+        root: String,
+        /// A relative path beneath the root; `..`, absolute paths and symlinks
+        /// that leave the root are refused by the kernel (`RESOLVE_BENEATH`).
+        path: String,
+        /// Open for writing (refused on read-only roots).
+        #[serde(default)]
+        write: bool,
+        /// Create the file if it does not exist (implies writing).
+        #[serde(default)]
+        create: bool,
+        /// Open a directory rather than a file.
+        #[serde(default)]
+        directory: bool,
+    },
+}
+
+/// The portal's answer; an `ok` reply carries the descriptor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalReply {
+    /// Whether the open succeeded (and a descriptor is attached).
+    pub ok: bool,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
