@@ -114,8 +114,7 @@ async fn serve_unix(daemon: Arc<Daemon>, stream: UnixStream) {
                 Err(error @ FrameError::Malformed(_)) => Err((error.to_string(), false)),
                 Err(error) => Err((error.to_string(), true)),
             };
-            let fatal = matches!(item, Err((_, true)));
-            if requests.send(item).await.is_err() || fatal {
+            if !pass_on(&requests, item).await {
                 return;
             }
         }
@@ -179,8 +178,7 @@ async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<Stri
                 Ok(_) => continue,
                 Err(error) => Err((error.to_string(), true)),
             };
-            let fatal = matches!(item, Err((_, true)));
-            if requests.send(item).await.is_err() || fatal {
+            if !pass_on(&requests, item).await {
                 return;
             }
         }
@@ -194,6 +192,13 @@ async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<Stri
         }
     });
     serve_client(daemon, incoming, outbox).await;
+}
+
+/// Hands a read request (or read error) to the client loop; false when reading
+/// should stop (the loop is gone, or the error was fatal).
+async fn pass_on(requests: &mpsc::Sender<Incoming>, item: Incoming) -> bool {
+    let fatal = matches!(item, Err((_, true)));
+    requests.send(item).await.is_ok() && !fatal
 }
 
 fn refusal(status: StatusCode, reason: &str) -> ErrorResponse {
