@@ -13,6 +13,8 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     /// The `weft-runtime` binary (`WEFT_RUNTIME_BIN`, else beside this binary).
     pub runtime_bin: PathBuf,
+    /// The `weft-file-portal` binary (`WEFT_FILE_PORTAL_BIN`, else beside this binary).
+    pub portal_bin: PathBuf,
     /// The store of precompiled components (`WEFT_AOT_DIR`).
     pub aot_dir: PathBuf,
     /// The trusted keys directory (`WEFT_TRUSTED_KEYS`).
@@ -59,9 +61,14 @@ impl Config {
             Some(path) => path,
             None => std::env::current_exe()?.with_file_name("weft-runtime"),
         };
+        let portal_bin = match env_path("WEFT_FILE_PORTAL_BIN") {
+            Some(path) => path,
+            None => std::env::current_exe()?.with_file_name("weft-file-portal"),
+        };
         Ok(Self {
             runtime_dir: xdg_runtime.join("weft"),
             runtime_bin,
+            portal_bin,
             aot_dir: env_path("WEFT_AOT_DIR")
                 .unwrap_or_else(|| PathBuf::from(weft_pack::store::SYSTEM_AOT_DIR)),
             trusted_keys: env_path(weft_pack::keys::TRUSTED_KEYS_ENV)

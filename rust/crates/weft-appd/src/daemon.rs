@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 use weft_manifest::{AppId, Capability, Directory};
 use weft_pack::keys::TrustedKeys;
 use weft_protocol::appd::{ErrorCode, InstalledApp, Reply, SessionInfo, SessionState};
+use weft_protocol::portal::{self, PortalRequest};
 use weft_protocol::session::{FromApp, MAX_IPC_MESSAGE_BYTES, ToApp};
 
 use crate::config::Config;
@@ -39,6 +40,15 @@ impl Failure {
     fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
+}
+
+/// What a started session consists of, handed to its supervising task.
+struct SessionProcesses {
+    child: tokio::process::Child,
+    portal: Option<tokio::process::Child>,
+    stdout: tokio::process::ChildStdout,
+    listener: UnixListener,
+    session_dir: PathBuf,
 }
 
 /// One session's record.
@@ -218,7 +228,7 @@ impl Daemon {
         let socket = session_dir.join("session.sock");
         let listener = UnixListener::bind(&socket).map_err(launch_failed)?;
 
-        let mut command = Command::new(&self.config.runtime_bin);
+        let mut command = supervised(&self.config.runtime_bin);
         command
             .arg("--package")
             .arg(&package)
@@ -226,27 +236,12 @@ impl Daemon {
             .arg(&self.config.aot_dir)
             .arg("--session-socket")
             .arg(&socket)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        // Children die with the daemon: an appd crash leaks no session.
-        #[expect(
-            unsafe_code,
-            reason = "pre_exec is the only way to set PR_SET_PDEATHSIG in the child"
-        )]
-        // SAFETY: the closure runs in the forked child before exec and makes one
-        // async-signal-safe system call (prctl); it touches no memory of the
-        // parent. The daemon's runtime is single-threaded, so the thread whose
-        // exit would fire the signal is the daemon's main thread.
-        unsafe {
-            command.pre_exec(|| {
-                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-                    .map_err(std::io::Error::from)
-            });
-        }
-        let dirs = self.granted_dirs(&id, &manifest.capabilities).map_err(launch_failed)?;
+            .stderr(Stdio::piped());
+        let (portal, dirs) = self
+            .start_portal(session, &id, &manifest.capabilities, &session_dir)
+            .await
+            .map_err(launch_failed)?;
         for (flag, dir) in &dirs {
             command.arg(flag).arg(dir.as_raw_fd().to_string());
         }
@@ -292,7 +287,8 @@ impl Daemon {
         let daemon = Arc::clone(self);
         let app = id.to_string();
         tokio::spawn(async move {
-            daemon.supervise(session, app, child, stdout, listener, session_dir).await;
+            let processes = SessionProcesses { child, portal, stdout, listener, session_dir };
+            daemon.supervise(session, app, processes).await;
         });
         let app = id.to_string();
         tokio::spawn(async move {
@@ -304,38 +300,73 @@ impl Daemon {
         Ok(session)
     }
 
-    /// Opens the directories the app's `fs:` capabilities name, creating its own
-    /// data directory (0700) if needed.
-    fn granted_dirs(
+    /// Starts the session's file portal over the directories the app's `fs:`
+    /// capabilities name (creating its own data directory, 0700, if needed) and
+    /// takes the root descriptors the runtime will preopen from it. No portal
+    /// without a filesystem capability.
+    async fn start_portal(
         &self,
+        session: u64,
         id: &AppId,
         capabilities: &[Capability],
-    ) -> std::io::Result<Vec<(&'static str, fs::File)>> {
-        let mut dirs = Vec::new();
+        session_dir: &std::path::Path,
+    ) -> std::io::Result<(Option<tokio::process::Child>, Vec<(&'static str, fs::File)>)> {
+        let mut roots = Vec::new();
         for capability in capabilities {
-            let Capability::Filesystem { dir, .. } = capability else { continue };
-            let (flag, path) = match dir {
+            let Capability::Filesystem { dir, access } = capability else { continue };
+            let (name, flag, path) = match dir {
                 Directory::AppData => {
-                    ("--app-data-fd", self.config.app_data_root.join(id.as_str()))
+                    ("app-data", "--app-data-fd", self.config.app_data_root.join(id.as_str()))
                 }
-                Directory::XdgDocuments => ("--documents-fd", self.config.documents_dir.clone()),
+                Directory::XdgDocuments => {
+                    ("xdg-documents", "--documents-fd", self.config.documents_dir.clone())
+                }
             };
             fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
-            dirs.push((flag, fs::File::open(&path)?));
+            let mode = match access {
+                weft_manifest::Access::Read => "ro",
+                weft_manifest::Access::ReadWrite => "rw",
+            };
+            roots.push((name, flag, format!("{name}={}:{mode}", path.display())));
         }
-        Ok(dirs)
+        if roots.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        let socket = session_dir.join("portal.sock");
+        let mut command = supervised(&self.config.portal_bin);
+        command.arg("--socket").arg(&socket).arg("--session").arg(session.to_string());
+        for (_, _, spec) in &roots {
+            command.arg("--root").arg(spec);
+        }
+        let portal = command.spawn()?;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let stream = loop {
+            match tokio::net::UnixStream::connect(&socket).await {
+                Ok(stream) => break stream.into_std()?,
+                Err(error) if tokio::time::Instant::now() > deadline => return Err(error),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            }
+        };
+        stream.set_nonblocking(false)?;
+        let mut dirs = Vec::new();
+        for (name, flag, _) in roots {
+            let request = PortalRequest::Root { root: name.to_owned() };
+            match portal::request(&stream, &request)? {
+                (reply, Some(fd)) if reply.ok => dirs.push((flag, fs::File::from(fd))),
+                (reply, _) => {
+                    return Err(std::io::Error::other(format!(
+                        "the portal refused {name}: {}",
+                        reply.error.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+        Ok((Some(portal), dirs))
     }
 
     /// Follows one session from start to end.
-    async fn supervise(
-        self: Arc<Self>,
-        session: u64,
-        app_id: String,
-        mut child: tokio::process::Child,
-        stdout: tokio::process::ChildStdout,
-        listener: UnixListener,
-        session_dir: PathBuf,
-    ) {
+    async fn supervise(self: Arc<Self>, session: u64, app_id: String, processes: SessionProcesses) {
+        let SessionProcesses { mut child, portal, stdout, listener, session_dir } = processes;
         let daemon = Arc::clone(&self);
         let channel_task = tokio::spawn(async move { daemon.relay(session, listener).await });
         let mut stdout = BufReader::new(stdout).lines();
@@ -371,6 +402,10 @@ impl Daemon {
             tracing::debug!(session, ?status, "runtime exited");
         }
         channel_task.abort();
+        if let Some(mut portal) = portal {
+            kill_group(portal.id(), Signal::KILL);
+            let _ = portal.wait().await;
+        }
         let reason = self.reason_of(session).unwrap_or_else(|| describe_exit(status.as_ref().ok()));
         self.set_state(session, SessionState::Stopped, Some(reason));
         let _ = fs::remove_dir_all(&session_dir);
@@ -521,6 +556,25 @@ async fn send_line(
     let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     line.push(b'\n');
     writer.lock().await.write_all(&line).await
+}
+
+/// Runs a child in its own process group, killed with the daemon.
+fn supervised(program: &std::path::Path) -> Command {
+    let mut command = Command::new(program);
+    command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
+    // Children die with the daemon: an appd crash leaks no session.
+    #[expect(unsafe_code, reason = "pre_exec is the only way to set PR_SET_PDEATHSIG in the child")]
+    // SAFETY: the closure runs in the forked child before exec and makes one
+    // async-signal-safe system call (prctl); it touches no memory of the
+    // parent. The daemon's runtime is single-threaded, so the thread whose exit
+    // would fire the signal is the daemon's main thread.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    command
 }
 
 /// Signals the process group led by `pid`.

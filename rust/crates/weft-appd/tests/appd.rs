@@ -52,6 +52,7 @@ impl Fixture {
             .env("WEFT_TRUSTED_KEYS", &trusted)
             .env("WEFT_AOT_DIR", &aot)
             .env("WEFT_RUNTIME_BIN", runtime_bin())
+            .env("WEFT_FILE_PORTAL_BIN", runtime_bin().with_file_name("weft-file-portal"))
             .env("WEFT_READY_TIMEOUT_MS", ready_timeout_ms.to_string())
             .env("WEFT_STOP_GRACE_MS", "500")
             .env("WEFT_APPD_WS_PORT", "0")
@@ -392,4 +393,54 @@ async fn built_apps_the_websocket_wants_the_token_and_an_allowed_origin() {
         panic!()
     };
     assert_eq!(sessions.len(), 1);
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn built_apps_file_access_goes_through_the_session_portal() {
+    let fixture = Fixture::start(&["notes"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.notes").await;
+    expect_event(&mut client, |m| {
+        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
+    })
+    .await;
+    let session_dir = fixture.dir.path().join(format!("run/weft/sessions/{session}"));
+    assert!(session_dir.join("portal.sock").exists(), "no portal socket");
+    let portal_processes =
+        processes_mentioning(&session_dir.join("portal.sock").display().to_string());
+    assert_eq!(portal_processes.len(), 1, "exactly one portal for the session");
+
+    assert_eq!(
+        client
+            .request(&Request::IpcForward { session, message: "save todo buy milk".into() })
+            .await
+            .unwrap(),
+        Reply::Ok
+    );
+    let answer = expect_event(&mut client, |m| match m {
+        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(answer, "saved todo");
+    let saved = fixture.dir.path().join(".local/share/weft/app-data/org.weft.notes/todo");
+    assert_eq!(fs::read_to_string(saved).unwrap(), "buy milk");
+
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    for pid in portal_processes {
+        assert!(gone(pid), "the portal {pid} outlived its session");
+    }
 }

@@ -13,10 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags, recvmsg, sendmsg,
-};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
 use weft_protocol::portal::{MAX_REQUEST_BYTES, PortalReply, PortalRequest};
 
 /// One allowed directory.
@@ -146,31 +143,4 @@ fn send_reply(stream: &UnixStream, reply: &PortalReply, fd: Option<&OwnedFd>) ->
     }
     sendmsg(stream, &[IoSlice::new(&line)], &mut control, SendFlags::empty())?;
     Ok(())
-}
-
-/// Sends `request` and returns the reply and, on success, the descriptor.
-pub fn request(
-    stream: &UnixStream,
-    request: &PortalRequest,
-) -> Result<(PortalReply, Option<OwnedFd>)> {
-    let mut line = serde_json::to_vec(request)?;
-    line.push(b'\n');
-    std::io::Write::write_all(&mut &*stream, &line)?;
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let received = recvmsg(
-        stream,
-        &mut [std::io::IoSliceMut::new(&mut buffer)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
-    let mut fd = None;
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = message {
-            fd = fds.into_iter().next();
-        }
-    }
-    let reply: PortalReply = serde_json::from_slice(buffer[..received.bytes].trim_ascii_end())?;
-    Ok((reply, fd))
 }

@@ -9,8 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use weft_file_portal::request;
-use weft_protocol::portal::PortalRequest;
+use weft_protocol::portal::{PortalRequest, request};
 
 const INSIDE: &str = "INSIDE";
 const OUTSIDE: &str = "OUTSIDE";

@@ -6,6 +6,12 @@
 //! is one JSON line sent with `sendmsg`; when it reports success it carries the
 //! opened descriptor as `SCM_RIGHTS` ancillary data.
 
+use std::io::Write;
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
 use serde::{Deserialize, Serialize};
 
 /// Largest request line, in bytes.
@@ -48,4 +54,33 @@ pub struct PortalReply {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Sends `request` to a portal and returns the reply and, on success, the
+/// descriptor it carried.
+pub fn request(
+    stream: &UnixStream,
+    request: &PortalRequest,
+) -> std::io::Result<(PortalReply, Option<OwnedFd>)> {
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    (&*stream).write_all(&line)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let received = recvmsg(
+        stream,
+        &mut [std::io::IoSliceMut::new(&mut buffer)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            fd = fds.into_iter().next();
+        }
+    }
+    let reply: PortalReply = serde_json::from_slice(buffer[..received.bytes].trim_ascii_end())
+        .map_err(std::io::Error::other)?;
+    Ok((reply, fd))
 }
