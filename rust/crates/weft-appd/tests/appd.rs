@@ -100,6 +100,25 @@ async fn expect_event<T>(client: &mut Client, mut wanted: impl FnMut(&Reply) -> 
     .expect("the event never came")
 }
 
+async fn wait_ready(client: &mut Client, session: u64) {
+    expect_event(client, |m| {
+        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
+    })
+    .await;
+}
+
+/// Sends `message` to the session's app as its UI and returns the app's answer.
+async fn say(client: &mut Client, session: u64, message: &str) -> String {
+    let forwarded =
+        client.request(&Request::IpcForward { session, message: message.into() }).await.unwrap();
+    assert_eq!(forwarded, Reply::Ok);
+    expect_event(client, |m| match m {
+        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
+        _ => None,
+    })
+    .await
+}
+
 async fn launch(client: &mut Client, app: &str) -> u64 {
     match client.request(&Request::LaunchApp { app_id: app.into() }).await.unwrap() {
         Reply::LaunchAck { session, .. } => session,
@@ -144,21 +163,10 @@ async fn built_apps_hello_starts_answers_its_ui_and_stops() {
     let fixture = Fixture::start(&["hello"], 30_000);
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.hello").await;
-    expect_event(&mut client, |m| {
-        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
-    })
-    .await;
+    wait_ready(&mut client, session).await;
     let state = client.request(&Request::QueryAppState { session }).await.unwrap();
     assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
-    assert_eq!(
-        client.request(&Request::IpcForward { session, message: "WEFT".into() }).await.unwrap(),
-        Reply::Ok
-    );
-    let answer = expect_event(&mut client, |m| match m {
-        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let answer = say(&mut client, session, "WEFT").await;
     assert_eq!(answer, "Hello, WEFT!");
     assert_eq!(stopped_reason(&mut client, session).await, "finished");
 }
@@ -412,28 +420,14 @@ async fn built_apps_file_access_goes_through_the_session_portal() {
     let fixture = Fixture::start(&["notes"], 30_000);
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.notes").await;
-    expect_event(&mut client, |m| {
-        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
-    })
-    .await;
+    wait_ready(&mut client, session).await;
     let session_dir = fixture.dir.path().join(format!("run/weft/sessions/{session}"));
     assert!(session_dir.join("portal.sock").exists(), "no portal socket");
     let portal_processes =
         processes_mentioning(&session_dir.join("portal.sock").display().to_string());
     assert_eq!(portal_processes.len(), 1, "exactly one portal for the session");
 
-    assert_eq!(
-        client
-            .request(&Request::IpcForward { session, message: "save todo buy milk".into() })
-            .await
-            .unwrap(),
-        Reply::Ok
-    );
-    let answer = expect_event(&mut client, |m| match m {
-        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
-        _ => None,
-    })
-    .await;
+    let answer = say(&mut client, session, "save todo buy milk").await;
     assert_eq!(answer, "saved todo");
     let saved = fixture.dir.path().join(".local/share/weft/app-data/org.weft.notes/todo");
     assert_eq!(fs::read_to_string(saved).unwrap(), "buy milk");
