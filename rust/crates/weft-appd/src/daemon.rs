@@ -369,6 +369,16 @@ impl Daemon {
         let SessionProcesses { mut child, portal, stdout, listener, session_dir } = processes;
         let daemon = Arc::clone(&self);
         let channel_task = tokio::spawn(async move { daemon.relay(session, listener).await });
+        // The portal is reaped as soon as it exits; the runtime keeps the
+        // directories it already received, so its death does not end the session.
+        let portal = portal.map(|mut portal| {
+            let pid = portal.id();
+            let reaper = tokio::spawn(async move {
+                let status = portal.wait().await;
+                tracing::info!(session, ?status, "file portal exited");
+            });
+            (pid, reaper)
+        });
         let mut stdout = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(self.config.ready_timeout, async {
             loop {
@@ -402,9 +412,11 @@ impl Daemon {
             tracing::debug!(session, ?status, "runtime exited");
         }
         channel_task.abort();
-        if let Some(mut portal) = portal {
-            kill_group(portal.id(), Signal::KILL);
-            let _ = portal.wait().await;
+        if let Some((pid, reaper)) = portal {
+            if !reaper.is_finished() {
+                kill_group(pid, Signal::KILL);
+            }
+            let _ = reaper.await;
         }
         let reason = self.reason_of(session).unwrap_or_else(|| describe_exit(status.as_ref().ok()));
         self.set_state(session, SessionState::Stopped, Some(reason));

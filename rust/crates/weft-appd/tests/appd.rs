@@ -438,3 +438,30 @@ async fn built_apps_file_access_goes_through_the_session_portal() {
         assert!(gone(pid), "the portal {pid} outlived its session");
     }
 }
+
+#[tokio::test]
+async fn built_apps_a_vanishing_ui_client_or_portal_harms_no_session() {
+    let fixture = Fixture::start(&["notes"], 30_000);
+    let mut first = fixture.client().await;
+    let session = launch(&mut first, "org.weft.notes").await;
+    wait_ready(&mut first, session).await;
+    drop(first);
+
+    // The portal dies mid-session: the runtime already holds its directories.
+    let socket = fixture.dir.path().join(format!("run/weft/sessions/{session}/portal.sock"));
+    for pid in processes_mentioning(&socket.display().to_string()) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::Signal::KILL,
+        )
+        .unwrap();
+        assert!(gone(pid));
+    }
+
+    let mut second = fixture.client().await;
+    let state = second.request(&Request::QueryAppState { session }).await.unwrap();
+    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    assert_eq!(say(&mut second, session, "save after a b").await, "saved after");
+    assert_eq!(second.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut second, session).await, "terminated");
+}
