@@ -21,8 +21,8 @@ use crate::tree::{EntryKind, SIGNATURE_FILE};
 pub const STORE_ENV: &str = "WEFT_APP_STORE";
 /// The system-wide store root.
 pub const SYSTEM_STORE: &str = "/usr/share/weft/apps";
-/// The system's store of precompiled components (re-exported for consumers that
-/// do not link the compiler).
+/// The system's store of precompiled components, re-exported so the supervisor
+/// names the same default as the installer.
 pub const SYSTEM_AOT_DIR: &str = weft_aot::DEFAULT_AOT_DIR;
 /// Prefix of the work directories an install copies into before the rename.
 const INSTALL_PREFIX: &str = ".install-";
