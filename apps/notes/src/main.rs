@@ -76,7 +76,9 @@ fn main() {
     notify::ready();
     while let Ok(Some(command)) = ipc::recv(None) {
         let reply = answer(&command).unwrap_or_else(|error| format!("error {error}"));
-        if ipc::send(&reply).is_err() {
+        // An answer over the rate limit is dropped; only a closed channel ends
+        // the app.
+        if let Err(ipc::IpcError::Closed) = ipc::send(&reply) {
             break;
         }
     }

@@ -31,7 +31,7 @@ impl Client {
     /// meanwhile are skipped. (`APP_STATE` is both an event and the answer to
     /// `QUERY_APP_STATE`: the first one for the asked session is the answer.)
     pub async fn request(&mut self, request: &Request) -> Result<Reply> {
-        write_frame(&mut self.writer, request).await?;
+        self.send(request).await?;
         loop {
             let reply = self.next().await?;
             let answers_query = matches!(
@@ -42,6 +42,11 @@ impl Client {
                 return Ok(reply);
             }
         }
+    }
+
+    /// Sends a request without waiting for its answer (to pipeline many).
+    pub async fn send(&mut self, request: &Request) -> Result<()> {
+        Ok(write_frame(&mut self.writer, request).await?)
     }
 
     /// The next message, event or reply.
@@ -66,5 +71,7 @@ pub fn is_event(reply: &Reply) -> bool {
             | Reply::IpcMessage { .. }
             | Reply::NavigationGesture { .. }
             | Reply::Notification { .. }
+            | Reply::LogLine { .. }
+            | Reply::LogsEnd { .. }
     )
 }

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+
+use crate::cgroup::SessionLimits;
 
 /// The supervisor's configuration.
 #[derive(Clone, Debug)]
@@ -36,6 +38,34 @@ pub struct Config {
     /// Origins allowed to open the WebSocket (`WEFT_APPD_WS_ORIGINS`,
     /// comma-separated; default the system UI's `weft://system`).
     pub ws_origins: Vec<String>,
+    /// The per-app UI shell started after READY (`WEFT_APP_SHELL_BIN`, none by
+    /// default), run as `<shell> <app-id> <session>`.
+    pub app_shell_bin: Option<PathBuf>,
+    /// What happens when an app fails.
+    pub restart: RestartPolicy,
+    /// Each session's cgroup limits (`WEFT_SESSION_MEMORY_MAX`,
+    /// `WEFT_SESSION_CPU_MAX`, `WEFT_SESSION_PIDS_MAX`, in cgroup v2 syntax).
+    pub session_limits: SessionLimits,
+}
+
+/// Whether and how often a failed app is started again in its session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Restart after a failure (`WEFT_RESTART=on-failure`; default `never`). A
+    /// failure is any end but a clean exit 0 or a requested termination.
+    pub on_failure: bool,
+    /// Restarts per session at most (`WEFT_RESTART_MAX`, default 3).
+    pub max_restarts: u32,
+    /// The wait before the first restart, doubled for each one after it
+    /// (`WEFT_RESTART_BACKOFF_MS`, default 500 ms).
+    pub backoff: Duration,
+}
+
+impl RestartPolicy {
+    /// The wait before restart number `restart` (1-based).
+    pub fn backoff_before(&self, restart: u32) -> Duration {
+        self.backoff.saturating_mul(1 << restart.saturating_sub(1).min(16))
+    }
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -49,6 +79,10 @@ fn env_millis(name: &str, default: u64) -> Result<Duration> {
         )),
         Err(_) => Ok(Duration::from_millis(default)),
     }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|value| !value.is_empty()).unwrap_or_else(|| default.to_owned())
 }
 
 impl Config {
@@ -90,6 +124,26 @@ impl Config {
                 .map(|origin| origin.trim().to_owned())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
+            app_shell_bin: env_path("WEFT_APP_SHELL_BIN"),
+            restart: RestartPolicy {
+                on_failure: match env_or("WEFT_RESTART", "never").as_str() {
+                    "never" => false,
+                    "on-failure" => true,
+                    other => bail!("WEFT_RESTART={other:?}: expected never or on-failure"),
+                },
+                max_restarts: env_or("WEFT_RESTART_MAX", "3")
+                    .parse()
+                    .context("WEFT_RESTART_MAX is not a count")?,
+                backoff: env_millis("WEFT_RESTART_BACKOFF_MS", 500)?,
+            },
+            session_limits: {
+                let defaults = SessionLimits::default();
+                SessionLimits {
+                    memory_max: env_or("WEFT_SESSION_MEMORY_MAX", &defaults.memory_max),
+                    cpu_max: env_or("WEFT_SESSION_CPU_MAX", &defaults.cpu_max),
+                    pids_max: env_or("WEFT_SESSION_PIDS_MAX", &defaults.pids_max),
+                }
+            },
         })
     }
 

@@ -1,28 +1,36 @@
 //! Sessions: launching a verified app in `weft-runtime`, waiting for READY,
 //! supervising the process, relaying its session channel, terminating it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rustix::process::{Pid, Signal, kill_process_group};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Command;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 use weft_manifest::{AppId, Capability, Directory};
 use weft_pack::keys::TrustedKeys;
-use weft_protocol::appd::{ErrorCode, InstalledApp, Reply, SessionInfo, SessionState};
+use weft_protocol::appd::{
+    ErrorCode, InstalledApp, LogLine, LogStream, Reply, SessionInfo, SessionState,
+};
 use weft_protocol::portal::{self, PortalRequest};
-use weft_protocol::session::{FromApp, MAX_IPC_MESSAGE_BYTES, ToApp};
+use weft_protocol::session::{
+    BoundedLine, FrameError as SessionFrameError, FromApp, IPC_BURST, IPC_PER_SECOND,
+    MAX_IPC_MESSAGE_BYTES, NOTIFY_BURST, NOTIFY_PER_SECOND, RateLimit, ToApp, read_bounded_line,
+    read_message_async,
+};
 
+use crate::cgroup::{Cgroups, SessionCgroup};
 use crate::config::Config;
+use crate::usage;
 
 /// Events kept for clients that read slowly; older ones are dropped for them.
 const EVENT_BACKLOG: usize = 1024;
@@ -42,13 +50,52 @@ impl Failure {
     }
 }
 
-/// What a started session consists of, handed to its supervising task.
-struct SessionProcesses {
+/// Log lines kept per session; older ones are dropped.
+const MAX_LOG_LINES: usize = 1000;
+/// Longest log line kept, in bytes; the rest of a longer line is dropped.
+const MAX_LOG_LINE_BYTES: usize = 4096;
+/// Stopped sessions remembered for `ps` and `logs`; older ones are forgotten.
+const MAX_STOPPED_SESSIONS: usize = 64;
+
+/// What a started run of a session consists of, handed to its supervising task.
+struct Processes {
     child: tokio::process::Child,
     portal: Option<tokio::process::Child>,
     stdout: tokio::process::ChildStdout,
     listener: UnixListener,
     session_dir: PathBuf,
+    cgroup: Option<SessionCgroup>,
+}
+
+/// What is needed to start (and restart) a session's app.
+#[derive(Clone)]
+struct Launch {
+    id: AppId,
+    package: PathBuf,
+    capabilities: Vec<Capability>,
+}
+
+/// Every session's new log lines, tagged with their session; `None` when the
+/// session stopped (with its reason).
+pub type LogFollower = broadcast::Receiver<(u64, LogItem)>;
+
+/// A new line of a session's output, or its end.
+#[derive(Clone, Debug)]
+pub enum LogItem {
+    /// A line.
+    Line(LogLine),
+    /// The session stopped, for this reason; no line follows.
+    End(Option<String>),
+}
+
+/// A session's kept output and how to follow it.
+pub struct LogSnapshot {
+    /// The lines kept so far, oldest first.
+    pub lines: Vec<LogLine>,
+    /// Every later line, when following a session that still runs.
+    pub follower: Option<LogFollower>,
+    /// The session's reason, when it already stopped.
+    pub stopped: Option<Option<String>>,
 }
 
 /// One session's record.
@@ -56,17 +103,31 @@ struct Session {
     app_id: String,
     state: SessionState,
     reason: Option<String>,
+    /// Why the current run is ending, once something decided it (a kill, a timeout).
+    cause: Option<String>,
+    /// Termination was asked for: no restart.
+    stop_requested: bool,
     pid: Option<u32>,
+    /// Every process of the current run that is not in the runtime's group.
+    helper_pids: Vec<u32>,
+    cgroup: Option<PathBuf>,
     started: Instant,
     channel: Option<Arc<tokio::sync::Mutex<OwnedWriteHalf>>>,
+    logs: VecDeque<LogLine>,
+    ipc_to_ui: u64,
+    ipc_to_app: u64,
+    restarts: u32,
+    forward_rate: RateLimit,
 }
 
 /// The supervisor's state, shared by every connection and session task.
 pub struct Daemon {
     config: Config,
+    cgroups: Option<Cgroups>,
     sessions: Mutex<BTreeMap<u64, Session>>,
     next_session: Mutex<u64>,
     events: broadcast::Sender<Reply>,
+    log_lines: broadcast::Sender<(u64, LogItem)>,
     clipboard: Mutex<Option<String>>,
     /// Held while a child is spawned with inherited directory descriptors, so no
     /// other child inherits them.
@@ -74,14 +135,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// A daemon with no sessions.
+    /// A daemon with no sessions; it takes over its cgroup if it is delegated.
     pub fn new(config: Config) -> Arc<Self> {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let (log_lines, _) = broadcast::channel(EVENT_BACKLOG);
         Arc::new(Self {
+            cgroups: Cgroups::detect(config.session_limits.clone()),
             config,
             sessions: Mutex::new(BTreeMap::new()),
             next_session: Mutex::new(1),
             events,
+            log_lines,
             clipboard: Mutex::new(None),
             spawning: Mutex::new(()),
         })
@@ -103,6 +167,10 @@ impl Daemon {
         let _ = self.events.send(event);
     }
 
+    fn with_session<T>(&self, session: u64, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        self.sessions.lock().expect("sessions lock").get_mut(&session).map(f)
+    }
+
     fn set_state(&self, session: u64, state: SessionState, reason: Option<String>) {
         let app_id = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
@@ -111,47 +179,102 @@ impl Daemon {
                 return;
             }
             record.state = state;
-            if reason.is_some() {
-                record.reason.clone_from(&reason);
-            }
+            record.reason.clone_from(&reason);
+            let app_id = record.app_id.clone();
             if state == SessionState::Stopped {
+                // Under the lock, so a follower subscribing now sees either the
+                // state or this end.
+                let _ = self.log_lines.send((session, LogItem::End(reason.clone())));
                 record.pid = None;
+                record.helper_pids.clear();
+                record.cgroup = None;
                 record.channel = None;
+                forget_old_sessions(&mut sessions);
             }
-            record.app_id.clone()
+            app_id
         };
         tracing::info!(session, app = %app_id, ?state, reason = reason.as_deref().unwrap_or(""), "session state");
         self.broadcast(Reply::AppState { session, app_id, state, reason });
     }
 
-    /// The sessions, oldest first.
+    /// The sessions, oldest first, with what each one uses.
     pub fn running(&self) -> Vec<SessionInfo> {
-        let sessions = self.sessions.lock().expect("sessions lock");
-        sessions
-            .iter()
-            .map(|(&session, record)| SessionInfo {
-                session,
-                app_id: record.app_id.clone(),
-                state: record.state,
-                reason: record.reason.clone(),
-                pid: record.pid,
-                uptime_ms: record.started.elapsed().as_millis() as u64,
+        let listed: Vec<_> = {
+            let sessions = self.sessions.lock().expect("sessions lock");
+            sessions
+                .iter()
+                .map(|(&session, record)| {
+                    let pids: Vec<u32> =
+                        record.pid.iter().chain(&record.helper_pids).copied().collect();
+                    let info = SessionInfo {
+                        session,
+                        app_id: record.app_id.clone(),
+                        state: record.state,
+                        reason: record.reason.clone(),
+                        pid: record.pid,
+                        uptime_ms: record.started.elapsed().as_millis() as u64,
+                        memory_bytes: None,
+                        cpu_ms: None,
+                        ipc_to_ui: record.ipc_to_ui,
+                        ipc_to_app: record.ipc_to_app,
+                        restarts: record.restarts,
+                    };
+                    (info, record.cgroup.clone(), pids)
+                })
+                .collect()
+        };
+        listed
+            .into_iter()
+            .map(|(mut info, cgroup, pids)| {
+                if info.pid.is_some() {
+                    let usage = usage::of_session(cgroup.as_deref(), &pids);
+                    info.memory_bytes = usage.memory_bytes;
+                    info.cpu_ms = usage.cpu_ms;
+                }
+                info
             })
             .collect()
     }
 
     /// One session's state.
     pub fn state_of(&self, session: u64) -> Result<Reply, Failure> {
-        let sessions = self.sessions.lock().expect("sessions lock");
-        let record = sessions
-            .get(&session)
-            .ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no session {session}")))?;
-        Ok(Reply::AppState {
+        self.with_session(session, |record| Reply::AppState {
             session,
             app_id: record.app_id.clone(),
             state: record.state,
             reason: record.reason.clone(),
         })
+        .ok_or_else(|| no_session(session))
+    }
+
+    /// The session's kept output and, when `follow`, a receiver of every line
+    /// after it (taken together, so none is missed or repeated).
+    pub fn logs(&self, session: u64, follow: bool) -> Result<LogSnapshot, Failure> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        let record = sessions.get(&session).ok_or_else(|| no_session(session))?;
+        let stopped = (record.state == SessionState::Stopped).then(|| record.reason.clone());
+        Ok(LogSnapshot {
+            lines: record.logs.iter().cloned().collect(),
+            follower: (follow && stopped.is_none()).then(|| self.log_lines.subscribe()),
+            stopped,
+        })
+    }
+
+    /// Keeps a line of a session's output and sends it to its followers.
+    fn log(&self, session: u64, stream: LogStream, text: &[u8]) {
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        let Some(record) = sessions.get_mut(&session) else { return };
+        let line = LogLine {
+            at_ms: record.started.elapsed().as_millis() as u64,
+            stream,
+            text: String::from_utf8_lossy(text).into_owned(),
+        };
+        tracing::debug!(session, app = %record.app_id, ?stream, "{}", line.text);
+        if record.logs.len() == MAX_LOG_LINES {
+            record.logs.pop_front();
+        }
+        record.logs.push_back(line.clone());
+        let _ = self.log_lines.send((session, LogItem::Line(line)));
     }
 
     /// Every app in every store root, verified.
@@ -208,7 +331,8 @@ impl Daemon {
         .map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })?;
-        let manifest = verified.inspection.manifest;
+        let launch =
+            Launch { id, package, capabilities: verified.inspection.manifest.capabilities };
 
         let session = {
             let mut next = self.next_session.lock().expect("session counter lock");
@@ -216,22 +340,101 @@ impl Daemon {
             *next += 1;
             session
         };
-        let launch_failed = |error: std::io::Error| {
-            Failure::new(ErrorCode::LaunchFailed, format!("session {session}: {error}"))
+        self.sessions.lock().expect("sessions lock").insert(
+            session,
+            Session {
+                app_id: launch.id.to_string(),
+                state: SessionState::Starting,
+                reason: None,
+                cause: None,
+                stop_requested: false,
+                pid: None,
+                helper_pids: Vec::new(),
+                cgroup: None,
+                started: Instant::now(),
+                channel: None,
+                logs: VecDeque::new(),
+                ipc_to_ui: 0,
+                ipc_to_app: 0,
+                restarts: 0,
+                forward_rate: RateLimit::new(IPC_BURST, IPC_PER_SECOND),
+            },
+        );
+        self.broadcast(Reply::AppState {
+            session,
+            app_id: launch.id.to_string(),
+            state: SessionState::Starting,
+            reason: None,
+        });
+        let processes = match self.start(session, &launch).await {
+            Ok(processes) => processes,
+            Err(failure) => {
+                self.set_state(session, SessionState::Stopped, Some(failure.message.clone()));
+                return Err(failure);
+            }
         };
-        let session_dir = self.config.runtime_dir.join("sessions").join(session.to_string());
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&session_dir)
-            .map_err(launch_failed)?;
-        let socket = session_dir.join("session.sock");
-        let listener = UnixListener::bind(&socket).map_err(launch_failed)?;
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move { daemon.supervise(session, launch, processes).await });
+        Ok(session)
+    }
 
-        let mut command = supervised(&self.config.runtime_bin);
+    /// Starts one run of a session: its directory and channel socket, its
+    /// cgroup, its file portal and its runtime. What it made is removed again
+    /// when a step fails.
+    async fn start(self: &Arc<Self>, session: u64, launch: &Launch) -> Result<Processes, Failure> {
+        let session_dir = self.config.runtime_dir.join("sessions").join(session.to_string());
+        let cgroup = match &self.cgroups {
+            Some(cgroups) => Some(cgroups.create(session).map_err(|error| {
+                Failure::new(ErrorCode::LaunchFailed, format!("session {session}: cgroup: {error}"))
+            })?),
+            None => None,
+        };
+        match self.spawn_run(session, launch, &session_dir, cgroup.as_ref()).await {
+            Ok((mut child, portal, listener)) => {
+                let stdout = child.stdout.take().expect("stdout is piped");
+                let stderr = child.stderr.take().expect("stderr is piped");
+                tokio::spawn(Arc::clone(self).pump_output(
+                    session,
+                    LogStream::Stderr,
+                    stderr,
+                    None,
+                ));
+                let portal_pid = portal.as_ref().and_then(tokio::process::Child::id);
+                let cgroup_dir = cgroup.as_ref().map(|cgroup| cgroup.dir().to_owned());
+                self.with_session(session, |record| {
+                    record.pid = child.id();
+                    record.helper_pids = portal_pid.into_iter().collect();
+                    record.cgroup = cgroup_dir;
+                    record.cause = None;
+                });
+                Ok(Processes { child, portal, stdout, listener, session_dir, cgroup })
+            }
+            Err(error) => {
+                let _ = fs::remove_dir_all(&session_dir);
+                if let Some(cgroup) = cgroup {
+                    cgroup.remove().await;
+                }
+                Err(Failure::new(ErrorCode::LaunchFailed, format!("session {session}: {error}")))
+            }
+        }
+    }
+
+    /// Creates the session directory and socket and spawns the portal (if the
+    /// app has file access) and the runtime, both in the session's cgroup.
+    async fn spawn_run(
+        &self,
+        session: u64,
+        launch: &Launch,
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<(tokio::process::Child, Option<tokio::process::Child>, UnixListener)> {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(session_dir)?;
+        let socket = session_dir.join("session.sock");
+        let listener = UnixListener::bind(&socket)?;
+        let mut command = supervised(&self.config.runtime_bin, cgroup)?;
         command
             .arg("--package")
-            .arg(&package)
+            .arg(&launch.package)
             .arg("--aot-dir")
             .arg(&self.config.aot_dir)
             .arg("--session-socket")
@@ -239,65 +442,48 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let (portal, dirs) = self
-            .start_portal(session, &id, &manifest.capabilities, &session_dir)
-            .await
-            .map_err(launch_failed)?;
+            .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
+            .await?;
         for (flag, dir) in &dirs {
             command.arg(flag).arg(dir.as_raw_fd().to_string());
         }
-        let mut child = {
-            let _spawning = self.spawning.lock().expect("spawn lock");
-            for (_, dir) in &dirs {
-                rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::empty())
-                    .map_err(|e| launch_failed(e.into()))?;
-            }
-            let spawned = command.spawn();
-            for (_, dir) in &dirs {
-                let _ = rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::CLOEXEC);
-            }
-            spawned.map_err(|error| {
-                Failure::new(
-                    ErrorCode::LaunchFailed,
-                    format!("cannot start {}: {error}", self.config.runtime_bin.display()),
-                )
-            })?
-        };
-        drop(dirs);
-        let pid = child.id();
-        self.sessions.lock().expect("sessions lock").insert(
-            session,
-            Session {
-                app_id: id.to_string(),
-                state: SessionState::Starting,
-                reason: None,
-                pid,
-                started: Instant::now(),
-                channel: None,
-            },
-        );
-        self.broadcast(Reply::AppState {
-            session,
-            app_id: id.to_string(),
-            state: SessionState::Starting,
-            reason: None,
-        });
+        let _spawning = self.spawning.lock().expect("spawn lock");
+        for (_, dir) in &dirs {
+            rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::empty())?;
+        }
+        let spawned = command.spawn();
+        for (_, dir) in &dirs {
+            let _ = rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::CLOEXEC);
+        }
+        let child = spawned.map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot start {}: {error}", self.config.runtime_bin.display()),
+            )
+        })?;
+        Ok((child, portal, listener))
+    }
 
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let daemon = Arc::clone(self);
-        let app = id.to_string();
-        tokio::spawn(async move {
-            let processes = SessionProcesses { child, portal, stdout, listener, session_dir };
-            daemon.supervise(session, app, processes).await;
-        });
-        let app = id.to_string();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(session, app = %app, "{line}");
+    /// Reads one output stream of a run into the session's log. On stdout the
+    /// first `READY` line is the readiness signal, sent on `ready`.
+    async fn pump_output(
+        self: Arc<Self>,
+        session: u64,
+        stream: LogStream,
+        output: impl tokio::io::AsyncRead + Unpin,
+        mut ready: Option<oneshot::Sender<()>>,
+    ) {
+        let mut output = BufReader::new(output);
+        let mut line = Vec::new();
+        loop {
+            match read_bounded_line(&mut output, MAX_LOG_LINE_BYTES, &mut line).await {
+                Ok(BoundedLine::End) | Err(_) => return,
+                Ok(_) if ready.is_some() && line == b"READY" => {
+                    let _ = ready.take().map(|ready| ready.send(()));
+                }
+                Ok(_) => self.log(session, stream, &line),
             }
-        });
-        Ok(session)
+        }
     }
 
     /// Starts the session's file portal over the directories the app's `fs:`
@@ -309,7 +495,8 @@ impl Daemon {
         session: u64,
         id: &AppId,
         capabilities: &[Capability],
-        session_dir: &std::path::Path,
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
     ) -> std::io::Result<(Option<tokio::process::Child>, Vec<(&'static str, fs::File)>)> {
         let mut roots = Vec::new();
         for capability in capabilities {
@@ -333,7 +520,7 @@ impl Daemon {
             return Ok((None, Vec::new()));
         }
         let socket = session_dir.join("portal.sock");
-        let mut command = supervised(&self.config.portal_bin);
+        let mut command = supervised(&self.config.portal_bin, cgroup)?;
         command.arg("--socket").arg(&socket).arg("--session").arg(session.to_string());
         for (_, _, spec) in &roots {
             command.arg("--root").arg(spec);
@@ -364,11 +551,58 @@ impl Daemon {
         Ok((Some(portal), dirs))
     }
 
-    /// Follows one session from start to end.
-    async fn supervise(self: Arc<Self>, session: u64, app_id: String, processes: SessionProcesses) {
-        let SessionProcesses { mut child, portal, stdout, listener, session_dir } = processes;
-        let daemon = Arc::clone(&self);
-        let channel_task = tokio::spawn(async move { daemon.relay(session, listener).await });
+    /// Follows a session from its first run to its end, restarting a failed
+    /// app when the restart policy says so.
+    async fn supervise(self: Arc<Self>, session: u64, launch: Launch, processes: Processes) {
+        let policy = &self.config.restart;
+        let mut processes = processes;
+        loop {
+            let ended = self.follow(session, &launch.id, processes).await;
+            let (stop_requested, restarts) = self
+                .with_session(session, |record| (record.stop_requested, record.restarts))
+                .unwrap_or((true, 0));
+            if stop_requested
+                || !ended.failed
+                || !policy.on_failure
+                || restarts >= policy.max_restarts
+            {
+                self.set_state(session, SessionState::Stopped, Some(ended.reason));
+                return;
+            }
+            let restart = restarts + 1;
+            self.with_session(session, |record| record.restarts = restart);
+            let reason =
+                format!("restart {restart} of {} after: {}", policy.max_restarts, ended.reason);
+            tracing::warn!(session, app = %launch.id, "{reason}");
+            self.set_state(session, SessionState::Starting, Some(reason));
+            tokio::time::sleep(policy.backoff_before(restart)).await;
+            if self.with_session(session, |record| record.stop_requested).unwrap_or(true) {
+                self.set_state(session, SessionState::Stopped, Some("terminated".to_owned()));
+                return;
+            }
+            processes = match self.start(session, &launch).await {
+                Ok(processes) => processes,
+                Err(failure) => {
+                    self.set_state(session, SessionState::Stopped, Some(failure.message));
+                    return;
+                }
+            };
+        }
+    }
+
+    /// Follows one run: READY (or the timeout), the session channel, the app
+    /// shell, the runtime's exit; then tears the run down completely.
+    async fn follow(self: &Arc<Self>, session: u64, id: &AppId, processes: Processes) -> RunEnd {
+        let Processes { mut child, portal, stdout, listener, session_dir, cgroup } = processes;
+        let runtime_pid = child.id();
+        let (ready_tx, mut ready_rx) = oneshot::channel();
+        tokio::spawn(Arc::clone(self).pump_output(
+            session,
+            LogStream::Stdout,
+            stdout,
+            Some(ready_tx),
+        ));
+        let mut relay = tokio::spawn(Arc::clone(self).relay(session, listener));
         // The portal is reaped as soon as it exits; the runtime keeps the
         // directories it already received, so its death does not end the session.
         let portal = portal.map(|mut portal| {
@@ -379,91 +613,157 @@ impl Daemon {
             });
             (pid, reaper)
         });
-        let mut stdout = BufReader::new(stdout).lines();
-        let ready = tokio::time::timeout(self.config.ready_timeout, async {
-            loop {
-                match stdout.next_line().await {
-                    Ok(Some(line)) if line == "READY" => return true,
-                    Ok(Some(_)) => {}
-                    _ => return false,
-                }
-            }
-        });
-        let status = tokio::select! {
-            ready = ready => {
-                match ready {
-                    Ok(true) => {
+        let ready_deadline = tokio::time::sleep(self.config.ready_timeout);
+        tokio::pin!(ready_deadline);
+        let (mut waiting_ready, mut relay_open) = (true, true);
+        let mut channel_deadline = None;
+        let mut shell: Option<tokio::process::Child> = None;
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status,
+                ready = &mut ready_rx, if waiting_ready => {
+                    waiting_ready = false;
+                    if ready.is_ok() {
                         self.set_state(session, SessionState::Running, None);
-                        self.broadcast(Reply::AppReady { session, app_id: app_id.clone() });
-                    }
-                    Ok(false) => {}
-                    Err(_) => {
-                        tracing::warn!(session, app = %app_id, "no READY within {:?}; stopping", self.config.ready_timeout);
-                        self.note_reason(session, "ready-timeout");
-                        kill_group(child.id(), Signal::KILL);
+                        self.broadcast(Reply::AppReady { session, app_id: id.to_string() });
+                        shell = self.start_shell(session, id, cgroup.as_ref(), runtime_pid);
                     }
                 }
-                child.wait().await
+                () = &mut ready_deadline, if waiting_ready => {
+                    waiting_ready = false;
+                    tracing::warn!(session, app = %id, "no READY within {:?}; stopping", self.config.ready_timeout);
+                    self.stop_run(session, runtime_pid, "ready-timeout");
+                }
+                _ = &mut relay, if relay_open => {
+                    // A runtime that is exiting closes its channel first; one that
+                    // stays without it is broken.
+                    relay_open = false;
+                    channel_deadline = Some(tokio::time::Instant::now() + self.config.stop_grace);
+                }
+                () = sleep_until(channel_deadline) => {
+                    channel_deadline = None;
+                    self.stop_run(session, runtime_pid, "session channel closed");
+                }
+                status = wait_child(&mut shell) => {
+                    shell = None;
+                    let reason = format!("app shell {}", describe_exit(status.as_ref().ok()));
+                    self.stop_run(session, runtime_pid, &reason);
+                }
             }
-            status = child.wait() => status,
         };
-        // Anything the runtime left in its group goes with it.
-        if let Ok(status) = &status {
-            tracing::debug!(session, ?status, "runtime exited");
+        relay.abort();
+        if let Some(mut shell) = shell {
+            kill_group(shell.id(), Signal::KILL);
+            let _ = shell.wait().await;
         }
-        channel_task.abort();
         if let Some((pid, reaper)) = portal {
             if !reaper.is_finished() {
                 kill_group(pid, Signal::KILL);
             }
             let _ = reaper.await;
         }
-        let reason = self.reason_of(session).unwrap_or_else(|| describe_exit(status.as_ref().ok()));
-        self.set_state(session, SessionState::Stopped, Some(reason));
+        // The runtime was reaped, so its pid may already be someone else's: what
+        // the run left behind goes with the cgroup, not with a signal to that pid.
+        let memory_limit_hit = cgroup.as_ref().is_some_and(SessionCgroup::memory_limit_hit);
+        if let Some(cgroup) = cgroup {
+            cgroup.remove().await;
+        }
         let _ = fs::remove_dir_all(&session_dir);
+        let cause = self
+            .with_session(session, |record| {
+                record.pid = None;
+                record.helper_pids.clear();
+                record.cgroup = None;
+                record.channel = None;
+                record.cause.take()
+            })
+            .flatten();
+        let status = status.ok();
+        let clean_exit = status.is_some_and(|status| status.success());
+        let reason = match cause {
+            Some(cause) => cause,
+            None if memory_limit_hit => "memory limit exceeded (cgroup memory.max)".to_owned(),
+            None => describe_runtime_exit(status.as_ref()),
+        };
+        RunEnd { failed: !clean_exit || reason != "finished", reason }
     }
 
-    fn note_reason(&self, session: u64, reason: &str) {
-        if let Some(record) = self.sessions.lock().expect("sessions lock").get_mut(&session) {
-            record.reason.get_or_insert_with(|| reason.to_owned());
+    /// Starts the app's UI shell, if one is configured; a shell that cannot
+    /// start ends the run with the reason.
+    fn start_shell(
+        &self,
+        session: u64,
+        id: &AppId,
+        cgroup: Option<&SessionCgroup>,
+        runtime_pid: Option<u32>,
+    ) -> Option<tokio::process::Child> {
+        let shell_bin = self.config.app_shell_bin.as_ref()?;
+        let spawned = supervised(shell_bin, cgroup)
+            .and_then(|mut command| command.arg(id.as_str()).arg(session.to_string()).spawn());
+        match spawned {
+            Ok(shell) => {
+                self.with_session(session, |record| record.helper_pids.extend(shell.id()));
+                Some(shell)
+            }
+            Err(error) => {
+                let reason = format!("app shell failed to start: {}: {error}", shell_bin.display());
+                self.stop_run(session, runtime_pid, &reason);
+                None
+            }
         }
     }
 
-    fn reason_of(&self, session: u64) -> Option<String> {
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .get(&session)
-            .and_then(|record| record.reason.clone())
+    /// Ends the current run for `cause` (kept as the reason it stopped).
+    fn stop_run(&self, session: u64, runtime_pid: Option<u32>, cause: &str) {
+        tracing::warn!(session, "stopping: {cause}");
+        self.note_cause(session, cause);
+        kill_group(runtime_pid, Signal::KILL);
     }
 
-    /// Carries one session's channel: app messages out as events, clipboard
-    /// requests answered, `IPC_FORWARD` written in.
+    fn note_cause(&self, session: u64, cause: &str) {
+        self.with_session(session, |record| {
+            record.cause.get_or_insert_with(|| cause.to_owned());
+        });
+    }
+
+    /// Carries one session's channel: app messages out as events (within the
+    /// rate limits), clipboard requests answered. Returns when the channel ends.
     async fn relay(self: Arc<Self>, session: u64, listener: UnixListener) {
         let Ok((stream, _)) = listener.accept().await else { return };
+        drop(listener);
         let (reader, writer) = stream.into_split();
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
-        let app_id = match self.sessions.lock().expect("sessions lock").get_mut(&session) {
-            Some(record) => {
-                record.channel = Some(Arc::clone(&writer));
-                record.app_id.clone()
-            }
-            None => return,
+        let Some(app_id) = self.with_session(session, |record| {
+            record.channel = Some(Arc::clone(&writer));
+            record.app_id.clone()
+        }) else {
+            return;
         };
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let reply = match serde_json::from_str::<FromApp>(&line) {
+        let mut ipc_rate = RateLimit::new(IPC_BURST, IPC_PER_SECOND);
+        let mut notify_rate = RateLimit::new(NOTIFY_BURST, NOTIFY_PER_SECOND);
+        let mut reader = BufReader::new(reader);
+        loop {
+            let reply = match read_message_async::<FromApp>(&mut reader).await {
                 Ok(FromApp::Ipc { message }) => {
-                    self.broadcast(Reply::IpcMessage { session, message });
+                    if ipc_rate.allow() {
+                        self.with_session(session, |record| record.ipc_to_ui += 1);
+                        self.broadcast(Reply::IpcMessage { session, message });
+                    } else {
+                        tracing::warn!(session, app = %app_id, "IPC message over the rate limit dropped");
+                    }
                     None
                 }
                 Ok(FromApp::Notification { title, body }) => {
-                    self.broadcast(Reply::Notification {
-                        session,
-                        app_id: app_id.clone(),
-                        title,
-                        body,
-                    });
+                    if notify_rate.allow() {
+                        self.broadcast(Reply::Notification {
+                            session,
+                            app_id: app_id.clone(),
+                            title,
+                            body,
+                        });
+                    } else {
+                        tracing::warn!(session, app = %app_id, "notification over the rate limit dropped");
+                    }
                     None
                 }
                 Ok(FromApp::ClipboardRead { id }) => Some(ToApp::ClipboardText {
@@ -478,6 +778,7 @@ impl Daemon {
                     tracing::warn!(session, app = %app_id, "the runtime reports: {message}");
                     None
                 }
+                Err(SessionFrameError::Closed | SessionFrameError::Io(_)) => return,
                 Err(error) => {
                     tracing::warn!(session, app = %app_id, "unreadable message from the runtime: {error}");
                     None
@@ -486,7 +787,7 @@ impl Daemon {
             if let Some(reply) = reply
                 && send_line(&writer, &reply).await.is_err()
             {
-                break;
+                return;
             }
         }
     }
@@ -502,50 +803,55 @@ impl Daemon {
                 ),
             ));
         }
-        let channel = {
-            let sessions = self.sessions.lock().expect("sessions lock");
-            let record = sessions.get(&session).ok_or_else(|| {
-                Failure::new(ErrorCode::NotFound, format!("no session {session}"))
-            })?;
-            record.channel.clone().ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::InvalidState,
-                    format!("session {session} has no open channel"),
-                )
-            })?
-        };
+        let channel = self
+            .with_session(session, |record| {
+                let channel = record.channel.clone().ok_or_else(|| {
+                    Failure::new(
+                        ErrorCode::InvalidState,
+                        format!("session {session} has no open channel"),
+                    )
+                })?;
+                if !record.forward_rate.allow() {
+                    return Err(Failure::new(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "session {session}: more than {IPC_BURST} messages at once or \
+                             {IPC_PER_SECOND} per second; message dropped"
+                        ),
+                    ));
+                }
+                record.ipc_to_app += 1;
+                Ok(channel)
+            })
+            .ok_or_else(|| no_session(session))??;
         send_line(&channel, &ToApp::Ipc { message }).await.map_err(|error| {
             Failure::new(ErrorCode::InvalidState, format!("session {session}: {error}"))
         })
     }
 
-    /// Ends a session: SIGTERM to its process group, SIGKILL after the grace period.
+    /// Ends a session: SIGTERM to its process group, SIGKILL after the grace
+    /// period. A session waiting to restart simply does not.
     pub fn terminate(self: &Arc<Self>, session: u64) -> Result<(), Failure> {
-        let pid = {
-            let sessions = self.sessions.lock().expect("sessions lock");
-            let record = sessions.get(&session).ok_or_else(|| {
-                Failure::new(ErrorCode::NotFound, format!("no session {session}"))
-            })?;
-            record.pid.ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::InvalidState,
-                    format!("session {session} is already stopped"),
-                )
-            })?
-        };
-        self.note_reason(session, "terminated");
+        let pid = self
+            .with_session(session, |record| {
+                if record.state == SessionState::Stopped {
+                    return Err(Failure::new(
+                        ErrorCode::InvalidState,
+                        format!("session {session} is already stopped"),
+                    ));
+                }
+                record.stop_requested = true;
+                record.cause.get_or_insert_with(|| "terminated".to_owned());
+                Ok(record.pid)
+            })
+            .ok_or_else(|| no_session(session))??;
         self.set_state(session, SessionState::Stopping, None);
+        let Some(pid) = pid else { return Ok(()) };
         kill_group(Some(pid), Signal::TERM);
         let daemon = Arc::clone(self);
         tokio::spawn(async move {
             tokio::time::sleep(daemon.config.stop_grace).await;
-            let still_running = daemon
-                .sessions
-                .lock()
-                .expect("sessions lock")
-                .get(&session)
-                .is_some_and(|record| record.pid == Some(pid));
-            if still_running {
+            if daemon.with_session(session, |record| record.pid == Some(pid)).unwrap_or(false) {
                 tracing::warn!(session, "no exit within the grace period; killing");
                 kill_group(Some(pid), Signal::KILL);
             }
@@ -553,11 +859,54 @@ impl Daemon {
         Ok(())
     }
 
-    /// Kills every session's process group (daemon shutdown).
+    /// Kills every session's processes (daemon shutdown).
     pub fn kill_all(&self) {
         for record in self.sessions.lock().expect("sessions lock").values() {
             kill_group(record.pid, Signal::KILL);
+            for &pid in &record.helper_pids {
+                kill_group(Some(pid), Signal::KILL);
+            }
         }
+    }
+}
+
+/// How a run ended.
+struct RunEnd {
+    /// Why, for the session's reason.
+    reason: String,
+    /// Anything but a clean exit 0 (terminations are told apart by the caller).
+    failed: bool,
+}
+
+fn no_session(session: u64) -> Failure {
+    Failure::new(ErrorCode::NotFound, format!("no session {session}"))
+}
+
+/// Drops the oldest stopped sessions beyond [`MAX_STOPPED_SESSIONS`].
+fn forget_old_sessions(sessions: &mut BTreeMap<u64, Session>) {
+    let stopped: Vec<u64> = sessions
+        .iter()
+        .filter(|(_, record)| record.state == SessionState::Stopped)
+        .map(|(&session, _)| session)
+        .collect();
+    for session in stopped.iter().take(stopped.len().saturating_sub(MAX_STOPPED_SESSIONS)) {
+        sessions.remove(session);
+    }
+}
+
+/// Resolves at `deadline`, or never without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for `child` to exit, or forever without one.
+async fn wait_child(child: &mut Option<tokio::process::Child>) -> std::io::Result<ExitStatus> {
+    match child {
+        Some(child) => child.wait().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -570,8 +919,9 @@ async fn send_line(
     writer.lock().await.write_all(&line).await
 }
 
-/// Runs a child in its own process group, killed with the daemon.
-fn supervised(program: &std::path::Path) -> Command {
+/// Runs a child in its own process group (and the session's cgroup), killed
+/// with the daemon.
+fn supervised(program: &Path, cgroup: Option<&SessionCgroup>) -> std::io::Result<Command> {
     let mut command = Command::new(program);
     command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
     // Children die with the daemon: an appd crash leaks no session.
@@ -586,7 +936,10 @@ fn supervised(program: &std::path::Path) -> Command {
                 .map_err(std::io::Error::from)
         });
     }
-    command
+    if let Some(cgroup) = cgroup {
+        cgroup.enter_on_spawn(&mut command)?;
+    }
+    Ok(command)
 }
 
 /// Signals the process group led by `pid`.
@@ -596,26 +949,35 @@ fn kill_group(pid: Option<u32>, signal: Signal) {
     }
 }
 
-/// Why a runtime ended, from its exit status (docs/protocol.md lists the codes).
+/// Why a child ended, from its exit status.
 fn describe_exit(status: Option<&ExitStatus>) -> String {
     use std::os::unix::process::ExitStatusExt;
-    let Some(status) = status else { return "unknown".to_owned() };
-    if let Some(signal) = status.signal() {
-        return format!("killed by signal {signal}");
-    }
-    match status.code() {
-        Some(0) => "finished".to_owned(),
-        Some(3) => "exited 3 (launch refused)".to_owned(),
-        Some(4) => "exited 4 (app trapped)".to_owned(),
-        Some(5) => "exited 5 (memory limit)".to_owned(),
-        Some(6) => "exited 6 (CPU budget)".to_owned(),
-        Some(7) => "exited 7 (stack overflow)".to_owned(),
-        Some(code) => format!("exited {code}"),
+    match status {
         None => "unknown".to_owned(),
+        Some(status) => match (status.signal(), status.code()) {
+            (Some(signal), _) => format!("killed by signal {signal}"),
+            (None, Some(0)) => "finished".to_owned(),
+            (None, Some(code)) => format!("exited {code}"),
+            (None, None) => "unknown".to_owned(),
+        },
     }
 }
 
+/// Why a runtime ended: [`describe_exit`] with the meaning of its exit codes
+/// (docs/protocol.md lists them).
+fn describe_runtime_exit(status: Option<&ExitStatus>) -> String {
+    let meaning = match status.and_then(ExitStatus::code) {
+        Some(3) => "launch refused",
+        Some(4) => "app trapped",
+        Some(5) => "memory limit",
+        Some(6) => "CPU budget",
+        Some(7) => "stack overflow",
+        _ => return describe_exit(status),
+    };
+    format!("{} ({meaning})", describe_exit(status))
+}
+
 /// Makes `path` (a socket or directory) private to the owner.
-pub fn make_private(path: &std::path::Path, mode: u32) -> std::io::Result<()> {
+pub fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
 }

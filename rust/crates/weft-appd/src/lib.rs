@@ -3,7 +3,9 @@
 //! relays IPC between apps and their UIs, and answers clients on a private
 //! Unix socket (`docs/protocol.md`). `weftctl` is its operator CLI.
 
+pub mod cgroup;
 pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod server;
+pub mod usage;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{
     ErrorResponse, Request as HttpRequest, Response,
@@ -24,7 +24,7 @@ use weft_protocol::appd::{
     write_frame,
 };
 
-use crate::daemon::{Daemon, Failure, make_private};
+use crate::daemon::{Daemon, Failure, LogItem, LogSnapshot, make_private};
 
 /// How long a new client has to say HELLO.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -238,17 +238,35 @@ async fn serve_client(
             return;
         }
     }
-    let mut events = daemon.subscribe();
-    let forwarder = outbox.clone();
-    let events_task = tokio::spawn(async move {
-        while let Ok(event) = events.recv().await {
-            if forwarder.send(event).await.is_err() {
-                return;
-            }
-        }
-    });
+    let mut forwarders =
+        vec![tokio::spawn(forward_events(daemon.subscribe(), outbox.clone(), Some))];
     while let Some(item) = incoming.recv().await {
         let reply = match item {
+            Ok(Request::QueryLogs { session, follow: true }) => match daemon.logs(session, true) {
+                Ok(LogSnapshot { lines, follower, stopped }) => {
+                    if outbox.send(Reply::Logs { session, lines }).await.is_err() {
+                        break;
+                    }
+                    if let Some(reason) = stopped
+                        && outbox.send(Reply::LogsEnd { session, reason }).await.is_err()
+                    {
+                        break;
+                    }
+                    if let Some(follower) = follower {
+                        forwarders.push(tokio::spawn(forward_events(
+                            follower,
+                            outbox.clone(),
+                            move |(from, item)| match item {
+                                _ if from != session => None,
+                                LogItem::Line(line) => Some(Reply::LogLine { session, line }),
+                                LogItem::End(reason) => Some(Reply::LogsEnd { session, reason }),
+                            },
+                        )));
+                    }
+                    continue;
+                }
+                Err(Failure { code, message }) => error(code, message),
+            },
             Ok(request) => handle(&daemon, request)
                 .await
                 .unwrap_or_else(|Failure { code, message }| error(code, message)),
@@ -264,7 +282,33 @@ async fn serve_client(
             break;
         }
     }
-    events_task.abort();
+    for forwarder in forwarders {
+        forwarder.abort();
+    }
+}
+
+/// Passes broadcast items `pick` turns into events to one client. A client too
+/// slow to keep up misses the oldest ones but stays subscribed.
+async fn forward_events<T: Clone>(
+    mut items: broadcast::Receiver<T>,
+    outbox: mpsc::Sender<Reply>,
+    pick: impl Fn(T) -> Option<Reply>,
+) {
+    loop {
+        match items.recv().await {
+            Ok(item) => {
+                if let Some(event) = pick(item)
+                    && outbox.send(event).await.is_err()
+                {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "a slow client missed events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure> {
@@ -294,6 +338,9 @@ async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure
         Request::PanelGesture { gesture } => {
             daemon.broadcast(Reply::NavigationGesture { gesture });
             Reply::Ok
+        }
+        Request::QueryLogs { session, .. } => {
+            Reply::Logs { session, lines: daemon.logs(session, false)?.lines }
         }
     })
 }

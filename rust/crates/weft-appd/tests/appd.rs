@@ -1,162 +1,13 @@
 //! weft-appd with real processes: the daemon binary, weft-runtime, signed
 //! apps installed in a real store, a client on the real socket.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use weft_appd::client::Client;
+use common::*;
 use weft_protocol::appd::{ErrorCode, Reply, Request, SessionState};
-
-/// A daemon with a store holding signed, installed apps.
-struct Fixture {
-    dir: tempfile::TempDir,
-    daemon: Child,
-}
-
-fn runtime_bin() -> PathBuf {
-    let bin =
-        std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("weft-runtime");
-    assert!(
-        bin.is_file(),
-        "{} is missing: build the workspace (`cargo build --workspace`)",
-        bin.display()
-    );
-    bin
-}
-
-impl Fixture {
-    fn start(apps: &[&str], ready_timeout_ms: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, trusted, aot) =
-            (dir.path().join("store"), dir.path().join("trusted"), dir.path().join("aot"));
-        for path in [&store, &trusted] {
-            fs::create_dir_all(path).unwrap();
-        }
-        let key_path = dir.path().join("dev.key");
-        weft_pack::keys::generate_key(&key_path, &trusted.join("dev.pub")).unwrap();
-        let key = weft_pack::keys::load_signing_key(&key_path).unwrap();
-        let keys = weft_pack::keys::TrustedKeys::load(&trusted).unwrap();
-        for app in apps {
-            let package = dir.path().join("packages").join(app);
-            weft_testkit::copy_tree(&weft_testkit::built_package(app), &package);
-            weft_pack::sign_package(&package, &key).unwrap();
-            weft_pack::store::install(&package, &store, &keys, Default::default()).unwrap();
-        }
-        let daemon = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
-            .env("XDG_RUNTIME_DIR", dir.path().join("run"))
-            .env("HOME", dir.path())
-            .env_remove("XDG_DATA_HOME")
-            .env("WEFT_APP_STORE", &store)
-            .env("WEFT_TRUSTED_KEYS", &trusted)
-            .env("WEFT_AOT_DIR", &aot)
-            .env("WEFT_RUNTIME_BIN", runtime_bin())
-            .env("WEFT_FILE_PORTAL_BIN", runtime_bin().with_file_name("weft-file-portal"))
-            .env("WEFT_READY_TIMEOUT_MS", ready_timeout_ms.to_string())
-            .env("WEFT_STOP_GRACE_MS", "500")
-            .env("WEFT_APPD_WS_PORT", "0")
-            .env("WEFT_APPD_WS_ORIGINS", "weft://system")
-            .spawn()
-            .unwrap();
-        let fixture = Self { dir, daemon };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !fixture.dir.path().join("run/weft/appd.ws-port").exists()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        fixture
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/weft/appd.sock")
-    }
-
-    async fn client(&self) -> Client {
-        Client::connect(&self.socket()).await.unwrap()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-    }
-}
-
-/// Waits for the event `wanted` picks, failing after 60 s.
-async fn expect_event<T>(client: &mut Client, mut wanted: impl FnMut(&Reply) -> Option<T>) -> T {
-    let deadline = Duration::from_secs(60);
-    tokio::time::timeout(deadline, async {
-        loop {
-            let message = client.next().await.unwrap();
-            if let Some(found) = wanted(&message) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("the event never came")
-}
-
-async fn wait_ready(client: &mut Client, session: u64) {
-    expect_event(client, |m| {
-        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
-    })
-    .await;
-}
-
-/// Sends `message` to the session's app as its UI and returns the app's answer.
-async fn say(client: &mut Client, session: u64, message: &str) -> String {
-    let forwarded =
-        client.request(&Request::IpcForward { session, message: message.into() }).await.unwrap();
-    assert_eq!(forwarded, Reply::Ok);
-    expect_event(client, |m| match m {
-        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn launch(client: &mut Client, app: &str) -> u64 {
-    match client.request(&Request::LaunchApp { app_id: app.into() }).await.unwrap() {
-        Reply::LaunchAck { session, .. } => session,
-        other => panic!("launch of {app} failed: {other:?}"),
-    }
-}
-
-async fn stopped_reason(client: &mut Client, session: u64) -> String {
-    expect_event(client, |message| match message {
-        Reply::AppState { session: s, state: SessionState::Stopped, reason, .. }
-            if *s == session =>
-        {
-            reason.clone()
-        }
-        _ => None,
-    })
-    .await
-}
-
-fn pid_of(sessions: &Reply, session: u64) -> u32 {
-    match sessions {
-        Reply::RunningApps { sessions } => {
-            sessions.iter().find(|info| info.session == session).and_then(|info| info.pid).unwrap()
-        }
-        other => panic!("{other:?}"),
-    }
-}
-
-fn gone(pid: u32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    false
-}
 
 #[tokio::test]
 async fn built_apps_hello_starts_answers_its_ui_and_stops() {
@@ -401,18 +252,6 @@ async fn built_apps_the_websocket_wants_the_token_and_an_allowed_origin() {
         panic!()
     };
     assert_eq!(sessions.len(), 1);
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(needle))
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -58,6 +58,15 @@ pub enum Request {
         /// The gesture's name, such as `swipe-up`.
         gesture: String,
     },
+    /// The session's recent output (answered with `LOGS`); with `follow`, every
+    /// later line comes to this connection as a `LOG_LINE` event.
+    QueryLogs {
+        /// The session.
+        session: u64,
+        /// Keep sending new lines.
+        #[serde(default)]
+        follow: bool,
+    },
 }
 
 /// The life of a session.
@@ -90,6 +99,39 @@ pub struct SessionInfo {
     pub pid: Option<u32>,
     /// Milliseconds since the session started.
     pub uptime_ms: u64,
+    /// Memory in use by the session (its cgroup's `memory.current`, else the
+    /// resident size of its processes), while it runs.
+    pub memory_bytes: Option<u64>,
+    /// CPU time the session's processes used, in milliseconds, while it runs.
+    pub cpu_ms: Option<u64>,
+    /// IPC messages the app sent its UI.
+    pub ipc_to_ui: u64,
+    /// IPC messages the UI sent the app.
+    pub ipc_to_app: u64,
+    /// How often the restart policy restarted the app.
+    pub restarts: u32,
+}
+
+/// Which output stream a log line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogStream {
+    /// The runtime's standard output (the app's, after READY).
+    Stdout,
+    /// The runtime's standard error (the app's, and the runtime's own messages).
+    Stderr,
+}
+
+/// One line of a session's output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLine {
+    /// Milliseconds since the session started.
+    pub at_ms: u64,
+    /// The stream.
+    pub stream: LogStream,
+    /// The text (lines over 4 KiB are cut; invalid UTF-8 is replaced).
+    pub text: String,
 }
 
 /// One installed app, as `INSTALLED_APPS` lists it.
@@ -124,6 +166,8 @@ pub enum ErrorCode {
     LaunchFailed,
     /// The session is not in a state that allows the request.
     InvalidState,
+    /// Too many messages too fast; the message was dropped.
+    RateLimited,
 }
 
 /// A reply to a request, or an event broadcast to every connected client.
@@ -192,6 +236,28 @@ pub enum Reply {
         title: String,
         /// Body.
         body: String,
+    },
+    /// The answer to `QUERY_LOGS`: the lines kept so far, oldest first.
+    Logs {
+        /// The session.
+        session: u64,
+        /// The lines.
+        lines: Vec<LogLine>,
+    },
+    /// Event, to a connection that asked to follow: a new line of output.
+    LogLine {
+        /// The session.
+        session: u64,
+        /// The line.
+        line: LogLine,
+    },
+    /// Event, to a connection that follows a session's output: the session
+    /// stopped and no more lines come.
+    LogsEnd {
+        /// The session.
+        session: u64,
+        /// Why it stopped.
+        reason: Option<String>,
     },
     /// Acknowledges a request that returns nothing else.
     Ok,

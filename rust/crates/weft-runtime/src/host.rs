@@ -7,11 +7,14 @@ use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
-use weft_protocol::session::{FromApp, MAX_CLIPBOARD_BYTES, MAX_IPC_MESSAGE_BYTES, ToApp};
+use weft_protocol::session::{
+    FromApp, IPC_BURST, IPC_PER_SECOND, MAX_CLIPBOARD_BYTES, MAX_IPC_MESSAGE_BYTES, NOTIFY_BURST,
+    NOTIFY_PER_SECOND, RateLimit, ToApp,
+};
 
 use crate::fetch::FetchGuard;
 use crate::limits::{CpuWatch, Limiter};
-use crate::session::{ChannelError, RateLimit, Session};
+use crate::session::{ChannelError, Session};
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -19,13 +22,6 @@ wasmtime::component::bindgen!({
 });
 
 use weft::app::{clipboard, ipc, notifications, notify};
-
-/// IPC messages an app may send: a burst, then a steady rate per second.
-const IPC_BURST: u32 = 1_000;
-const IPC_PER_SECOND: u32 = 500;
-/// Notifications an app may show: a burst, then a steady rate per second.
-const NOTIFY_BURST: u32 = 5;
-const NOTIFY_PER_SECOND: u32 = 1;
 
 /// Everything one app's store holds.
 pub struct State {

@@ -143,38 +143,3 @@ fn read_loop(
         }
     }
 }
-
-/// A token bucket: `burst` messages at once, refilled at `per_second`.
-#[derive(Debug)]
-pub struct RateLimit {
-    burst: f64,
-    per_second: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    /// A full bucket.
-    pub fn new(burst: u32, per_second: u32) -> Self {
-        Self {
-            burst: f64::from(burst),
-            per_second: f64::from(per_second),
-            tokens: f64::from(burst),
-            last: Instant::now(),
-        }
-    }
-
-    /// Takes a token if there is one.
-    pub fn allow(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.per_second;
-        self.tokens = (self.tokens + refill).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}

@@ -1,0 +1,208 @@
+//! Supervisor figures, measured in one run with release binaries (build
+//! `weft-runtime` and `weft-file-portal` with `--release` first): LAUNCH_APP →
+//! APP_READY one at a time and 50 at once, the daemon's RSS with 50 sessions,
+//! the IPC round trip UI → app → UI, and a 64 MiB read through the file portal
+//! against a direct read.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, Options, launch, runtime_bin, wait_ready};
+use weft_appd::client::Client;
+use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::portal::{self, PortalRequest};
+
+/// The value at quantile `q` of `values`.
+fn quantile(values: &mut [Duration], q: f64) -> Duration {
+    values.sort();
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+async fn terminate(client: &mut Client, session: u64) {
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    common::stopped_reason(client, session).await;
+}
+
+/// LAUNCH_APP sent → APP_READY received, one session at a time.
+async fn launch_latency(client: &mut Client, runs: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        let session = launch(client, "org.weft.notes").await;
+        wait_ready(client, session).await;
+        latencies.push(started.elapsed());
+        terminate(client, session).await;
+    }
+    latencies
+}
+
+/// 50 LAUNCH_APPs sent at once; the time until all 50 are READY.
+async fn fifty_at_once(client: &mut Client, daemon: u32) -> (Duration, u64) {
+    let started = Instant::now();
+    for _ in 0..50 {
+        client.send(&Request::LaunchApp { app_id: "org.weft.notes".into() }).await.unwrap();
+    }
+    let mut ready = Vec::new();
+    while ready.len() < 50 {
+        match client.next().await.unwrap() {
+            Reply::AppReady { session, .. } => ready.push(session),
+            Reply::AppState { state: SessionState::Stopped, reason, .. } => {
+                panic!("a session stopped: {reason:?}")
+            }
+            Reply::Error { message, .. } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    let elapsed = started.elapsed();
+    let rss = rss_kib(daemon);
+    for session in ready {
+        terminate(client, session).await;
+    }
+    (elapsed, rss)
+}
+
+/// UI → app → UI round trips through the daemon and the app.
+async fn ipc_round_trips(client: &mut Client, runs: usize) -> Vec<Duration> {
+    let session = launch(client, "org.weft.notes").await;
+    wait_ready(client, session).await;
+    let mut trips = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        common::say(client, session, "ping").await;
+        trips.push(started.elapsed());
+    }
+    terminate(client, session).await;
+    trips
+}
+
+/// Reads `path` to the end through a descriptor, in 1 MiB chunks.
+fn read_all(mut file: std::fs::File) -> usize {
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0;
+    loop {
+        match file.read(&mut buffer).unwrap() {
+            0 => return total,
+            read => total += read,
+        }
+    }
+}
+
+/// A 64 MiB file opened through a real portal and read, against opened and
+/// read directly; best of five each.
+fn portal_read() -> (Duration, Duration) {
+    let scratch = tempfile::tempdir().unwrap();
+    let root = scratch.path().join("data");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("big"), vec![0x5a; 64 << 20]).unwrap();
+    let socket = scratch.path().join("portal.sock");
+    let mut portal_process = Command::new(runtime_bin().with_file_name("weft-file-portal"))
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--session")
+        .arg("1")
+        .arg("--root")
+        .arg(format!("app-data={}:ro", root.display()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stream = loop {
+        match UnixStream::connect(&socket) {
+            Ok(stream) => break stream,
+            Err(error) if Instant::now() > deadline => panic!("no portal: {error}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    let request = PortalRequest::Open {
+        root: "app-data".into(),
+        path: "big".into(),
+        write: false,
+        create: false,
+        directory: false,
+    };
+    let (mut through_portal, mut direct) = (Duration::MAX, Duration::MAX);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (reply, fd) = portal::request(&stream, &request).unwrap();
+        assert!(reply.ok, "{reply:?}");
+        assert_eq!(read_all(std::fs::File::from(fd.unwrap())), 64 << 20);
+        through_portal = through_portal.min(started.elapsed());
+
+        let started = Instant::now();
+        assert_eq!(read_all(std::fs::File::open(root.join("big")).unwrap()), 64 << 20);
+        direct = direct.min(started.elapsed());
+    }
+    portal_process.kill().unwrap();
+    portal_process.wait().unwrap();
+    (through_portal, direct)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let fixture = Fixture::with(Options { apps: &["notes"], ..Options::default() });
+        let daemon = fixture.daemon.id();
+        let mut client = fixture.client().await;
+        let idle_rss = rss_kib(daemon);
+        // The first launch compiles the component into the artifact store.
+        launch_latency(&mut client, 1).await;
+
+        let mut latencies = launch_latency(&mut client, 200).await;
+        let (p50, p99) = (quantile(&mut latencies, 0.5), quantile(&mut latencies, 0.99));
+        println!(
+            "LAUNCH_APP -> APP_READY (notes, one at a time, 200 runs): p50 {:.2} ms, p99 {:.2} ms (goal p50 <= 5 ms: {:.2}x of it)",
+            micros(p50) / 1e3,
+            micros(p99) / 1e3,
+            micros(p50) / 5e3
+        );
+
+        let (all_ready, rss_with_50) = fifty_at_once(&mut client, daemon).await;
+        println!(
+            "50 launches at once: all READY in {:.0} ms (goal <= 1000 ms: {:.2}x of it)",
+            all_ready.as_secs_f64() * 1e3,
+            all_ready.as_secs_f64()
+        );
+        println!(
+            "weft-appd RSS: {:.1} MiB idle, {:.1} MiB with 50 sessions (goal <= 10 MiB: {:.2}x of it)",
+            idle_rss as f64 / 1024.0,
+            rss_with_50 as f64 / 1024.0,
+            rss_with_50 as f64 / 10240.0
+        );
+
+        // Within the app's burst of 1,000 messages each way.
+        let trips_started = Instant::now();
+        let mut trips = ipc_round_trips(&mut client, 900).await;
+        let per_second = 2.0 * 900.0 / trips_started.elapsed().as_secs_f64();
+        let (p50, p99) = (quantile(&mut trips, 0.5), quantile(&mut trips, 0.99));
+        println!(
+            "IPC round trip UI -> app -> UI (900 runs): p50 {:.0} us, p99 {:.0} us, {:.0} messages/s (goal p50 <= 100 us: {:.2}x of it)",
+            micros(p50),
+            micros(p99),
+            per_second,
+            micros(p50) / 100.0
+        );
+    });
+
+    let (through_portal, direct) = portal_read();
+    println!(
+        "64 MiB read: through the portal {:.1} ms, direct {:.1} ms: portal at {:.0} % of direct (goal >= 90 %)",
+        through_portal.as_secs_f64() * 1e3,
+        direct.as_secs_f64() * 1e3,
+        100.0 * direct.as_secs_f64() / through_portal.as_secs_f64()
+    );
+}

@@ -1,0 +1,358 @@
+//! Supervision beyond one run: restarts, the app shell, session logs, cgroups,
+//! rate limits and the operator CLI, with the real daemon and real apps.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+use weft_protocol::appd::{
+    ErrorCode, LogLine, LogStream, Reply, Request, SessionState, read_frame, write_frame,
+};
+
+/// Runs `weftctl` against the fixture's daemon.
+fn weftctl(fixture: &Fixture, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weftctl"))
+        .arg("--socket")
+        .arg(fixture.socket())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout_of(output: &Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The sessions, as `QUERY_RUNNING` answers.
+async fn sessions(client: &mut weft_appd::client::Client) -> Vec<weft_protocol::appd::SessionInfo> {
+    match client.request(&Request::QueryRunning).await.unwrap() {
+        Reply::RunningApps { sessions } => sessions,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn built_apps_a_failing_app_is_restarted_with_backoff_up_to_the_cap() {
+    let fixture = Fixture::with(Options {
+        apps: &["test-trap-at-start", "hello"],
+        env: &[
+            ("WEFT_RESTART", "on-failure"),
+            ("WEFT_RESTART_MAX", "2"),
+            ("WEFT_RESTART_BACKOFF_MS", "100"),
+        ],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    let started = Instant::now();
+    let session = launch(&mut client, "org.weft.test.trap-at-start").await;
+    let mut reasons = Vec::new();
+    let stopped = expect_event(&mut client, |message| match message {
+        Reply::AppState {
+            session: s, state: SessionState::Starting, reason: Some(reason), ..
+        } if *s == session => {
+            reasons.push(reason.clone());
+            None
+        }
+        Reply::AppState { session: s, state: SessionState::Stopped, reason, .. }
+            if *s == session =>
+        {
+            reason.clone()
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        reasons,
+        [
+            "restart 1 of 2 after: exited 4 (app trapped)",
+            "restart 2 of 2 after: exited 4 (app trapped)"
+        ]
+    );
+    assert_eq!(stopped, "exited 4 (app trapped)");
+    // The backoff doubles: 100 ms, then 200 ms.
+    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    let info = sessions(&mut client).await.into_iter().find(|info| info.session == session);
+    assert_eq!(info.unwrap().restarts, 2);
+
+    // A terminated session is not restarted.
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    let info = sessions(&mut client).await.into_iter().find(|info| info.session == session);
+    assert_eq!(info.unwrap().restarts, 0);
+}
+
+/// An app shell that records its arguments, then stays for hello and fails at
+/// once for any other app.
+fn write_shell(dir: &Path) -> std::path::PathBuf {
+    let shell = dir.join("app-shell");
+    let record = dir.join("shell-args");
+    fs::write(
+        &shell,
+        format!(
+            "#!/bin/sh\necho \"$1 $2 $$\" >> '{}'\ncase \"$1\" in\n  org.weft.hello) exec sleep 600 ;;\n  *) exit 3 ;;\nesac\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&shell, fs::Permissions::from_mode(0o755)).unwrap();
+    shell
+}
+
+#[tokio::test]
+async fn built_apps_the_app_shell_starts_after_ready_and_its_failure_ends_the_session() {
+    let scratch = tempfile::tempdir().unwrap();
+    let shell = write_shell(scratch.path());
+    let fixture = Fixture::with(Options {
+        apps: &["hello", "notes"],
+        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !scratch.path().join("shell-args").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let args = fs::read_to_string(scratch.path().join("shell-args")).unwrap();
+    let (args, shell_pid) = args.trim_end().rsplit_once(' ').unwrap();
+    assert_eq!(args, format!("org.weft.hello {session}"));
+    let shell_pid: u32 = shell_pid.parse().unwrap();
+    assert!(!gone_within(shell_pid, Duration::from_millis(200)), "the shell runs");
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    assert!(gone(shell_pid), "the app shell outlived its session");
+
+    // A shell that fails ends its session cleanly, and the daemon stays.
+    let session = launch(&mut client, "org.weft.notes").await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    assert_eq!(stopped_reason(&mut client, session).await, "app shell exited 3");
+    assert!(gone(pid), "the runtime outlived its failed shell");
+    assert!(!fixture.dir.path().join(format!("run/weft/sessions/{session}")).exists());
+
+    let missing = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_APP_SHELL_BIN", "/nonexistent/weft-app-shell")],
+        ..Options::default()
+    });
+    let mut client = missing.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    let reason = stopped_reason(&mut client, session).await;
+    assert!(
+        reason.starts_with("app shell failed to start: /nonexistent/weft-app-shell:"),
+        "{reason}"
+    );
+}
+
+/// The MiB counts in `holding N MiB` lines.
+fn holdings(lines: &[LogLine]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter(|line| line.stream == LogStream::Stderr)
+        .filter_map(|line| line.text.strip_prefix("holding ")?.strip_suffix(" MiB")?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
+    let fixture = Fixture::start(&["test-memory-bomb"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.memory-bomb").await;
+    let mut lines = match client.request(&Request::QueryLogs { session, follow: true }).await {
+        Ok(Reply::Logs { lines, .. }) => lines,
+        other => panic!("{other:?}"),
+    };
+    let reason = expect_event(&mut client, |message| match message {
+        Reply::LogLine { session: s, line } if *s == session => {
+            lines.push(line.clone());
+            None
+        }
+        Reply::LogsEnd { session: s, reason } if *s == session => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason.as_deref(), Some("exited 5 (memory limit)"));
+    // Every line exactly once, in order: the snapshot and the followed lines meet.
+    let counted = holdings(&lines);
+    assert!(counted.len() >= 8, "{lines:?}");
+    assert_eq!(counted, (1..=counted.len() as u32).collect::<Vec<_>>());
+
+    // The lines stay after the session ends, for the CLI too.
+    let kept = match client.request(&Request::QueryLogs { session, follow: false }).await {
+        Ok(Reply::Logs { lines, .. }) => lines,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(kept, lines);
+    let printed = stdout_of(&weftctl(&fixture, &["logs", &session.to_string()]));
+    assert!(printed.contains(" err holding 1 MiB\n"), "{printed}");
+    let followed = stdout_of(&weftctl(&fixture, &["logs", "-f", &session.to_string()]));
+    assert!(
+        followed.ends_with(&format!("-- session {session} stopped: exited 5 (memory limit)\n")),
+        "{followed}"
+    );
+    let missing = client.request(&Request::QueryLogs { session: 999, follow: true }).await;
+    assert!(matches!(missing, Ok(Reply::Error { code: ErrorCode::NotFound, .. })), "{missing:?}");
+}
+
+#[tokio::test]
+async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
+    let fixture =
+        Fixture::with(Options { apps: &["notes"], own_cgroup: true, ..Options::default() });
+    let root = fixture.cgroup.clone().unwrap();
+    let mut client = fixture.client().await;
+    let daemon_pid = fixture.daemon.id().to_string();
+    let supervisor = fs::read_to_string(root.join("supervisor/cgroup.procs")).unwrap();
+    assert_eq!(supervisor.trim(), daemon_pid, "the daemon moved into its leaf cgroup");
+
+    let session = launch(&mut client, "org.weft.notes").await;
+    wait_ready(&mut client, session).await;
+    let cgroup = root.join(format!("session-{session}"));
+    let members: Vec<u32> = fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    let runtime = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    let portal = processes_mentioning(
+        &fixture
+            .dir
+            .path()
+            .join(format!("run/weft/sessions/{session}/portal.sock"))
+            .to_string_lossy(),
+    );
+    assert_eq!(portal.len(), 1);
+    let mut expected = vec![runtime, portal[0]];
+    expected.sort_unstable();
+    let mut members = members;
+    members.sort_unstable();
+    assert_eq!(members, expected, "the runtime and the portal, nothing else");
+    let usage = sessions(&mut client).await.into_iter().find(|info| info.session == session);
+    let usage = usage.unwrap();
+    assert!(usage.memory_bytes.unwrap() > 1 << 20, "{usage:?}");
+    assert!(usage.cpu_ms.is_some(), "{usage:?}");
+
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    assert!(!cgroup.exists(), "the session's cgroup was removed");
+    assert!(gone(runtime) && gone(portal[0]));
+
+    // Turned off: no session cgroup, and the daemon leaves its cgroup alone.
+    let off = Fixture::with(Options {
+        apps: &["notes"],
+        own_cgroup: true,
+        env: &[("WEFT_DISABLE_CGROUP", "1")],
+        ..Options::default()
+    });
+    let mut client = off.client().await;
+    let session = launch(&mut client, "org.weft.notes").await;
+    wait_ready(&mut client, session).await;
+    let root = off.cgroup.clone().unwrap();
+    assert!(!root.join("supervisor").exists() && !root.join(format!("session-{session}")).exists());
+}
+
+#[tokio::test]
+async fn built_apps_a_shared_cgroup_is_not_taken_over() {
+    // The test's daemons share the test runner's cgroup with other processes:
+    // that cgroup is not delegated, so the daemon must not touch it.
+    let before: Vec<_> =
+        fs::read_dir(own_cgroup_dir()).unwrap().flatten().map(|e| e.path()).collect();
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let info = sessions(&mut client).await.into_iter().find(|info| info.session == session);
+    assert!(info.unwrap().memory_bytes.unwrap() > 1 << 20, "usage comes from /proc");
+    let after: Vec<_> =
+        fs::read_dir(own_cgroup_dir()).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(
+        after
+            .iter()
+            .all(|path| before.contains(path) || path.to_string_lossy().contains("weft-test-")),
+        "new cgroups appeared: {after:?}"
+    );
+}
+
+#[tokio::test]
+async fn built_apps_ui_messages_beyond_the_rate_limit_are_refused_and_the_app_lives() {
+    let fixture = Fixture::start(&["notes"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.notes").await;
+    wait_ready(&mut client, session).await;
+    // Sent at once while the answers are read, on a raw connection.
+    let stream = tokio::net::UnixStream::connect(fixture.socket()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let hello = Request::Hello { versions: vec![weft_protocol::appd::PROTOCOL_VERSION] };
+    write_frame(&mut writer, &hello).await.unwrap();
+    let send_all = async move {
+        for _ in 0..1_300 {
+            let request = Request::IpcForward { session, message: "ping".into() };
+            write_frame(&mut writer, &request).await.unwrap();
+        }
+        writer
+    };
+    let read_all = async {
+        let (mut answered, mut limited) = (0, 0);
+        while answered < 1_300 {
+            match read_frame::<Reply>(&mut reader).await.unwrap() {
+                Reply::Ok => answered += 1,
+                Reply::Error { code: ErrorCode::RateLimited, .. } => {
+                    answered += 1;
+                    limited += 1;
+                }
+                Reply::Error { code, message } => panic!("{code:?}: {message}"),
+                _ => {}
+            }
+        }
+        limited
+    };
+    let (_writer, limited) = tokio::join!(send_all, read_all);
+    assert!(limited > 0, "1,300 messages at once went through a burst of 1,000");
+    let state = client.request(&Request::QueryAppState { session }).await.unwrap();
+    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    let info = sessions(&mut client).await.into_iter().find(|info| info.session == session);
+    assert_eq!(info.unwrap().ipc_to_app, 1_300 - limited);
+}
+
+#[tokio::test]
+async fn built_apps_weftctl_drives_the_daemon() {
+    let fixture = Fixture::start(&["hello", "notes"], 30_000);
+    let installed = stdout_of(&weftctl(&fixture, &["installed"]));
+    assert!(installed.contains("org.weft.hello") && installed.contains("org.weft.notes"));
+
+    let launched = stdout_of(&weftctl(&fixture, &["launch", "org.weft.notes"]));
+    assert_eq!(launched, "session 1: starting org.weft.notes\nsession 1: ready\n");
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout_of(&weftctl(&fixture, &["ps", "--json"]))).unwrap();
+    assert_eq!(listed[0]["app_id"], "org.weft.notes");
+    assert_eq!(listed[0]["state"], "running");
+    assert!(listed[0]["memory_bytes"].as_u64().unwrap() > 0);
+    let table = stdout_of(&weftctl(&fixture, &["ps"]));
+    assert!(table.lines().nth(1).unwrap().contains("org.weft.notes"), "{table}");
+
+    let top = stdout_of(&weftctl(&fixture, &["top", "-n", "2", "--interval", "0.2"]));
+    assert_eq!(top.matches("SESSION").count(), 2, "{top}");
+    assert_eq!(top.matches("org.weft.notes").count(), 2, "{top}");
+
+    let restarted = stdout_of(&weftctl(&fixture, &["restart", "1"]));
+    assert_eq!(
+        restarted,
+        "session 1: stopped (terminated)\nsession 2: starting org.weft.notes\nsession 2: ready\n"
+    );
+    assert_eq!(stdout_of(&weftctl(&fixture, &["kill", "2"])), "session 2: stopping\n");
+    let refused = weftctl(&fixture, &["kill", "42"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no session 42"), "{refused:?}");
+    let unknown = weftctl(&fixture, &["launch", "../../tmp/evil"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("InvalidAppId"), "{unknown:?}");
+
+    let completions = stdout_of(&weftctl(&fixture, &["completions", "bash"]));
+    assert!(completions.contains("weftctl") && completions.contains("restart"));
+}
