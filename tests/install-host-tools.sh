@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs, when missing, the Debian tools the host side of WEFT calls:
-# mkfs.erofs (erofs-utils) and veritysetup (cryptsetup-bin) for app images.
+# mkfs.erofs (erofs-utils) and veritysetup (cryptsetup-bin) for app images, and
+# what the compositor links (pixman, xkbcommon through pkg-config) and its
+# tests run (weston's and foot's clients, the xkb keymaps, a font for foot).
 set -euo pipefail
 
 missing=()
 command -v mkfs.erofs >/dev/null || missing+=(erofs-utils)
 command -v veritysetup >/dev/null || [[ -x /usr/sbin/veritysetup ]] || missing+=(cryptsetup-bin)
+pkg-config --exists pixman-1 xkbcommon 2>/dev/null || missing+=(pkg-config libpixman-1-dev libxkbcommon-dev)
+[[ -d /usr/share/X11/xkb ]] || missing+=(xkb-data)
+command -v weston-simple-shm >/dev/null || missing+=(weston)
+command -v foot >/dev/null || missing+=(foot fonts-dejavu-core)
 if ((${#missing[@]} > 0)); then
   echo "install-host-tools.sh: installing ${missing[*]}" >&2
   apt-get update -qq

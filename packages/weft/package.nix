@@ -1,6 +1,10 @@
 { lib
 , rustPlatform
 , versionCheckHook
+, pkg-config
+, pixman
+, libxkbcommon
+, xkeyboard_config
 , erofs-utils
 , cryptsetup
 }:
@@ -34,12 +38,22 @@ rustPlatform.buildRustPackage (finalAttrs: {
 
   strictDeps = true;
 
+  # weft-compositor links pixman (its software renderer) and xkbcommon (keymaps).
+  nativeBuildInputs = [ pkg-config ];
+  buildInputs = [
+    pixman
+    libxkbcommon
+  ];
+
   # weft-pack's image tests run the real mkfs.erofs and veritysetup (format and the
   # userspace verify; no device-mapper is needed).
   nativeCheckInputs = [
     erofs-utils
     cryptsetup
   ];
+
+  # The compositor's tests build the default keymap.
+  env.XKB_CONFIG_ROOT = "${xkeyboard_config}/share/X11/xkb";
 
   checkFlags = [
     # These tests load the wasm guests that apps/build.sh builds. The guest toolchain
@@ -52,7 +66,7 @@ rustPlatform.buildRustPackage (finalAttrs: {
   doInstallCheck = true;
 
   meta = {
-    description = "WEFT OS host tools: weft-pack (packages, images, store) and weft-runtime (the app sandbox)";
+    description = "WEFT OS: weft-pack, weft-runtime, weft-appd, weft-file-portal and weft-compositor";
     license = [ lib.licenses.mit lib.licenses.asl20 ];
     platforms = lib.platforms.linux;
     mainProgram = "weft-pack";

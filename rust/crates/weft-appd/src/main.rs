@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use weft_appd::config::Config;
 use weft_appd::daemon::Daemon;
 
@@ -11,12 +13,23 @@ use weft_appd::daemon::Daemon;
 // to the thread that spawned them.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    // Structured fields go to the journal when there is one (a systemd
+    // machine); elsewhere, and when the journal cannot be reached, to stderr.
+    let journald = std::path::Path::new("/run/systemd/journal/socket")
+        .exists()
+        .then(tracing_journald::layer)
+        .and_then(Result::ok);
+    let stderr = journald.is_none().then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    });
+    tracing_subscriber::registry()
+        .with(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("weft_appd=info")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with(journald)
+        .with(stderr)
         .init();
     let result = async {
         let config = Config::from_env()?;

@@ -1,0 +1,211 @@
+//! The compositor's event loop: clients, a frame every 16 ms, and commands from
+//! its controller (the binary's signals and sockets, or a test) over a channel.
+
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::Context;
+use smithay::reexports::calloop::channel::{self, Channel, Event};
+use smithay::reexports::calloop::generic::Generic;
+use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
+use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction};
+use smithay::reexports::wayland_server::Display;
+use smithay::utils::{Logical, Size};
+use smithay::wayland::compositor::CompositorClientState;
+use smithay::wayland::socket::ListeningSocketSource;
+
+use crate::backend::{Backend, Headless, Screenshot};
+use crate::shell::WindowId;
+use crate::state::{Authorization, ClientState, ShellEvent, Weft};
+
+/// Time between frames.
+const FRAME: Duration = Duration::from_millis(16);
+
+/// How the compositor starts.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The output size in pixels.
+    pub size: Size<i32, Logical>,
+    /// A listening socket in `$XDG_RUNTIME_DIR`, and what its clients may do.
+    pub socket: Option<(String, Authorization)>,
+}
+
+/// A request from the compositor's controller.
+pub enum Command {
+    /// Serve a client on `stream`, authorised as given.
+    AddClient(UnixStream, Authorization),
+    /// Send back an image of the last frame.
+    Screenshot(mpsc::Sender<anyhow::Result<Screenshot>>),
+    /// Send back the events since the last request.
+    TakeEvents(mpsc::Sender<Vec<ShellEvent>>),
+    /// Send back the windows: id, app id (`None` for the panel), title.
+    Windows(mpsc::Sender<Vec<(WindowId, Option<String>, String)>>),
+    /// Close every window of an app (its session ended), with a reason.
+    CloseApp(String, String),
+    /// Focus a window.
+    Focus(WindowId),
+    /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
+    Key(u32, bool),
+    /// Stop the loop.
+    Stop,
+}
+
+/// Everything the loop's callbacks reach.
+struct Compositor {
+    display: Display<Weft>,
+    state: Weft,
+    backend: Headless,
+    running: bool,
+}
+
+impl Compositor {
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::AddClient(stream, authorization) => {
+                let data = Arc::new(ClientState {
+                    compositor: CompositorClientState::default(),
+                    authorization,
+                });
+                if let Err(error) = self.display.handle().insert_client(stream, data) {
+                    tracing::warn!("cannot serve a client: {error}");
+                }
+            }
+            Command::Screenshot(reply) => {
+                let _ = reply.send(self.backend.screenshot());
+            }
+            Command::TakeEvents(reply) => {
+                let _ = reply.send(std::mem::take(&mut self.state.events));
+            }
+            Command::Windows(reply) => {
+                let windows = self
+                    .state
+                    .windows
+                    .iter()
+                    .map(|(&id, window)| {
+                        let app_id = match &window.role {
+                            crate::shell::Role::Panel => None,
+                            crate::shell::Role::Application { app_id } => Some(app_id.clone()),
+                        };
+                        (id, app_id, window.title.clone())
+                    })
+                    .collect();
+                let _ = reply.send(windows);
+            }
+            Command::CloseApp(app_id, reason) => self.state.close_app(&app_id, &reason),
+            Command::Focus(window) => self.state.focus(window),
+            Command::Key(code, pressed) => self.state.key(code, pressed),
+            Command::Stop => self.running = false,
+        }
+    }
+
+    fn frame(&mut self) {
+        match self.backend.render(&self.state) {
+            Ok(frame) => self.state.frame_done(frame.damaged),
+            Err(error) => tracing::warn!("rendering failed: {error:#}"),
+        }
+        let _ = self.display.flush_clients();
+    }
+}
+
+/// Runs the compositor on this thread until [`Command::Stop`] (or the channel
+/// closes).
+pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
+    let mut event_loop: EventLoop<Compositor> = EventLoop::try_new()?;
+    let mut display = Display::<Weft>::new()?;
+    let state = Weft::new(display.handle(), config.size)?;
+    let backend = Headless::new((config.size.w, config.size.h).into())?;
+    let handle = event_loop.handle();
+
+    let poll_fd = display.backend().poll_fd().try_clone_to_owned()?;
+    handle
+        .insert_source(Generic::new(poll_fd, Interest::READ, Mode::Level), |_, _, compositor| {
+            if let Err(error) = compositor.display.dispatch_clients(&mut compositor.state) {
+                tracing::warn!("dispatching clients failed: {error}");
+            }
+            let _ = compositor.display.flush_clients();
+            Ok(PostAction::Continue)
+        })
+        .map_err(|error| anyhow::anyhow!("cannot watch the display: {error}"))?;
+    handle
+        .insert_source(commands, |event, _, compositor| match event {
+            Event::Msg(command) => compositor.handle(command),
+            Event::Closed => compositor.running = false,
+        })
+        .map_err(|error| anyhow::anyhow!("cannot watch the command channel: {error}"))?;
+    handle
+        .insert_source(Timer::immediate(), |_, _, compositor| {
+            compositor.frame();
+            TimeoutAction::ToDuration(FRAME)
+        })
+        .map_err(|error| anyhow::anyhow!("cannot start the frame timer: {error}"))?;
+    if let Some((name, authorization)) = config.socket {
+        let socket = ListeningSocketSource::with_name(&name)
+            .with_context(|| format!("binding the Wayland socket {name}"))?;
+        handle
+            .insert_source(socket, move |stream, _, compositor| {
+                compositor.handle(Command::AddClient(stream, authorization.clone()));
+            })
+            .map_err(|error| anyhow::anyhow!("cannot listen: {error}"))?;
+        tracing::info!(socket = %name, "listening");
+    }
+
+    let mut compositor = Compositor { display, state, backend, running: true };
+    while compositor.running {
+        event_loop.dispatch(None, &mut compositor)?;
+    }
+    Ok(())
+}
+
+/// A compositor running on its own thread.
+pub struct Handle {
+    commands: channel::Sender<Command>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Handle {
+    /// Starts a compositor on a new thread.
+    pub fn spawn(config: Config) -> Self {
+        let (commands, receiver) = channel::channel();
+        let thread = std::thread::spawn(move || run(config, receiver));
+        Self { commands, thread: Some(thread) }
+    }
+
+    /// Sends a command.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Serves a client on a new socket pair and returns the client's end.
+    pub fn connect(&self, authorization: Authorization) -> std::io::Result<UnixStream> {
+        let (ours, theirs) = UnixStream::pair()?;
+        self.send(Command::AddClient(ours, authorization));
+        Ok(theirs)
+    }
+
+    /// Asks something and waits for the answer.
+    pub fn ask<T>(&self, command: impl FnOnce(mpsc::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = mpsc::channel();
+        self.send(command(reply));
+        answer.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    /// An image of the last frame.
+    pub fn screenshot(&self) -> anyhow::Result<Screenshot> {
+        self.ask(Command::Screenshot).context("the compositor did not answer")?
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Err(error)) => tracing::warn!("the compositor failed: {error:#}"),
+                Err(_) => tracing::warn!("the compositor thread panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+}

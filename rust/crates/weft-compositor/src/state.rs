@@ -1,0 +1,558 @@
+//! The compositor's state: smithay's protocol states, the shell's windows and
+//! the handlers that tie them together.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use smithay::backend::input::KeyState;
+use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::input::keyboard::{FilterResult, Keycode, Keysym, XkbConfig};
+use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
+use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
+use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
+use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
+use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
+use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
+use smithay::utils::{Logical, Rectangle, SERIAL_COUNTER, Serial, Size, Transform};
+use smithay::wayland::buffer::BufferHandler;
+use smithay::wayland::compositor::{
+    self, CompositorClientState, CompositorHandler, CompositorState,
+};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
+use smithay::wayland::selection::SelectionHandler;
+use smithay::wayland::selection::data_device::{
+    ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
+};
+use smithay::wayland::shell::xdg::{
+    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
+    XdgToplevelSurfaceData,
+};
+use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::{
+    delegate_compositor, delegate_data_device, delegate_output, delegate_seat, delegate_shm,
+    delegate_xdg_shell,
+};
+
+use crate::protocol::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
+use crate::shell::{Layout, Role, WindowId};
+
+/// What a connection may do: which app it speaks for, and whether it is the
+/// system UI (the only one allowed the panel).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authorization {
+    /// The app id its windows belong to.
+    pub app_id: String,
+    /// Whether it may create the panel.
+    pub system_ui: bool,
+}
+
+impl Authorization {
+    /// The system UI's connection.
+    pub fn system_ui() -> Self {
+        Self { app_id: "org.weft.system".to_owned(), system_ui: true }
+    }
+
+    /// An app's connection.
+    pub fn app(app_id: impl Into<String>) -> Self {
+        Self { app_id: app_id.into(), system_ui: false }
+    }
+}
+
+/// Per-connection data.
+#[derive(Debug)]
+pub struct ClientState {
+    /// smithay's per-client compositor state.
+    pub compositor: CompositorClientState,
+    /// What the connection may do.
+    pub authorization: Authorization,
+}
+
+impl ClientData for ClientState {
+    fn disconnected(&self, _client: ClientId, reason: DisconnectReason) {
+        tracing::info!(app = %self.authorization.app_id, ?reason, "client disconnected");
+    }
+}
+
+/// How a window was made.
+#[derive(Debug)]
+pub enum WindowKind {
+    /// A standard xdg-shell toplevel (any toolkit).
+    Xdg(ToplevelSurface),
+    /// A zweft-shell window.
+    Zweft(ZweftShellWindowV1),
+}
+
+/// One window of the shell.
+#[derive(Debug)]
+pub struct ShellWindow {
+    /// Panel or application.
+    pub role: Role,
+    /// Its title.
+    pub title: String,
+    /// Its surface.
+    pub surface: WlSurface,
+    /// How it was made.
+    pub kind: WindowKind,
+    /// The geometry last sent in a configure (zweft) and its focus.
+    configured: Option<(Rectangle<i32, Logical>, bool)>,
+    /// New content committed since the last presented frame.
+    pub(crate) damaged: bool,
+}
+
+/// Something a controller (weft-appd, a test) wants to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellEvent {
+    /// A window appeared.
+    WindowOpened {
+        /// The window.
+        window: WindowId,
+        /// Its role.
+        role: Role,
+    },
+    /// A window went away.
+    WindowClosed {
+        /// The window.
+        window: WindowId,
+        /// The app it belonged to (the panel's is the system UI's).
+        app_id: String,
+    },
+}
+
+/// The whole compositor state, shared by every protocol handler.
+pub struct Weft {
+    /// The display's handle.
+    pub display: DisplayHandle,
+    /// wl_compositor and wl_subcompositor.
+    pub compositor_state: CompositorState,
+    /// xdg_wm_base.
+    pub xdg_shell_state: XdgShellState,
+    /// wl_shm.
+    pub shm_state: ShmState,
+    /// wl_seat.
+    pub seat_state: SeatState<Weft>,
+    /// wl_data_device_manager.
+    pub data_device_state: DataDeviceState,
+    /// wl_output and xdg_output.
+    pub output_manager_state: OutputManagerState,
+    /// The one seat.
+    pub seat: Seat<Weft>,
+    /// The one output.
+    pub output: Output,
+    /// Panel and application placement.
+    pub layout: Layout,
+    /// Every window.
+    pub windows: BTreeMap<WindowId, ShellWindow>,
+    next_window: WindowId,
+    /// Frames rendered so far.
+    pub frames: u32,
+    /// When the compositor started (frame callback times count from here).
+    pub started: Instant,
+    /// Events for the controller, oldest first.
+    pub events: Vec<ShellEvent>,
+}
+
+impl Weft {
+    /// A compositor with one output of `size` and one seat (keyboard with the
+    /// default xkb keymap, pointer).
+    pub fn new(display: DisplayHandle, size: Size<i32, Logical>) -> anyhow::Result<Self> {
+        let compositor_state = CompositorState::new::<Self>(&display);
+        let xdg_shell_state = XdgShellState::new::<Self>(&display);
+        let shm_state = ShmState::new::<Self>(&display, []);
+        let mut seat_state = SeatState::new();
+        let data_device_state = DataDeviceState::new::<Self>(&display);
+        let output_manager_state = OutputManagerState::new_with_xdg_output::<Self>(&display);
+        let mut seat = seat_state.new_wl_seat(&display, "seat0");
+        seat.add_keyboard(XkbConfig::default(), 200, 25)
+            .map_err(|error| anyhow::anyhow!("no keyboard: {error:?}"))?;
+        seat.add_pointer();
+        let output = Output::new(
+            "HEADLESS-1".to_owned(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "WEFT".to_owned(),
+                model: "headless".to_owned(),
+            },
+        );
+        let mode = Mode { size: (size.w, size.h).into(), refresh: 60_000 };
+        output.change_current_state(Some(mode), Some(Transform::Normal), None, Some((0, 0).into()));
+        output.set_preferred(mode);
+        output.create_global::<Self>(&display);
+        crate::zweft::create_global(&display);
+        Ok(Self {
+            display,
+            compositor_state,
+            xdg_shell_state,
+            shm_state,
+            seat_state,
+            data_device_state,
+            output_manager_state,
+            seat,
+            output,
+            layout: Layout::new(size),
+            windows: BTreeMap::new(),
+            next_window: 1,
+            frames: 0,
+            started: Instant::now(),
+            events: Vec::new(),
+        })
+    }
+
+    /// Adds a window and lays everything out again.
+    pub(crate) fn add_window(
+        &mut self,
+        role: Role,
+        title: String,
+        surface: WlSurface,
+        kind: WindowKind,
+        panel_thickness: i32,
+    ) -> Option<WindowId> {
+        let id = self.next_window;
+        match &role {
+            Role::Panel => {
+                if !self.layout.add_panel(id, panel_thickness) {
+                    return None;
+                }
+            }
+            Role::Application { .. } => self.layout.add_application(id),
+        }
+        self.next_window += 1;
+        self.events.push(ShellEvent::WindowOpened { window: id, role: role.clone() });
+        self.windows.insert(
+            id,
+            ShellWindow { role, title, surface, kind, configured: None, damaged: false },
+        );
+        self.relayout();
+        Some(id)
+    }
+
+    /// Removes a window (its client destroyed it or went away).
+    pub(crate) fn remove_window(&mut self, id: WindowId) {
+        if let Some(window) = self.windows.remove(&id) {
+            self.layout.remove(id);
+            let app_id = match window.role {
+                Role::Panel => Authorization::system_ui().app_id,
+                Role::Application { app_id } => app_id,
+            };
+            self.events.push(ShellEvent::WindowClosed { window: id, app_id });
+            self.relayout();
+        }
+    }
+
+    /// Closes a window on the compositor's side: `window_closed` for zweft
+    /// windows, `close` for xdg toplevels.
+    pub fn close_window(&mut self, id: WindowId, reason: &str) {
+        let Some(window) = self.windows.get(&id) else { return };
+        match &window.kind {
+            WindowKind::Zweft(resource) => {
+                resource.window_closed(reason.to_owned());
+                self.remove_window(id);
+            }
+            WindowKind::Xdg(toplevel) => toplevel.send_close(),
+        }
+    }
+
+    /// Closes every window of `app_id` (its session ended).
+    pub fn close_app(&mut self, app_id: &str, reason: &str) {
+        let ids: Vec<WindowId> = self
+            .windows
+            .iter()
+            .filter(|(_, window)| matches!(&window.role, Role::Application { app_id: a } if a == app_id))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.close_window(id, reason);
+        }
+    }
+
+    /// The window whose surface is `surface`.
+    pub fn window_of(&self, surface: &WlSurface) -> Option<WindowId> {
+        self.windows.iter().find(|(_, window)| &window.surface == surface).map(|(&id, _)| id)
+    }
+
+    /// Focuses the application window `id`.
+    pub fn focus(&mut self, id: WindowId) {
+        if self.layout.focus(id) {
+            self.relayout();
+        }
+    }
+
+    /// Handles a key: Super+Tab switches applications (and is told to the panel
+    /// as the `switch-app` gesture); everything else goes to the focused window.
+    pub fn key(&mut self, evdev_code: u32, pressed: bool) {
+        let Some(keyboard) = self.seat.get_keyboard() else { return };
+        let state = if pressed { KeyState::Pressed } else { KeyState::Released };
+        let time = self.started.elapsed().as_millis() as u32;
+        let switch = keyboard.input(
+            self,
+            Keycode::new(evdev_code + 8),
+            state,
+            SERIAL_COUNTER.next_serial(),
+            time,
+            |_, modifiers, keysym| {
+                if pressed && modifiers.logo && keysym.modified_sym() == Keysym::Tab {
+                    FilterResult::Intercept(())
+                } else {
+                    FilterResult::Forward
+                }
+            },
+        );
+        if switch.is_some() {
+            self.layout.cycle();
+            self.relayout();
+            self.navigation_gesture("switch-app");
+        }
+    }
+
+    /// Tells the panel about a navigation gesture.
+    pub fn navigation_gesture(&self, gesture: &str) {
+        let panel = self.layout.panel().and_then(|id| self.windows.get(&id));
+        if let Some(ShellWindow { kind: WindowKind::Zweft(resource), .. }) = panel {
+            resource.navigation_gesture(gesture.to_owned());
+        }
+    }
+
+    /// Sends every window its place and focus, and moves keyboard focus to the
+    /// focused application window.
+    pub fn relayout(&mut self) {
+        let focused = self.layout.focused();
+        for (&id, window) in &mut self.windows {
+            // A hidden window keeps its last geometry and loses the focus.
+            let Some(geometry) = self
+                .layout
+                .geometry(id)
+                .or_else(|| window.configured.map(|(geometry, _)| geometry))
+            else {
+                continue;
+            };
+            let activated = focused == Some(id);
+            if window.configured == Some((geometry, activated)) {
+                continue;
+            }
+            let was_activated = window.configured.is_some_and(|(_, activated)| activated);
+            window.configured = Some((geometry, activated));
+            match &window.kind {
+                WindowKind::Xdg(toplevel) => {
+                    toplevel.with_pending_state(|state| {
+                        state.size = Some(geometry.size);
+                        use smithay::reexports::wayland_protocols::xdg::shell::server::xdg_toplevel::State;
+                        state.states.set(State::Maximized);
+                        if activated {
+                            state.states.set(State::Activated);
+                        } else {
+                            state.states.unset(State::Activated);
+                        }
+                    });
+                    if initial_configure_sent(toplevel) {
+                        toplevel.send_pending_configure();
+                    }
+                }
+                WindowKind::Zweft(resource) => {
+                    let mut states = zweft_shell_window_v1::State::empty();
+                    if window.role != Role::Panel {
+                        states |= zweft_shell_window_v1::State::Maximized;
+                    }
+                    if activated {
+                        states |= zweft_shell_window_v1::State::Activated;
+                    }
+                    resource.configure(
+                        geometry.loc.x,
+                        geometry.loc.y,
+                        geometry.size.w,
+                        geometry.size.h,
+                        states,
+                    );
+                    if activated != was_activated {
+                        resource.focus_changed(u32::from(activated));
+                    }
+                }
+            }
+        }
+        let target = focused.and_then(|id| self.windows.get(&id)).map(|w| w.surface.clone());
+        if let Some(keyboard) = self.seat.get_keyboard()
+            && keyboard.current_focus() != target
+        {
+            keyboard.set_focus(self, target, SERIAL_COUNTER.next_serial());
+        }
+    }
+
+    /// Sends frame callbacks to the visible windows and presentation feedback
+    /// to the zweft windows whose new content was just shown.
+    pub fn frame_done(&mut self, presented: bool) {
+        let now = self.started.elapsed();
+        self.frames = self.frames.wrapping_add(1);
+        for id in self.layout.visible() {
+            let Some(window) = self.windows.get_mut(&id) else { continue };
+            smithay::desktop::utils::send_frames_surface_tree(
+                &window.surface,
+                &self.output,
+                now,
+                Some(Duration::ZERO),
+                |_, _| None,
+            );
+            if presented
+                && std::mem::take(&mut window.damaged)
+                && let WindowKind::Zweft(resource) = &window.kind
+            {
+                let since_boot = monotonic_now();
+                resource.presentation_feedback(
+                    since_boot.as_secs() as u32,
+                    since_boot.subsec_nanos(),
+                    16_666_666,
+                    self.frames,
+                );
+            }
+        }
+    }
+
+    /// The authorization of the client owning `surface`.
+    pub(crate) fn authorization_of(&self, client: Option<Client>) -> Option<Authorization> {
+        client?.get_data::<ClientState>().map(|state| state.authorization.clone())
+    }
+}
+
+/// CLOCK_MONOTONIC now, the clock presentation feedback reports.
+fn monotonic_now() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+fn initial_configure_sent(toplevel: &ToplevelSurface) -> bool {
+    compositor::with_states(toplevel.wl_surface(), |states| {
+        states
+            .data_map
+            .get::<XdgToplevelSurfaceData>()
+            .is_some_and(|data| data.lock().expect("toplevel data").initial_configure_sent)
+    })
+}
+
+/// The top of the surface tree `surface` belongs to.
+fn root_of(surface: &WlSurface) -> WlSurface {
+    let mut root = surface.clone();
+    while let Some(parent) = compositor::get_parent(&root) {
+        root = parent;
+    }
+    root
+}
+
+impl CompositorHandler for Weft {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.compositor_state
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        &client.get_data::<ClientState>().expect("every client has ClientState").compositor
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        on_commit_buffer_handler::<Self>(surface);
+        let root = root_of(surface);
+        let Some(id) = self.window_of(&root) else { return };
+        if let Some(window) = self.windows.get_mut(&id) {
+            window.damaged = true;
+            if let WindowKind::Xdg(toplevel) = &window.kind
+                && !initial_configure_sent(toplevel)
+            {
+                toplevel.send_configure();
+            }
+        }
+    }
+}
+
+impl BufferHandler for Weft {
+    fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
+}
+
+impl ShmHandler for Weft {
+    fn shm_state(&self) -> &ShmState {
+        &self.shm_state
+    }
+}
+
+impl XdgShellHandler for Weft {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.xdg_shell_state
+    }
+
+    fn new_toplevel(&mut self, toplevel: ToplevelSurface) {
+        // A toplevel belongs to the app its connection speaks for, whatever
+        // app id the client sets.
+        let Some(authorization) = self.authorization_of(toplevel.wl_surface().client()) else {
+            return;
+        };
+        let surface = toplevel.wl_surface().clone();
+        self.add_window(
+            Role::Application { app_id: authorization.app_id },
+            String::new(),
+            surface,
+            WindowKind::Xdg(toplevel),
+            0,
+        );
+    }
+
+    fn toplevel_destroyed(&mut self, toplevel: ToplevelSurface) {
+        if let Some(id) = self.window_of(toplevel.wl_surface()) {
+            self.remove_window(id);
+        }
+    }
+
+    fn title_changed(&mut self, toplevel: ToplevelSurface) {
+        let title = compositor::with_states(toplevel.wl_surface(), |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|data| data.lock().expect("toplevel data").title.clone())
+        });
+        if let Some(id) = self.window_of(toplevel.wl_surface())
+            && let Some(window) = self.windows.get_mut(&id)
+        {
+            window.title = title.unwrap_or_default();
+        }
+    }
+
+    fn new_popup(&mut self, _surface: PopupSurface, _positioner: PositionerState) {
+        // Popups are not shown yet; the client keeps working without them.
+    }
+
+    fn grab(&mut self, _surface: PopupSurface, _seat: WlSeat, _serial: Serial) {}
+
+    fn reposition_request(
+        &mut self,
+        _surface: PopupSurface,
+        _positioner: PositionerState,
+        _token: u32,
+    ) {
+    }
+}
+
+impl SeatHandler for Weft {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<Self> {
+        &mut self.seat_state
+    }
+}
+
+impl SelectionHandler for Weft {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for Weft {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.data_device_state
+    }
+}
+
+impl ClientDndGrabHandler for Weft {}
+impl ServerDndGrabHandler for Weft {}
+impl OutputHandler for Weft {}
+
+delegate_compositor!(Weft);
+delegate_shm!(Weft);
+delegate_xdg_shell!(Weft);
+delegate_seat!(Weft);
+delegate_data_device!(Weft);
+delegate_output!(Weft);

@@ -1,0 +1,374 @@
+//! A small deterministic Wayland client for the compositor tests: it draws one
+//! solid colour at exactly the configured size (wl_shm), through zweft-shell
+//! or xdg-shell, and records what the compositor tells it.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use wayland_client::protocol::{
+    wl_buffer, wl_compositor, wl_keyboard, wl_registry, wl_seat, wl_shm, wl_shm_pool, wl_surface,
+};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
+use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
+use weft_compositor::protocol::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
+use weft_compositor::protocol::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
+use weft_compositor::server::{Command, Handle};
+use weft_compositor::state::Authorization;
+
+/// What the compositor told the client.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// zweft configures: x, y, width, height, states.
+    pub configures: Vec<(i32, i32, i32, i32, u32)>,
+    /// xdg toplevel sizes.
+    pub xdg_sizes: Vec<(i32, i32)>,
+    /// focus_changed values, and xdg activation changes.
+    pub focus: Vec<bool>,
+    /// window_closed reasons.
+    pub closed: Vec<String>,
+    /// xdg close requests.
+    pub xdg_close: usize,
+    /// presentation_feedback sequence numbers.
+    pub presented: Vec<u32>,
+    /// Keys pressed (evdev codes).
+    pub keys: Vec<u32>,
+    /// Whether this client had keyboard focus last.
+    pub keyboard_entered: bool,
+}
+
+/// The client's state.
+pub struct State {
+    compositor: Option<wl_compositor::WlCompositor>,
+    shm: Option<wl_shm::WlShm>,
+    wm_base: Option<xdg_wm_base::XdgWmBase>,
+    manager: Option<ZweftShellManagerV1>,
+    surface: Option<wl_surface::WlSurface>,
+    colour: [u8; 4],
+    /// What was seen.
+    pub seen: Seen,
+}
+
+/// A connected test client.
+pub struct TestClient {
+    connection: Connection,
+    queue: EventQueue<State>,
+    /// Its state.
+    pub state: State,
+}
+
+impl TestClient {
+    /// Connects to the compositor as `authorization`.
+    pub fn connect(compositor: &Handle, authorization: Authorization, colour: [u8; 4]) -> Self {
+        let stream = compositor.connect(authorization).unwrap();
+        Self::on(stream, colour)
+    }
+
+    /// Speaks Wayland on `stream`.
+    pub fn on(stream: UnixStream, colour: [u8; 4]) -> Self {
+        let connection = Connection::from_socket(stream).unwrap();
+        let queue = connection.new_event_queue();
+        let handle = queue.handle();
+        connection.display().get_registry(&handle, ());
+        let mut client = Self {
+            connection,
+            queue,
+            state: State {
+                compositor: None,
+                shm: None,
+                wm_base: None,
+                manager: None,
+                surface: None,
+                colour,
+                seen: Seen::default(),
+            },
+        };
+        client.roundtrip().unwrap();
+        client
+    }
+
+    /// Waits until the compositor has handled everything sent so far.
+    pub fn roundtrip(&mut self) -> Result<usize, wayland_client::DispatchError> {
+        self.queue.roundtrip(&mut self.state)
+    }
+
+    /// Creates a zweft window of `role` for `app_id`.
+    pub fn zweft_window(
+        &mut self,
+        app_id: &str,
+        role: zweft_shell_manager_v1::Role,
+        height: i32,
+    ) -> ZweftShellWindowV1 {
+        let handle = self.queue.handle();
+        let surface = self.state.compositor.as_ref().unwrap().create_surface(&handle, ());
+        let window = self.state.manager.as_ref().unwrap().create_window(
+            app_id.to_owned(),
+            format!("{app_id} window"),
+            role,
+            &surface,
+            0,
+            0,
+            100,
+            height,
+            &handle,
+            (),
+        );
+        self.state.surface = Some(surface);
+        // Draw at the first configure (a refused window never gets one).
+        self.until(|seen| !seen.configures.is_empty());
+        window
+    }
+
+    /// Creates an xdg toplevel.
+    pub fn xdg_window(&mut self) -> xdg_toplevel::XdgToplevel {
+        let handle = self.queue.handle();
+        let surface = self.state.compositor.as_ref().unwrap().create_surface(&handle, ());
+        let xdg = self.state.wm_base.as_ref().unwrap().get_xdg_surface(&surface, &handle, ());
+        let toplevel = xdg.get_toplevel(&handle, ());
+        toplevel.set_app_id("claims.another.app".to_owned());
+        surface.commit();
+        self.state.surface = Some(surface);
+        toplevel
+    }
+
+    /// Dispatches until `done` holds or 10 s pass.
+    pub fn until(&mut self, mut done: impl FnMut(&Seen) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(&self.state.seen) {
+            if Instant::now() > deadline || self.roundtrip().is_err() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// The protocol error that ended the connection, if one did.
+    pub fn protocol_error(&mut self) -> Option<String> {
+        let _ = self.roundtrip();
+        self.connection.protocol_error().map(|error| {
+            format!(
+                "{}@{}: {} ({})",
+                error.object_interface, error.object_id, error.message, error.code
+            )
+        })
+    }
+}
+
+/// Draws `colour` at `width`×`height` on `surface`, commits and sends it.
+fn draw(
+    state: &State,
+    surface: &wl_surface::WlSurface,
+    (width, height): (i32, i32),
+    connection: &Connection,
+    handle: &QueueHandle<State>,
+) {
+    let (width, height) = (width.max(1), height.max(1));
+    let size = (width * height * 4) as usize;
+    let memory =
+        rustix::fs::memfd_create("weft-test-buffer", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    // ARGB8888 is B, G, R, A in memory.
+    let [r, g, b, a] = state.colour;
+    let pixels: Vec<u8> = [b, g, r, a].repeat(size / 4);
+    let mut file = std::fs::File::from(memory);
+    std::io::Write::write_all(&mut file, &pixels).unwrap();
+    let memory = std::os::fd::OwnedFd::from(file);
+    let pool = state.shm.as_ref().unwrap().create_pool(memory.as_fd(), size as i32, handle, ());
+    let buffer =
+        pool.create_buffer(0, width, height, width * 4, wl_shm::Format::Argb8888, handle, ());
+    surface.attach(Some(&buffer), 0, 0);
+    surface.damage_buffer(0, 0, width, height);
+    surface.commit();
+    pool.destroy();
+    let _ = connection.flush();
+}
+
+impl Dispatch<wl_registry::WlRegistry, ()> for State {
+    fn event(
+        state: &mut Self,
+        registry: &wl_registry::WlRegistry,
+        event: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        let wl_registry::Event::Global { name, interface, .. } = event else { return };
+        match interface.as_str() {
+            "wl_compositor" => state.compositor = Some(registry.bind(name, 4, handle, ())),
+            "wl_shm" => state.shm = Some(registry.bind(name, 1, handle, ())),
+            "xdg_wm_base" => state.wm_base = Some(registry.bind(name, 1, handle, ())),
+            "zweft_shell_manager_v1" => state.manager = Some(registry.bind(name, 1, handle, ())),
+            "wl_seat" => {
+                registry.bind::<wl_seat::WlSeat, _, _>(name, 1, handle, ());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZweftShellWindowV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &ZweftShellWindowV1,
+        event: zweft_shell_window_v1::Event,
+        _: &(),
+        connection: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        match event {
+            zweft_shell_window_v1::Event::Configure { x, y, width, height, states } => {
+                let states = match states {
+                    WEnum::Value(states) => states.bits(),
+                    WEnum::Unknown(bits) => bits,
+                };
+                state.seen.configures.push((x, y, width, height, states));
+                if let Some(surface) = state.surface.clone() {
+                    draw(state, &surface, (width, height), connection, handle);
+                }
+            }
+            zweft_shell_window_v1::Event::FocusChanged { focused } => {
+                state.seen.focus.push(focused == 1);
+            }
+            zweft_shell_window_v1::Event::WindowClosed { reason } => state.seen.closed.push(reason),
+            zweft_shell_window_v1::Event::PresentationFeedback { sequence, .. } => {
+                state.seen.presented.push(sequence);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<xdg_wm_base::XdgWmBase, ()> for State {
+    fn event(
+        _: &mut Self,
+        wm_base: &xdg_wm_base::XdgWmBase,
+        event: xdg_wm_base::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let xdg_wm_base::Event::Ping { serial } = event {
+            wm_base.pong(serial);
+        }
+    }
+}
+
+impl Dispatch<xdg_surface::XdgSurface, ()> for State {
+    fn event(
+        state: &mut Self,
+        xdg: &xdg_surface::XdgSurface,
+        event: xdg_surface::Event,
+        _: &(),
+        connection: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        if let xdg_surface::Event::Configure { serial } = event {
+            xdg.ack_configure(serial);
+            let size = state.seen.xdg_sizes.last().copied().unwrap_or((64, 64));
+            if let Some(surface) = state.surface.clone() {
+                draw(state, &surface, size, connection, handle);
+            }
+        }
+    }
+}
+
+impl Dispatch<xdg_toplevel::XdgToplevel, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &xdg_toplevel::XdgToplevel,
+        event: xdg_toplevel::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            xdg_toplevel::Event::Configure { width, height, states } => {
+                state.seen.xdg_sizes.push((width, height));
+                let activated = states
+                    .chunks_exact(4)
+                    .any(|state| u32::from_ne_bytes(state.try_into().unwrap()) == 4);
+                if state.seen.focus.last() != Some(&activated) {
+                    state.seen.focus.push(activated);
+                }
+            }
+            xdg_toplevel::Event::Close => state.seen.xdg_close += 1,
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_seat::WlSeat, ()> for State {
+    fn event(
+        _: &mut Self,
+        seat: &wl_seat::WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(capabilities) } = event
+            && capabilities.contains(wl_seat::Capability::Keyboard)
+        {
+            seat.get_keyboard(handle, ());
+        }
+    }
+}
+
+impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_keyboard::WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_keyboard::Event::Enter { .. } => state.seen.keyboard_entered = true,
+            wl_keyboard::Event::Leave { .. } => state.seen.keyboard_entered = false,
+            wl_keyboard::Event::Key {
+                key,
+                state: WEnum::Value(wl_keyboard::KeyState::Pressed),
+                ..
+            } => {
+                state.seen.keys.push(key);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Objects whose events the tests ignore.
+macro_rules! ignore_events {
+    ($($interface:ty),*) => {$(
+        impl Dispatch<$interface, ()> for State {
+            fn event(_: &mut Self, _: &$interface, _: <$interface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+        }
+    )*};
+}
+ignore_events!(
+    wl_compositor::WlCompositor,
+    wl_surface::WlSurface,
+    wl_shm::WlShm,
+    wl_shm_pool::WlShmPool,
+    wl_buffer::WlBuffer,
+    ZweftShellManagerV1
+);
+
+/// Waits until the compositor's last frame shows `colour` at (`x`, `y`).
+pub fn wait_for_pixel(compositor: &Handle, x: u32, y: u32, colour: [u8; 4]) -> [u8; 4] {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pixel = compositor.screenshot().unwrap().pixel(x, y);
+        if pixel == colour || Instant::now() > deadline {
+            return pixel;
+        }
+        std::thread::sleep(Duration::from_millis(16));
+    }
+}
+
+/// The compositor's windows: id, app id (`None` for the panel), title.
+pub fn windows(compositor: &Handle) -> Vec<(u64, Option<String>, String)> {
+    compositor.ask(Command::Windows).unwrap()
+}

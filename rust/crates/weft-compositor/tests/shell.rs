@@ -1,0 +1,184 @@
+//! The compositor with real Wayland clients on socket pairs: layout on screen
+//! (pixels), zweft-shell authorization, focus, keys, closing, and clients that
+//! crash or misbehave.
+
+mod common;
+
+use common::*;
+use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
+use weft_compositor::server::{Command, Config, Handle};
+use weft_compositor::state::{Authorization, ShellEvent};
+
+const WIDTH: i32 = 640;
+const HEIGHT: i32 = 480;
+const RED: [u8; 4] = [200, 30, 30, 255];
+const GREEN: [u8; 4] = [30, 200, 30, 255];
+const BLUE: [u8; 4] = [30, 30, 200, 255];
+/// `backend::BACKGROUND` as bytes.
+const BACKGROUND: [u8; 4] = [28, 36, 48, 255];
+
+fn compositor() -> Handle {
+    Handle::spawn(Config { size: (WIDTH, HEIGHT).into(), socket: None })
+}
+
+/// Where test artifacts (screenshots) go.
+fn save_artifact(compositor: &Handle, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = compositor.screenshot().unwrap().to_png().unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[test]
+fn the_panel_and_the_focused_app_fill_the_screen_where_the_layout_says() {
+    let compositor = compositor();
+    assert_eq!(wait_for_pixel(&compositor, 10, 10, BACKGROUND), BACKGROUND);
+
+    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
+    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
+    assert!(panel.until(|seen| !seen.configures.is_empty()));
+    assert_eq!(panel.state.seen.configures[0], (0, 0, WIDTH, 40, 0));
+
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert!(app.until(|seen| !seen.configures.is_empty()));
+    // Maximized (1) and activated (4), below the panel.
+    assert_eq!(app.state.seen.configures[0], (0, 40, WIDTH, HEIGHT - 40, 5));
+
+    assert_eq!(wait_for_pixel(&compositor, 5, 5, BLUE), BLUE);
+    assert_eq!(wait_for_pixel(&compositor, WIDTH as u32 - 1, 39, BLUE), BLUE);
+    assert_eq!(wait_for_pixel(&compositor, 0, 40, RED), RED);
+    assert_eq!(wait_for_pixel(&compositor, WIDTH as u32 - 1, HEIGHT as u32 - 1, RED), RED);
+    assert!(app.until(|seen| !seen.presented.is_empty()), "presentation feedback");
+    assert!(app.until(|seen| seen.focus == [true]));
+    save_artifact(&compositor, "panel-and-app");
+
+    // A second app takes the focus; the first is hidden and told so.
+    let mut other = TestClient::connect(&compositor, Authorization::app("org.weft.notes"), GREEN);
+    let _other_window = other.zweft_window("org.weft.notes", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 0, 40, GREEN), GREEN);
+    assert!(app.until(|seen| seen.focus == [true, false]));
+    save_artifact(&compositor, "second-app-focused");
+}
+
+#[test]
+fn a_connection_cannot_speak_for_another_app_or_take_the_panel() {
+    let compositor = compositor();
+    let mut honest = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _window = honest.zweft_window("org.weft.hello", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 100, 100, RED), RED);
+
+    let mut impostor = TestClient::connect(&compositor, Authorization::app("org.weft.evil"), GREEN);
+    impostor.zweft_window("org.weft.hello", Role::Application, 100);
+    let error = impostor.protocol_error().expect("the impostor is disconnected");
+    assert!(error.contains("speaks for \"org.weft.evil\", not \"org.weft.hello\""), "{error}");
+
+    let mut usurper = TestClient::connect(&compositor, Authorization::app("org.weft.evil"), GREEN);
+    usurper.zweft_window("org.weft.system", Role::Panel, 40);
+    let error = usurper.protocol_error().expect("the usurper is disconnected");
+    assert!(error.contains("only the system UI may create the panel"), "{error}");
+
+    // An xdg toplevel belongs to its connection's app, whatever app id it claims.
+    let mut xdg = TestClient::connect(&compositor, Authorization::app("org.weft.clock"), BLUE);
+    xdg.xdg_window();
+    assert!(xdg.until(|seen| seen.xdg_sizes.iter().any(|&(w, _)| w == WIDTH)));
+    let apps: Vec<_> = windows(&compositor).into_iter().filter_map(|(_, app, _)| app).collect();
+    assert_eq!(apps, ["org.weft.hello", "org.weft.clock"]);
+
+    // The honest client kept its window and keeps rendering.
+    assert!(honest.roundtrip().is_ok());
+    assert_eq!(wait_for_pixel(&compositor, 100, 100, BLUE), BLUE, "the xdg window is focused");
+    compositor.send(Command::Focus(1));
+    assert_eq!(wait_for_pixel(&compositor, 100, 100, RED), RED);
+}
+
+#[test]
+fn keys_reach_the_focused_client_and_super_tab_switches_apps() {
+    let compositor = compositor();
+    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
+    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
+    let mut first = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _first_window = first.zweft_window("org.weft.hello", Role::Application, 100);
+    let mut second = TestClient::connect(&compositor, Authorization::app("org.weft.notes"), GREEN);
+    let _second_window = second.zweft_window("org.weft.notes", Role::Application, 100);
+    assert!(second.until(|seen| seen.keyboard_entered));
+
+    const KEY_A: u32 = 30;
+    const KEY_TAB: u32 = 15;
+    const KEY_LEFTMETA: u32 = 125;
+    compositor.send(Command::Key(KEY_A, true));
+    compositor.send(Command::Key(KEY_A, false));
+    assert!(second.until(|seen| seen.keys == [KEY_A]));
+    assert!(first.roundtrip().is_ok());
+    assert!(first.state.seen.keys.is_empty(), "an unfocused client sees no keys");
+
+    compositor.send(Command::Key(KEY_LEFTMETA, true));
+    compositor.send(Command::Key(KEY_TAB, true));
+    compositor.send(Command::Key(KEY_TAB, false));
+    compositor.send(Command::Key(KEY_LEFTMETA, false));
+    assert!(first.until(|seen| seen.keyboard_entered), "Super+Tab focused the other app");
+    assert_eq!(wait_for_pixel(&compositor, 100, 100, RED), RED);
+    assert!(!second.state.seen.keys.contains(&KEY_TAB), "the switch key is the compositor's");
+    compositor.send(Command::Key(KEY_A, true));
+    assert!(first.until(|seen| seen.keys == [KEY_A]));
+}
+
+#[test]
+fn closing_an_app_sends_window_closed_and_a_crashed_client_harms_no_one() {
+    let compositor = compositor();
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    let mut other = TestClient::connect(&compositor, Authorization::app("org.weft.notes"), GREEN);
+    let _other_window = other.zweft_window("org.weft.notes", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, GREEN), GREEN);
+
+    // The session of notes ends: its window is closed and hello shows again.
+    compositor.send(Command::CloseApp("org.weft.notes".into(), "session stopped".into()));
+    assert!(other.until(|seen| seen.closed == ["session stopped"]));
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
+
+    // A client that dies without cleaning up loses its window; the rest go on.
+    let mut crashing = TestClient::connect(&compositor, Authorization::app("org.weft.clock"), BLUE);
+    let _crashing_window = crashing.zweft_window("org.weft.clock", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, BLUE), BLUE);
+    drop(crashing);
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
+    let events = compositor.ask(Command::TakeEvents).unwrap();
+    let closed: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            ShellEvent::WindowClosed { app_id, .. } => Some(app_id.as_str()),
+            ShellEvent::WindowOpened { .. } => None,
+        })
+        .collect();
+    assert_eq!(closed, ["org.weft.notes", "org.weft.clock"]);
+    assert!(app.roundtrip().is_ok());
+}
+
+#[test]
+fn malformed_requests_disconnect_only_their_client() {
+    let compositor = compositor();
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
+
+    // Garbage on the wire: a message header for an object that does not exist.
+    let mut garbage = compositor.connect(Authorization::app("org.weft.evil")).unwrap();
+    std::io::Write::write_all(
+        &mut garbage,
+        &[0xff, 0xff, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    std::io::Read::read_to_end(&mut garbage, &mut reply).unwrap();
+    // The compositor closed the connection (after a wl_display.error).
+
+    // A zero-sized window is a protocol error for that client only.
+    let mut broken = TestClient::connect(&compositor, Authorization::app("org.weft.evil"), GREEN);
+    broken.zweft_window("org.weft.evil", Role::Application, 0);
+    let error = broken.protocol_error().expect("disconnected");
+    assert!(error.contains("is not a size"), "{error}");
+
+    assert!(app.roundtrip().is_ok());
+    assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
+}
