@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use smithay::backend::input::KeyState;
-use smithay::backend::renderer::utils::on_commit_buffer_handler;
+use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
 use smithay::input::keyboard::{FilterResult, Keycode, Keysym, XkbConfig};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
@@ -98,6 +98,9 @@ pub struct ShellWindow {
     configured: Option<(Rectangle<i32, Logical>, bool)>,
     /// New content committed since the last presented frame.
     pub(crate) damaged: bool,
+    /// Whether the surface has shown a buffer yet; only mapped windows get
+    /// keyboard focus (some clients crash on focus before their first frame).
+    mapped: bool,
 }
 
 /// Something a controller (weft-appd, a test) wants to know.
@@ -221,7 +224,15 @@ impl Weft {
         self.events.push(ShellEvent::WindowOpened { window: id, role: role.clone() });
         self.windows.insert(
             id,
-            ShellWindow { role, title, surface, kind, configured: None, damaged: false },
+            ShellWindow {
+                role,
+                title,
+                surface,
+                kind,
+                configured: None,
+                damaged: false,
+                mapped: false,
+            },
         );
         self.relayout();
         Some(id)
@@ -369,7 +380,10 @@ impl Weft {
                 }
             }
         }
-        let target = focused.and_then(|id| self.windows.get(&id)).map(|w| w.surface.clone());
+        let target = focused
+            .and_then(|id| self.windows.get(&id))
+            .filter(|window| window.mapped)
+            .map(|window| window.surface.clone());
         if let Some(keyboard) = self.seat.get_keyboard()
             && keyboard.current_focus() != target
         {
@@ -449,13 +463,18 @@ impl CompositorHandler for Weft {
         on_commit_buffer_handler::<Self>(surface);
         let root = root_of(surface);
         let Some(id) = self.window_of(&root) else { return };
-        if let Some(window) = self.windows.get_mut(&id) {
-            window.damaged = true;
-            if let WindowKind::Xdg(toplevel) = &window.kind
-                && !initial_configure_sent(toplevel)
-            {
-                toplevel.send_configure();
-            }
+        let Some(window) = self.windows.get_mut(&id) else { return };
+        window.damaged = true;
+        if let WindowKind::Xdg(toplevel) = &window.kind
+            && !initial_configure_sent(toplevel)
+        {
+            toplevel.send_configure();
+        }
+        let has_buffer =
+            with_renderer_surface_state(&root, |state| state.buffer().is_some()).unwrap_or(false);
+        if has_buffer && !window.mapped {
+            window.mapped = true;
+            self.relayout();
         }
     }
 }
