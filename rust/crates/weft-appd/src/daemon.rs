@@ -519,35 +519,41 @@ impl Daemon {
         if roots.is_empty() {
             return Ok((None, Vec::new()));
         }
+        // The daemon binds the socket and hands it over as the portal's stdin,
+        // so it can connect at once instead of waiting for the portal to bind.
         let socket = session_dir.join("portal.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket)?;
+        make_private(&socket, 0o600)?;
         let mut command = supervised(&self.config.portal_bin, cgroup)?;
-        command.arg("--socket").arg(&socket).arg("--session").arg(session.to_string());
+        command
+            .arg("--listen-on-stdin")
+            .arg("--session")
+            .arg(session.to_string())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
         for (_, _, spec) in &roots {
             command.arg("--root").arg(spec);
         }
         let portal = command.spawn()?;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        let stream = loop {
-            match tokio::net::UnixStream::connect(&socket).await {
-                Ok(stream) => break stream.into_std()?,
-                Err(error) if tokio::time::Instant::now() > deadline => return Err(error),
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
-            }
-        };
-        stream.set_nonblocking(false)?;
-        let mut dirs = Vec::new();
-        for (name, flag, _) in roots {
-            let request = PortalRequest::Root { root: name.to_owned() };
-            match portal::request(&stream, &request)? {
-                (reply, Some(fd)) if reply.ok => dirs.push((flag, fs::File::from(fd))),
-                (reply, _) => {
-                    return Err(std::io::Error::other(format!(
-                        "the portal refused {name}: {}",
-                        reply.error.unwrap_or_default()
-                    )));
+        let stream = std::os::unix::net::UnixStream::connect(&socket)?;
+        // The answers come once the portal has started: wait off the event loop.
+        let dirs = tokio::task::spawn_blocking(move || {
+            let mut dirs = Vec::new();
+            for (name, flag, _) in roots {
+                let request = PortalRequest::Root { root: name.to_owned() };
+                match portal::request(&stream, &request)? {
+                    (reply, Some(fd)) if reply.ok => dirs.push((flag, fs::File::from(fd))),
+                    (reply, _) => {
+                        return Err(std::io::Error::other(format!(
+                            "the portal refused {name}: {}",
+                            reply.error.unwrap_or_default()
+                        )));
+                    }
                 }
             }
-        }
+            Ok(dirs)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         Ok((Some(portal), dirs))
     }
 

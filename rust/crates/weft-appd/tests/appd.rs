@@ -262,8 +262,7 @@ async fn built_apps_file_access_goes_through_the_session_portal() {
     wait_ready(&mut client, session).await;
     let session_dir = fixture.dir.path().join(format!("run/weft/sessions/{session}"));
     assert!(session_dir.join("portal.sock").exists(), "no portal socket");
-    let portal_processes =
-        processes_mentioning(&session_dir.join("portal.sock").display().to_string());
+    let portal_processes = portals_of(&fixture, "org.weft.notes");
     assert_eq!(portal_processes.len(), 1, "exactly one portal for the session");
 
     let answer = say(&mut client, session, "save todo buy milk").await;
@@ -287,8 +286,9 @@ async fn built_apps_a_vanishing_ui_client_or_portal_harms_no_session() {
     drop(first);
 
     // The portal dies mid-session: the runtime already holds its directories.
-    let socket = fixture.dir.path().join(format!("run/weft/sessions/{session}/portal.sock"));
-    for pid in processes_mentioning(&socket.display().to_string()) {
+    let portals = portals_of(&fixture, "org.weft.notes");
+    assert_eq!(portals.len(), 1);
+    for pid in portals {
         rustix::process::kill_process(
             rustix::process::Pid::from_raw(pid as i32).unwrap(),
             rustix::process::Signal::KILL,

@@ -221,13 +221,7 @@ async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
         .map(|pid| pid.parse().unwrap())
         .collect();
     let runtime = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
-    let portal = processes_mentioning(
-        &fixture
-            .dir
-            .path()
-            .join(format!("run/weft/sessions/{session}/portal.sock"))
-            .to_string_lossy(),
-    );
+    let portal = portals_of(&fixture, "org.weft.notes");
     assert_eq!(portal.len(), 1);
     let mut expected = vec![runtime, portal[0]];
     expected.sort_unstable();

@@ -1,5 +1,6 @@
 //! The `weft-file-portal` process: one per session with file access.
 
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +14,13 @@ use weft_file_portal::{Root, serve};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The socket to listen on.
-    #[arg(long)]
-    socket: PathBuf,
+    /// The socket to bind and listen on.
+    #[arg(long, required_unless_present = "listen_on_stdin")]
+    socket: Option<PathBuf>,
+    /// Listen on the socket given as standard input, bound by the caller (who
+    /// can connect at once, without waiting for the portal to bind).
+    #[arg(long, conflicts_with = "socket")]
+    listen_on_stdin: bool,
     /// The session this portal serves (for the log).
     #[arg(long)]
     session: String,
@@ -50,9 +55,24 @@ fn main() -> ExitCode {
     let result = (|| {
         let roots =
             cli.roots.iter().map(|spec| parse_root(spec)).collect::<anyhow::Result<Vec<_>>>()?;
-        let _ = std::fs::remove_file(&cli.socket);
-        let listener = UnixListener::bind(&cli.socket)?;
-        std::fs::set_permissions(&cli.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        let listener = match &cli.socket {
+            Some(socket) => {
+                let _ = std::fs::remove_file(socket);
+                let listener = UnixListener::bind(socket)?;
+                std::fs::set_permissions(
+                    socket,
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )?;
+                listener
+            }
+            None => {
+                let stdin = std::io::stdin().as_fd().try_clone_to_owned()?;
+                if rustix::fs::fstat(&stdin)?.st_mode & 0o170000 != 0o140000 {
+                    anyhow::bail!("--listen-on-stdin: standard input is not a socket");
+                }
+                UnixListener::from(stdin)
+            }
+        };
         tracing::info!(session = cli.session, roots = roots.len(), "weft-file-portal listening");
         serve(&listener, Arc::new(roots), &cli.session)
     })();

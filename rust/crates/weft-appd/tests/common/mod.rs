@@ -268,3 +268,10 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// The file portals serving `app` for this fixture (their command lines name
+/// the app's data directory).
+pub fn portals_of(fixture: &Fixture, app: &str) -> Vec<u32> {
+    let data = fixture.dir.path().join(".local/share/weft/app-data").join(app);
+    processes_mentioning(&format!("app-data={}:", data.display()))
+}
