@@ -29,9 +29,16 @@ use smithay::wayland::shell::xdg::{
     XdgToplevelSurfaceData,
 };
 use smithay::wayland::shm::{ShmHandler, ShmState};
+use smithay::desktop::utils::{OutputPresentationFeedback, take_presentation_feedback_surface_tree};
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
+use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
+use smithay::utils::{Clock, Monotonic};
+use smithay::wayland::presentation::{PresentationState, Refresh};
+use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorationState};
+use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
-    delegate_compositor, delegate_data_device, delegate_output, delegate_seat, delegate_shm,
-    delegate_xdg_shell,
+    delegate_compositor, delegate_data_device, delegate_output, delegate_presentation,
+    delegate_seat, delegate_shm, delegate_viewporter, delegate_xdg_decoration, delegate_xdg_shell,
 };
 
 use crate::protocol::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
@@ -138,6 +145,15 @@ pub struct Weft {
     pub data_device_state: DataDeviceState,
     /// wl_output and xdg_output.
     pub output_manager_state: OutputManagerState,
+    /// zxdg_decoration_manager_v1: every window is told decorations are the
+    /// server's (the shell draws none; the panel is the chrome).
+    pub decoration_state: XdgDecorationState,
+    /// wp_viewporter.
+    pub viewporter_state: ViewporterState,
+    /// wp_presentation.
+    pub presentation_state: PresentationState,
+    /// The clock presentation times come from.
+    clock: Clock<Monotonic>,
     /// The one seat.
     pub seat: Seat<Weft>,
     /// The one output.
@@ -165,6 +181,10 @@ impl Weft {
         let mut seat_state = SeatState::new();
         let data_device_state = DataDeviceState::new::<Self>(&display);
         let output_manager_state = OutputManagerState::new_with_xdg_output::<Self>(&display);
+        let decoration_state = XdgDecorationState::new::<Self>(&display);
+        let viewporter_state = ViewporterState::new::<Self>(&display);
+        let clock = Clock::<Monotonic>::new();
+        let presentation_state = PresentationState::new::<Self>(&display, clock.id() as u32);
         let mut seat = seat_state.new_wl_seat(&display, "seat0");
         seat.add_keyboard(XkbConfig::default(), 200, 25)
             .map_err(|error| anyhow::anyhow!("no keyboard: {error:?}"))?;
@@ -191,6 +211,10 @@ impl Weft {
             seat_state,
             data_device_state,
             output_manager_state,
+            decoration_state,
+            viewporter_state,
+            presentation_state,
+            clock,
             seat,
             output,
             layout: Layout::new(size),
@@ -391,32 +415,50 @@ impl Weft {
         }
     }
 
-    /// Sends frame callbacks to the visible windows and presentation feedback
-    /// to the zweft windows whose new content was just shown.
+    /// Sends frame callbacks to the visible windows and, when the frame showed
+    /// new content, presentation feedback (wp_presentation, and zweft's own).
     pub fn frame_done(&mut self, presented: bool) {
-        let now = self.started.elapsed();
+        let now = self.clock.now();
         self.frames = self.frames.wrapping_add(1);
+        let mut feedback = OutputPresentationFeedback::new(&self.output);
         for id in self.layout.visible() {
             let Some(window) = self.windows.get_mut(&id) else { continue };
             smithay::desktop::utils::send_frames_surface_tree(
                 &window.surface,
                 &self.output,
-                now,
+                self.started.elapsed(),
                 Some(Duration::ZERO),
                 |_, _| None,
             );
-            if presented
-                && std::mem::take(&mut window.damaged)
+            if !presented {
+                continue;
+            }
+            let output = self.output.clone();
+            take_presentation_feedback_surface_tree(
+                &window.surface,
+                &mut feedback,
+                |_, _| Some(output.clone()),
+                |_, _| wp_presentation_feedback::Kind::empty(),
+            );
+            if std::mem::take(&mut window.damaged)
                 && let WindowKind::Zweft(resource) = &window.kind
             {
-                let since_boot = monotonic_now();
+                let at = Duration::from(now);
                 resource.presentation_feedback(
-                    since_boot.as_secs() as u32,
-                    since_boot.subsec_nanos(),
-                    16_666_666,
+                    at.as_secs() as u32,
+                    at.subsec_nanos(),
+                    REFRESH.as_nanos() as u32,
                     self.frames,
                 );
             }
+        }
+        if presented {
+            feedback.presented(
+                now,
+                Refresh::Fixed(REFRESH),
+                u64::from(self.frames),
+                wp_presentation_feedback::Kind::empty(),
+            );
         }
     }
 
@@ -426,11 +468,8 @@ impl Weft {
     }
 }
 
-/// CLOCK_MONOTONIC now, the clock presentation feedback reports.
-fn monotonic_now() -> Duration {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
-}
+/// The headless output's refresh interval (60 Hz).
+const REFRESH: Duration = Duration::from_nanos(16_666_667);
 
 fn initial_configure_sent(toplevel: &ToplevelSurface) -> bool {
     compositor::with_states(toplevel.wl_surface(), |states| {
@@ -565,6 +604,28 @@ impl DataDeviceHandler for Weft {
     }
 }
 
+impl XdgDecorationHandler for Weft {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        server_side_decorations(&toplevel);
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, _mode: DecorationMode) {
+        server_side_decorations(&toplevel);
+    }
+
+    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
+        server_side_decorations(&toplevel);
+    }
+}
+
+/// Tells a toplevel its decorations are the compositor's (so it draws none).
+fn server_side_decorations(toplevel: &ToplevelSurface) {
+    toplevel.with_pending_state(|state| state.decoration_mode = Some(DecorationMode::ServerSide));
+    if initial_configure_sent(toplevel) {
+        toplevel.send_pending_configure();
+    }
+}
+
 impl ClientDndGrabHandler for Weft {}
 impl ServerDndGrabHandler for Weft {}
 impl OutputHandler for Weft {}
@@ -575,3 +636,6 @@ delegate_xdg_shell!(Weft);
 delegate_seat!(Weft);
 delegate_data_device!(Weft);
 delegate_output!(Weft);
+delegate_xdg_decoration!(Weft);
+delegate_viewporter!(Weft);
+delegate_presentation!(Weft);

@@ -91,6 +91,8 @@ fn stock_clients_render_take_keys_and_leave_cleanly() {
         runtime.path(),
     );
     assert_eq!(wait_for_pixel(&compositor, 600, 400, FOOT_BACKGROUND), FOOT_BACKGROUND);
+    // Decorations are the server's (xdg-decoration): foot draws no title bar.
+    assert_eq!(wait_for_pixel(&compositor, 300, 5, FOOT_BACKGROUND), FOOT_BACKGROUND);
     let focused = windows(&compositor);
     assert_eq!(focused.len(), 2, "{focused:?}");
     std::fs::write(
@@ -135,4 +137,35 @@ fn stock_clients_render_take_keys_and_leave_cleanly() {
     assert_eq!(wait_for_pixel(&compositor, 600, 400, FOOT_BACKGROUND), FOOT_BACKGROUND);
     compositor.send(Control::CloseApp("org.weft.test.foot".into(), "session stopped".into()));
     assert!(exited_within(&mut foot, Duration::from_secs(10)), "foot closed its window and exited");
+}
+
+#[test]
+fn wayland_info_sees_the_advertised_globals() {
+    let compositor = Handle::spawn(Config { size: (WIDTH, HEIGHT).into(), socket: None });
+    let runtime = tempfile::tempdir().unwrap();
+    let stream: UnixStream = compositor.connect(Authorization::app("org.weft.test.info")).unwrap();
+    rustix::io::fcntl_setfd(&stream, rustix::io::FdFlags::empty()).unwrap();
+    let output = Command::new("wayland-info")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("WAYLAND_SOCKET", stream.as_raw_fd().to_string())
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("wayland-info (wayland-utils) runs");
+    let listed = String::from_utf8_lossy(&output.stdout);
+    for global in [
+        "wl_compositor",
+        "wl_subcompositor",
+        "wl_shm",
+        "xdg_wm_base",
+        "wl_seat",
+        "wl_data_device_manager",
+        "wl_output",
+        "zxdg_output_manager_v1",
+        "zxdg_decoration_manager_v1",
+        "wp_viewporter",
+        "wp_presentation",
+        "zweft_shell_manager_v1",
+    ] {
+        assert!(listed.contains(&format!("'{global}'")), "{global} missing from:\n{listed}");
+    }
 }
