@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults (`make demo`): builds the example app, signs
 # it with a demo key, builds its EROFS + dm-verity image, verifies both, installs
-# the package into a demo store (compiling it ahead of time), then launches it in
-# the sandboxed runtime and talks to it as its UI would.
+# the package into a demo store (compiling it ahead of time), then starts the
+# session supervisor, launches the app in its sandboxed runtime through it and
+# talks to it as its UI would (weftctl).
 #
 # Everything it makes lives under $WEFT_CACHE_DIR/demo (default
 # /var/cache/weft/demo); the demo key is made once and reused.
@@ -19,9 +20,8 @@ step() { printf '\n== %s\n' "$*"; }
 bash tests/install-host-tools.sh
 bash apps/build.sh
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
-cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime
+cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime -p weft-appd -p weft-file-portal
 weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
-weft_runtime=$CARGO_TARGET_DIR/debug/weft-runtime
 
 mkdir -p "$demo/trusted"
 if [[ ! -f $demo/demo.key ]]; then
@@ -50,26 +50,21 @@ step "installing the package into $WEFT_APP_STORE"
 "$weft_pack" install --replace "$demo/hello"
 "$weft_pack" list
 
-step "launching org.weft.hello in the sandboxed runtime and saying hello as its UI"
-# Until the session supervisor exists, this script plays the supervisor's part
-# of the session channel (docs/protocol.md): one JSON message per line.
-python3 - "$weft_runtime" "$WEFT_APP_STORE/org.weft.hello" "$WEFT_AOT_DIR" "$demo/session.sock" <<'PY'
-import json, os, socket, subprocess, sys, time
-runtime, package, aot, path = sys.argv[1:5]
-if os.path.exists(path):
-    os.unlink(path)
-listener = socket.socket(socket.AF_UNIX)
-listener.bind(path)
-listener.listen(1)
-started = time.monotonic()
-app = subprocess.Popen([runtime, "--package", package, "--aot-dir", aot, "--session-socket", path],
-                       stdout=subprocess.PIPE, text=True)
-session, _ = listener.accept()
-ready = app.stdout.readline().strip()
-print(f"runtime said {ready!r} after {1000 * (time.monotonic() - started):.1f} ms")
-session.sendall(json.dumps({"type": "ipc", "message": "WEFT"}).encode() + b"\n")
-reply = json.loads(session.makefile().readline())
-print(f"the UI sent 'WEFT'; the app answered {reply['message']!r}")
-session.close()
-print(f"the session ended with status {app.wait(timeout=10)}")
-PY
+step "starting the session supervisor (weft-appd) and launching org.weft.hello"
+export XDG_RUNTIME_DIR=$demo/run
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+weftctl() { "$CARGO_TARGET_DIR/debug/weftctl" "$@"; }
+WEFT_APPD_WS_PORT=0 "$CARGO_TARGET_DIR/debug/weft-appd" 2>"$demo/appd.log" &
+appd=$!
+trap 'kill $appd 2>/dev/null; wait $appd 2>/dev/null' EXIT
+for _ in $(seq 100); do [[ -S $XDG_RUNTIME_DIR/weft/appd.sock ]] && break; sleep 0.05; done
+weftctl installed
+started=$(date +%s%N)
+weftctl launch org.weft.hello
+echo "LAUNCH_APP to READY took $(( ($(date +%s%N) - started) / 1000000 )) ms (debug build)"
+step "saying WEFT to it as its UI would"
+printf 'the app answered: '
+weftctl send 1 WEFT
+weftctl ps
+step "the session's output (weftctl logs 1)"
+weftctl logs 1

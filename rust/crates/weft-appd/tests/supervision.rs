@@ -331,9 +331,14 @@ async fn built_apps_weftctl_drives_the_daemon() {
     let table = stdout_of(&weftctl(&fixture, &["ps"]));
     assert!(table.lines().nth(1).unwrap().contains("org.weft.notes"), "{table}");
 
+    assert_eq!(stdout_of(&weftctl(&fixture, &["send", "1", "list"])), "notes\n");
     let top = stdout_of(&weftctl(&fixture, &["top", "-n", "2", "--interval", "0.2"]));
     assert_eq!(top.matches("SESSION").count(), 2, "{top}");
     assert_eq!(top.matches("org.weft.notes").count(), 2, "{top}");
+    assert!(
+        top.lines().nth(1).unwrap().split_whitespace().nth(5) == Some("1"),
+        "one IPC message out: {top}"
+    );
 
     let restarted = stdout_of(&weftctl(&fixture, &["restart", "1"]));
     assert_eq!(

@@ -22,6 +22,8 @@ use crate::state::{Authorization, ClientState, ShellEvent, Weft};
 
 /// Time between frames.
 const FRAME: Duration = Duration::from_millis(16);
+/// Frame times kept for [`Command::TakeFrameTimes`].
+const FRAME_TIMES_KEPT: usize = 1_000;
 
 /// How the compositor starts.
 #[derive(Clone, Debug)]
@@ -48,6 +50,11 @@ pub enum Command {
     Focus(WindowId),
     /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
     Key(u32, bool),
+    /// Redraw everything every frame (true) or only what changed (false).
+    SetFullRedraw(bool),
+    /// Send back how long each frame since the last request took to draw
+    /// (at most the last 1,000).
+    TakeFrameTimes(mpsc::Sender<Vec<Duration>>),
     /// Stop the loop.
     Stop,
 }
@@ -58,6 +65,7 @@ struct Compositor {
     state: Weft,
     backend: Headless,
     running: bool,
+    frame_times: std::collections::VecDeque<Duration>,
 }
 
 impl Compositor {
@@ -96,12 +104,22 @@ impl Compositor {
             Command::CloseApp(app_id, reason) => self.state.close_app(&app_id, &reason),
             Command::Focus(window) => self.state.focus(window),
             Command::Key(code, pressed) => self.state.key(code, pressed),
+            Command::SetFullRedraw(full) => self.backend.full_redraw = full,
+            Command::TakeFrameTimes(reply) => {
+                let _ = reply.send(self.frame_times.drain(..).collect());
+            }
             Command::Stop => self.running = false,
         }
     }
 
     fn frame(&mut self) {
-        match self.backend.render(&self.state) {
+        let started = std::time::Instant::now();
+        let rendered = self.backend.render(&self.state);
+        if self.frame_times.len() == FRAME_TIMES_KEPT {
+            self.frame_times.pop_front();
+        }
+        self.frame_times.push_back(started.elapsed());
+        match rendered {
             Ok(frame) => self.state.frame_done(frame.damaged),
             Err(error) => tracing::warn!("rendering failed: {error:#}"),
         }
@@ -130,7 +148,12 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         .map_err(|error| anyhow::anyhow!("cannot watch the display: {error}"))?;
     handle
         .insert_source(commands, |event, _, compositor| match event {
-            Event::Msg(command) => compositor.handle(command),
+            Event::Msg(command) => {
+                compositor.handle(command);
+                // Events the command caused (keys, closes) leave now, not
+                // at the next frame.
+                let _ = compositor.display.flush_clients();
+            }
             Event::Closed => compositor.running = false,
         })
         .map_err(|error| anyhow::anyhow!("cannot watch the command channel: {error}"))?;
@@ -151,7 +174,13 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         tracing::info!(socket = %name, "listening");
     }
 
-    let mut compositor = Compositor { display, state, backend, running: true };
+    let mut compositor = Compositor {
+        display,
+        state,
+        backend,
+        running: true,
+        frame_times: std::collections::VecDeque::with_capacity(FRAME_TIMES_KEPT),
+    };
     while compositor.running {
         event_loop.dispatch(None, &mut compositor)?;
     }

@@ -8,15 +8,12 @@
 //! daemon answers [`Reply::Welcome`] with the one it picked, or an error and
 //! closes the connection.
 
-use std::io;
-
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+pub use crate::frame::{FrameError, MAX_FRAME_BYTES, read_frame, write_frame};
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Largest frame, in bytes, in either direction.
-pub const MAX_FRAME_BYTES: usize = 1 << 20;
 
 /// A request from a client to the supervisor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,66 +267,10 @@ pub enum Reply {
     },
 }
 
-/// Why a frame could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum FrameError {
-    /// The peer closed the connection.
-    #[error("the connection is closed")]
-    Closed,
-    /// A length prefix above [`MAX_FRAME_BYTES`].
-    #[error("a frame of {0} bytes is larger than the limit of {MAX_FRAME_BYTES}")]
-    TooLarge(usize),
-    /// Bytes that are not a message of this protocol.
-    #[error("malformed message: {0}")]
-    Malformed(String),
-    /// Reading or writing failed.
-    #[error("connection I/O failed")]
-    Io(#[from] io::Error),
-}
-
-/// Writes one message as a length-prefixed MessagePack frame.
-pub async fn write_frame<M: Serialize>(
-    writer: &mut (impl AsyncWrite + Unpin),
-    message: &M,
-) -> Result<(), FrameError> {
-    let payload = rmp_serde::to_vec_named(message)
-        .map_err(|error| FrameError::Malformed(error.to_string()))?;
-    if payload.len() > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge(payload.len()));
-    }
-    let mut frame = Vec::with_capacity(4 + payload.len());
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    writer.write_all(&frame).await?;
-    writer.flush().await?;
-    Ok(())
-}
-
-/// Reads one length-prefixed MessagePack frame. An oversized length is refused
-/// before anything is allocated; the connection cannot be resynchronised after
-/// it and should be closed.
-pub async fn read_frame<M: for<'de> Deserialize<'de>>(
-    reader: &mut (impl AsyncRead + Unpin),
-) -> Result<M, FrameError> {
-    let mut length = [0u8; 4];
-    match reader.read_exact(&mut length).await {
-        Ok(_) => {}
-        Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
-            return Err(FrameError::Closed);
-        }
-        Err(error) => return Err(error.into()),
-    }
-    let length = u32::from_be_bytes(length) as usize;
-    if length > MAX_FRAME_BYTES {
-        return Err(FrameError::TooLarge(length));
-    }
-    let mut payload = vec![0u8; length];
-    reader.read_exact(&mut payload).await?;
-    rmp_serde::from_slice(&payload).map_err(|error| FrameError::Malformed(error.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
 
     #[tokio::test]

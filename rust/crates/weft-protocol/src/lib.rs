@@ -7,9 +7,14 @@
 //! - [`appd`]: clients (the system UI, `weftctl`) and the supervisor `weft-appd`;
 //!   length-prefixed MessagePack frames on a Unix socket, at most
 //!   [`appd::MAX_FRAME_BYTES`], after a version handshake.
+//! - [`compositor`]: `weft-appd` and `weft-compositor`'s control socket; the
+//!   same frames ([`frame`]).
+//! - [`portal`]: a session and its `weft-file-portal`.
 
 #![warn(missing_docs)]
 
 pub mod appd;
+pub mod compositor;
+pub mod frame;
 pub mod portal;
 pub mod session;

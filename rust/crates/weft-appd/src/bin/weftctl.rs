@@ -45,6 +45,17 @@ enum Command {
         /// The session.
         session: u64,
     },
+    /// Sends a message to a session's app as its UI would, and prints the
+    /// app's first answer.
+    Send {
+        /// The session.
+        session: u64,
+        /// The message.
+        message: String,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+    },
     /// Prints a session's output (kept lines, newest last).
     Logs {
         /// The session.
@@ -241,6 +252,25 @@ async fn run(cli: Cli) -> Result<()> {
             let reason = wait_stopped(&mut client, session).await?;
             println!("session {session}: stopped ({reason})");
             launch(&mut client, &app_id).await?;
+        }
+        Command::Send { session, message, timeout } => {
+            match client.request(&Request::IpcForward { session, message }).await? {
+                Reply::Ok => {}
+                Reply::Error { code, message } => bail!("{code:?}: {message}"),
+                other => bail!("unexpected answer {other:?}"),
+            }
+            let answer = tokio::time::timeout(Duration::from_secs_f64(timeout), async {
+                loop {
+                    if let Reply::IpcMessage { session: from, message } = client.next().await?
+                        && from == session
+                    {
+                        return anyhow::Ok(message);
+                    }
+                }
+            })
+            .await
+            .with_context(|| format!("session {session} did not answer within {timeout} s"))??;
+            println!("{answer}");
         }
         Command::Logs { session, follow } => {
             match client.request(&Request::QueryLogs { session, follow }).await? {

@@ -8,7 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use wayland_client::protocol::{
-    wl_buffer, wl_compositor, wl_keyboard, wl_registry, wl_seat, wl_shm, wl_shm_pool, wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_registry, wl_seat, wl_shm, wl_shm_pool,
+    wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
@@ -36,6 +37,8 @@ pub struct Seen {
     pub keys: Vec<u32>,
     /// Whether this client had keyboard focus last.
     pub keyboard_entered: bool,
+    /// When each key press arrived.
+    pub key_times: Vec<Instant>,
 }
 
 /// The client's state.
@@ -46,6 +49,11 @@ pub struct State {
     manager: Option<ZweftShellManagerV1>,
     surface: Option<wl_surface::WlSurface>,
     colour: [u8; 4],
+    /// Redraw at every frame callback, in alternating colours.
+    animate: bool,
+    size: (i32, i32),
+    /// Buffers committed so far.
+    drawn: u32,
     /// What was seen.
     pub seen: Seen,
 }
@@ -81,6 +89,9 @@ impl TestClient {
                 manager: None,
                 surface: None,
                 colour,
+                animate: false,
+                size: (1, 1),
+                drawn: 0,
                 seen: Seen::default(),
             },
         };
@@ -132,6 +143,37 @@ impl TestClient {
         toplevel
     }
 
+    /// Redraws at every frame callback from now on (an animated client).
+    pub fn animate(&mut self) {
+        self.state.animate = true;
+        if let Some(surface) = self.state.surface.clone() {
+            let handle = self.queue.handle();
+            let size = self.state.size;
+            draw(&mut self.state, &surface, size, &self.connection, &handle);
+        }
+    }
+
+    /// Dispatches events until `stop` is set (run on a thread of its own).
+    pub fn run_until(mut self, stop: &std::sync::atomic::AtomicBool) -> Self {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.queue.blocking_dispatch(&mut self.state).is_err() {
+                break;
+            }
+        }
+        self
+    }
+
+    /// Dispatches, waiting for each event without sleeping, until `done` holds
+    /// (or the connection fails).
+    pub fn until_blocking(&mut self, mut done: impl FnMut(&Seen) -> bool) -> bool {
+        while !done(&self.state.seen) {
+            if self.queue.blocking_dispatch(&mut self.state).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Dispatches until `done` holds or 10 s pass.
     pub fn until(&mut self, mut done: impl FnMut(&Seen) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -158,13 +200,18 @@ impl TestClient {
 
 /// Draws `colour` at `width`×`height` on `surface`, commits and sends it.
 fn draw(
-    state: &State,
+    state: &mut State,
     surface: &wl_surface::WlSurface,
     (width, height): (i32, i32),
     connection: &Connection,
     handle: &QueueHandle<State>,
 ) {
     let (width, height) = (width.max(1), height.max(1));
+    state.size = (width, height);
+    if state.animate {
+        state.colour[0] = state.colour[0].wrapping_add(1);
+        surface.frame(handle, ());
+    }
     let size = (width * height * 4) as usize;
     let memory =
         rustix::fs::memfd_create("weft-test-buffer", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
@@ -178,7 +225,13 @@ fn draw(
     let buffer =
         pool.create_buffer(0, width, height, width * 4, wl_shm::Format::Argb8888, handle, ());
     surface.attach(Some(&buffer), 0, 0);
-    surface.damage_buffer(0, 0, width, height);
+    state.drawn += 1;
+    if state.animate && state.drawn > 1 {
+        // An animated client changes a small part, like a clock or a cursor.
+        surface.damage_buffer(0, 0, width.min(64), height.min(64));
+    } else {
+        surface.damage_buffer(0, 0, width, height);
+    }
     surface.commit();
     pool.destroy();
     let _ = connection.flush();
@@ -333,8 +386,28 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
                 ..
             } => {
                 state.seen.keys.push(key);
+                state.seen.key_times.push(Instant::now());
             }
             _ => {}
+        }
+    }
+}
+
+impl Dispatch<wl_callback::WlCallback, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_callback::WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        connection: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event
+            && state.animate
+            && let Some(surface) = state.surface.clone()
+        {
+            let size = state.size;
+            draw(state, &surface, size, connection, handle);
         }
     }
 }
