@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::TestClient;
 use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
-use weft_compositor::server::{Command, Config, Handle};
+use weft_compositor::server::Command;
 use weft_compositor::state::Authorization;
 
 fn quantile(values: &mut [Duration], q: f64) -> Duration {
@@ -28,7 +28,7 @@ fn millis(duration: Duration) -> f64 {
 /// Frame times over two seconds with `windows` windows open (the first is the
 /// panel), every client animating.
 fn frame_times(windows: usize, full_redraw: bool) -> Vec<Duration> {
-    let compositor = Handle::spawn(Config { size: (1920, 1080).into(), socket: None });
+    let compositor = common::headless(1920, 1080);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for index in 0..windows {
@@ -62,7 +62,7 @@ fn frame_times(windows: usize, full_redraw: bool) -> Vec<Duration> {
 
 /// Key injected → key event at the focused client, over `presses` presses.
 fn key_latency(presses: usize) -> Vec<Duration> {
-    let compositor = Handle::spawn(Config { size: (1920, 1080).into(), socket: None });
+    let compositor = common::headless(1920, 1080);
     let mut client =
         TestClient::connect(&compositor, Authorization::app("org.weft.bench.keys"), [9, 9, 9, 255]);
     let _window = client.zweft_window("org.weft.bench.keys", Role::Application, 48);

@@ -6,6 +6,7 @@
 //! their connection speaks for.
 
 pub mod backend;
+pub mod control;
 pub mod protocol;
 pub mod server;
 pub mod shell;

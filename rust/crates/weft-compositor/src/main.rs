@@ -2,6 +2,9 @@
 
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Parser;
 use weft_compositor::server::{Config, run};
 use weft_compositor::state::Authorization;
@@ -20,6 +23,9 @@ struct Cli {
     /// system UI (the only clients that may create the panel).
     #[arg(long, default_value = "system")]
     socket_app_id: String,
+    /// weft-appd's control socket; default $XDG_RUNTIME_DIR/weft/compositor.sock.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
 }
 
 fn parse_size(text: &str) -> Result<(i32, i32), String> {
@@ -35,10 +41,26 @@ fn main() -> ExitCode {
         "system" => Authorization::system_ui(),
         app_id => Authorization::app(app_id),
     };
-    let config = Config { size: cli.size.into(), socket: Some((cli.socket, authorization)) };
-    // No controller yet: the sender stays here so the loop runs until killed.
-    let (_commands, receiver) = smithay::reexports::calloop::channel::channel();
-    match run(config, receiver) {
+    let result = (|| {
+        let runtime_dir = PathBuf::from(
+            std::env::var_os("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?,
+        );
+        let control_socket =
+            cli.control_socket.unwrap_or_else(|| runtime_dir.join("weft/compositor.sock"));
+        if let Some(parent) = control_socket.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let config = Config {
+            size: cli.size.into(),
+            socket: Some((cli.socket, authorization)),
+            runtime_dir,
+        };
+        let (commands, receiver) = smithay::reexports::calloop::channel::channel();
+        weft_compositor::control::serve(&control_socket, commands)
+            .with_context(|| format!("binding {}", control_socket.display()))?;
+        run(config, receiver)
+    })();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("weft-compositor: {error:#}");

@@ -1,7 +1,9 @@
 //! The compositor's event loop: clients, a frame every 16 ms, and commands from
 //! its controller (the binary's signals and sockets, or a test) over a channel.
 
+use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -10,7 +12,9 @@ use anyhow::Context;
 use smithay::reexports::calloop::channel::{self, Channel, Event};
 use smithay::reexports::calloop::generic::Generic;
 use smithay::reexports::calloop::timer::{TimeoutAction, Timer};
-use smithay::reexports::calloop::{EventLoop, Interest, Mode, PostAction};
+use smithay::reexports::calloop::{
+    EventLoop, Interest, LoopHandle, Mode, PostAction, RegistrationToken,
+};
 use smithay::reexports::wayland_server::Display;
 use smithay::utils::{Logical, Size};
 use smithay::wayland::compositor::CompositorClientState;
@@ -32,6 +36,8 @@ pub struct Config {
     pub size: Size<i32, Logical>,
     /// A listening socket in `$XDG_RUNTIME_DIR`, and what its clients may do.
     pub socket: Option<(String, Authorization)>,
+    /// Where sessions' Wayland sockets are made (`weft-session-<n>`).
+    pub runtime_dir: PathBuf,
 }
 
 /// A request from the compositor's controller.
@@ -44,8 +50,22 @@ pub enum Command {
     TakeEvents(mpsc::Sender<Vec<ShellEvent>>),
     /// Send back the windows: id, app id (`None` for the panel), title.
     Windows(mpsc::Sender<Vec<(WindowId, Option<String>, String)>>),
-    /// Close every window of an app (its session ended), with a reason.
+    /// Close every window of an app, with a reason.
     CloseApp(String, String),
+    /// Open a Wayland socket for a weft-appd session: its clients speak for
+    /// the app and nothing else. Answers the socket's path.
+    OpenSession {
+        /// The session.
+        session: u64,
+        /// Its app.
+        app_id: String,
+        /// Where the path (or why not) goes.
+        reply: mpsc::Sender<Result<PathBuf, String>>,
+    },
+    /// Close a session's socket and windows, with a reason.
+    CloseSession(u64, String),
+    /// Send every shell event from now on to this channel.
+    Subscribe(mpsc::Sender<ShellEvent>),
     /// Focus a window.
     Focus(WindowId),
     /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
@@ -66,6 +86,13 @@ struct Compositor {
     backend: Headless,
     running: bool,
     frame_times: std::collections::VecDeque<Duration>,
+    handle: LoopHandle<'static, Compositor>,
+    runtime_dir: PathBuf,
+    /// Each open session's listening socket: its path and event source.
+    sessions: HashMap<u64, (PathBuf, RegistrationToken)>,
+    subscribers: Vec<mpsc::Sender<ShellEvent>>,
+    /// How many of `state.events` the subscribers have had.
+    published: usize,
 }
 
 impl Compositor {
@@ -84,6 +111,8 @@ impl Compositor {
                 let _ = reply.send(self.backend.screenshot());
             }
             Command::TakeEvents(reply) => {
+                self.publish();
+                self.published = 0;
                 let _ = reply.send(std::mem::take(&mut self.state.events));
             }
             Command::Windows(reply) => {
@@ -102,6 +131,18 @@ impl Compositor {
                 let _ = reply.send(windows);
             }
             Command::CloseApp(app_id, reason) => self.state.close_app(&app_id, &reason),
+            Command::OpenSession { session, app_id, reply } => {
+                let _ =
+                    reply.send(self.open_session(session, app_id).map_err(|e| format!("{e:#}")));
+            }
+            Command::CloseSession(session, reason) => {
+                if let Some((path, token)) = self.sessions.remove(&session) {
+                    self.handle.remove(token);
+                    let _ = std::fs::remove_file(path);
+                }
+                self.state.close_session(session, &reason);
+            }
+            Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
             Command::Focus(window) => self.state.focus(window),
             Command::Key(code, pressed) => self.state.key(code, pressed),
             Command::SetFullRedraw(full) => self.backend.full_redraw = full,
@@ -110,6 +151,43 @@ impl Compositor {
             }
             Command::Stop => self.running = false,
         }
+    }
+
+    /// Binds `weft-session-<session>` in the runtime directory and serves its
+    /// clients as the session's app.
+    fn open_session(&mut self, session: u64, app_id: String) -> anyhow::Result<PathBuf> {
+        if self.sessions.contains_key(&session) {
+            anyhow::bail!("session {session} already has a socket");
+        }
+        let path = self.runtime_dir.join(format!("weft-session-{session}"));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .with_context(|| format!("binding {}", path.display()))?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        listener.set_nonblocking(true)?;
+        let authorization = Authorization::session(app_id, session);
+        let token = self
+            .handle
+            .insert_source(
+                Generic::new(listener, Interest::READ, Mode::Level),
+                move |_, listener, compositor| {
+                    while let Ok((stream, _)) = listener.accept() {
+                        compositor.handle(Command::AddClient(stream, authorization.clone()));
+                    }
+                    Ok(PostAction::Continue)
+                },
+            )
+            .map_err(|error| anyhow::anyhow!("cannot watch {}: {error}", path.display()))?;
+        self.sessions.insert(session, (path.clone(), token));
+        Ok(path)
+    }
+
+    /// Sends the events since the last call to every subscriber.
+    fn publish(&mut self) {
+        for event in &self.state.events[self.published..] {
+            self.subscribers.retain(|subscriber| subscriber.send(event.clone()).is_ok());
+        }
+        self.published = self.state.events.len();
     }
 
     fn frame(&mut self) {
@@ -143,6 +221,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
                 tracing::warn!("dispatching clients failed: {error}");
             }
             let _ = compositor.display.flush_clients();
+            compositor.publish();
             Ok(PostAction::Continue)
         })
         .map_err(|error| anyhow::anyhow!("cannot watch the display: {error}"))?;
@@ -153,6 +232,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
                 // Events the command caused (keys, closes) leave now, not
                 // at the next frame.
                 let _ = compositor.display.flush_clients();
+                compositor.publish();
             }
             Event::Closed => compositor.running = false,
         })
@@ -180,9 +260,17 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         backend,
         running: true,
         frame_times: std::collections::VecDeque::with_capacity(FRAME_TIMES_KEPT),
+        handle: event_loop.handle(),
+        runtime_dir: config.runtime_dir,
+        sessions: HashMap::new(),
+        subscribers: Vec::new(),
+        published: 0,
     };
     while compositor.running {
         event_loop.dispatch(None, &mut compositor)?;
+    }
+    for (path, _) in compositor.sessions.values() {
+        let _ = std::fs::remove_file(path);
     }
     Ok(())
 }
@@ -199,6 +287,11 @@ impl Handle {
         let (commands, receiver) = channel::channel();
         let thread = std::thread::spawn(move || run(config, receiver));
         Self { commands, thread: Some(thread) }
+    }
+
+    /// A sender of commands to this compositor (for its control socket).
+    pub fn commands(&self) -> channel::Sender<Command> {
+        self.commands.clone()
     }
 
     /// Sends a command.

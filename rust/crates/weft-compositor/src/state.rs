@@ -52,17 +52,25 @@ pub struct Authorization {
     pub app_id: String,
     /// Whether it may create the panel.
     pub system_ui: bool,
+    /// The weft-appd session it belongs to, when it came through a session's
+    /// socket.
+    pub session: Option<u64>,
 }
 
 impl Authorization {
     /// The system UI's connection.
     pub fn system_ui() -> Self {
-        Self { app_id: "org.weft.system".to_owned(), system_ui: true }
+        Self { app_id: "org.weft.system".to_owned(), system_ui: true, session: None }
     }
 
     /// An app's connection.
     pub fn app(app_id: impl Into<String>) -> Self {
-        Self { app_id: app_id.into(), system_ui: false }
+        Self { app_id: app_id.into(), system_ui: false, session: None }
+    }
+
+    /// A connection to a session's socket, for that session's app.
+    pub fn session(app_id: impl Into<String>, session: u64) -> Self {
+        Self { session: Some(session), ..Self::app(app_id) }
     }
 }
 
@@ -95,6 +103,8 @@ pub enum WindowKind {
 pub struct ShellWindow {
     /// Panel or application.
     pub role: Role,
+    /// The weft-appd session its connection belongs to.
+    pub session: Option<u64>,
     /// Its title.
     pub title: String,
     /// Its surface.
@@ -119,6 +129,8 @@ pub enum ShellEvent {
         window: WindowId,
         /// Its role.
         role: Role,
+        /// The session its connection belongs to.
+        session: Option<u64>,
     },
     /// A window went away.
     WindowClosed {
@@ -126,6 +138,8 @@ pub enum ShellEvent {
         window: WindowId,
         /// The app it belonged to (the panel's is the system UI's).
         app_id: String,
+        /// The session its connection belonged to.
+        session: Option<u64>,
     },
 }
 
@@ -245,11 +259,13 @@ impl Weft {
             Role::Application { .. } => self.layout.add_application(id),
         }
         self.next_window += 1;
-        self.events.push(ShellEvent::WindowOpened { window: id, role: role.clone() });
+        let session = self.authorization_of(surface.client()).and_then(|a| a.session);
+        self.events.push(ShellEvent::WindowOpened { window: id, role: role.clone(), session });
         self.windows.insert(
             id,
             ShellWindow {
                 role,
+                session,
                 title,
                 surface,
                 kind,
@@ -270,7 +286,11 @@ impl Weft {
                 Role::Panel => Authorization::system_ui().app_id,
                 Role::Application { app_id } => app_id,
             };
-            self.events.push(ShellEvent::WindowClosed { window: id, app_id });
+            self.events.push(ShellEvent::WindowClosed {
+                window: id,
+                app_id,
+                session: window.session,
+            });
             self.relayout();
         }
     }
@@ -290,12 +310,20 @@ impl Weft {
 
     /// Closes every window of `app_id` (its session ended).
     pub fn close_app(&mut self, app_id: &str, reason: &str) {
-        let ids: Vec<WindowId> = self
-            .windows
-            .iter()
-            .filter(|(_, window)| matches!(&window.role, Role::Application { app_id: a } if a == app_id))
-            .map(|(&id, _)| id)
-            .collect();
+        self.close_where(
+            reason,
+            |window| matches!(&window.role, Role::Application { app_id: a } if a == app_id),
+        );
+    }
+
+    /// Closes every window of a weft-appd session.
+    pub fn close_session(&mut self, session: u64, reason: &str) {
+        self.close_where(reason, |window| window.session == Some(session));
+    }
+
+    fn close_where(&mut self, reason: &str, which: impl Fn(&ShellWindow) -> bool) {
+        let ids: Vec<WindowId> =
+            self.windows.iter().filter(|(_, window)| which(window)).map(|(&id, _)| id).collect();
         for id in ids {
             self.close_window(id, reason);
         }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use weft_compositor::server::{Command as Control, Config, Handle};
+use weft_compositor::server::{Command as Control, Handle};
 use weft_compositor::state::Authorization;
 
 const WIDTH: i32 = 640;
@@ -60,7 +60,7 @@ fn exited_within(child: &mut Child, limit: Duration) -> bool {
 
 #[test]
 fn stock_clients_render_take_keys_and_leave_cleanly() {
-    let compositor = Handle::spawn(Config { size: (WIDTH, HEIGHT).into(), socket: None });
+    let compositor = headless(WIDTH, HEIGHT);
     let runtime = tempfile::tempdir().unwrap();
     std::fs::set_permissions(runtime.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .unwrap();
@@ -141,7 +141,7 @@ fn stock_clients_render_take_keys_and_leave_cleanly() {
 
 #[test]
 fn wayland_info_sees_the_advertised_globals() {
-    let compositor = Handle::spawn(Config { size: (WIDTH, HEIGHT).into(), socket: None });
+    let compositor = headless(WIDTH, HEIGHT);
     let runtime = tempfile::tempdir().unwrap();
     let stream: UnixStream = compositor.connect(Authorization::app("org.weft.test.info")).unwrap();
     rustix::io::fcntl_setfd(&stream, rustix::io::FdFlags::empty()).unwrap();

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
-use weft_compositor::server::{Command, Config, Handle};
+use weft_compositor::server::{Command, Handle};
 use weft_compositor::state::{Authorization, ShellEvent};
 
 const WIDTH: i32 = 640;
@@ -18,7 +18,7 @@ const BLUE: [u8; 4] = [30, 30, 200, 255];
 const BACKGROUND: [u8; 4] = [28, 36, 48, 255];
 
 fn compositor() -> Handle {
-    Handle::spawn(Config { size: (WIDTH, HEIGHT).into(), socket: None })
+    headless(WIDTH, HEIGHT)
 }
 
 /// Where test artifacts (screenshots) go.

@@ -15,7 +15,7 @@ use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 use weft_compositor::protocol::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_compositor::protocol::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
-use weft_compositor::server::{Command, Handle};
+use weft_compositor::server::{Command, Config, Handle};
 use weft_compositor::state::Authorization;
 
 /// What the compositor told the client.
@@ -444,4 +444,14 @@ pub fn wait_for_pixel(compositor: &Handle, x: u32, y: u32, colour: [u8; 4]) -> [
 /// The compositor's windows: id, app id (`None` for the panel), title.
 pub fn windows(compositor: &Handle) -> Vec<(u64, Option<String>, String)> {
     compositor.ask(Command::Windows).unwrap()
+}
+
+/// A headless compositor of `width`×`height` whose session sockets go in the
+/// temporary directory.
+pub fn headless(width: i32, height: i32) -> Handle {
+    Handle::spawn(Config {
+        size: (width, height).into(),
+        socket: None,
+        runtime_dir: std::env::temp_dir(),
+    })
 }

@@ -1,0 +1,135 @@
+//! The control socket as weft-appd uses it: a Wayland socket per session whose
+//! clients speak only for the session's app, window events back, closing a
+//! session closes its windows, screenshots; malformed requests are answered.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use common::*;
+use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
+use weft_compositor::server::{Config, Handle};
+use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
+use weft_protocol::frame::{read_frame_sync, write_frame_sync};
+
+struct Control {
+    stream: UnixStream,
+    events: Vec<ControlReply>,
+}
+
+impl Control {
+    fn connect(path: &std::path::Path) -> Self {
+        let mut control = Self { stream: UnixStream::connect(path).unwrap(), events: Vec::new() };
+        let welcome =
+            control.request(&ControlRequest::Hello { versions: vec![CONTROL_PROTOCOL_VERSION] });
+        assert_eq!(welcome, ControlReply::Welcome { version: CONTROL_PROTOCOL_VERSION });
+        control
+    }
+
+    fn request(&mut self, request: &ControlRequest) -> ControlReply {
+        write_frame_sync(&mut self.stream, request).unwrap();
+        self.answer()
+    }
+
+    /// The next answer; events that come first are kept.
+    fn answer(&mut self) -> ControlReply {
+        loop {
+            let reply: ControlReply = read_frame_sync(&mut self.stream).unwrap();
+            if !reply.is_event() {
+                return reply;
+            }
+            self.events.push(reply);
+        }
+    }
+
+    fn next_event(&mut self) -> ControlReply {
+        if !self.events.is_empty() {
+            return self.events.remove(0);
+        }
+        let reply: ControlReply = read_frame_sync(&mut self.stream).unwrap();
+        assert!(reply.is_event(), "{reply:?}");
+        reply
+    }
+}
+
+#[test]
+fn sessions_get_their_own_socket_and_windows_follow_the_session() {
+    let scratch = tempfile::tempdir().unwrap();
+    let compositor = Handle::spawn(Config {
+        size: (320, 240).into(),
+        socket: None,
+        runtime_dir: scratch.path().to_owned(),
+    });
+    let control_path = scratch.path().join("compositor.sock");
+    weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();
+    let mut control = Control::connect(&control_path);
+
+    let opened = control
+        .request(&ControlRequest::OpenSession { session: 7, app_id: "org.weft.hello".into() });
+    let ControlReply::SessionOpened { session: 7, wayland_display } = opened else {
+        panic!("{opened:?}")
+    };
+    let socket = PathBuf::from(&wayland_display);
+    assert_eq!(socket, scratch.path().join("weft-session-7"));
+    let again = control
+        .request(&ControlRequest::OpenSession { session: 7, app_id: "org.weft.hello".into() });
+    assert!(matches!(again, ControlReply::Error { .. }), "{again:?}");
+
+    // A client of the session's socket speaks for the session's app only.
+    let mut app = TestClient::on(UnixStream::connect(&socket).unwrap(), [200, 30, 30, 255]);
+    let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 10, 10, [200, 30, 30, 255]), [200, 30, 30, 255]);
+    assert!(matches!(control.next_event(), ControlReply::WindowOpened { session: 7, .. }));
+    let mut impostor = TestClient::on(UnixStream::connect(&socket).unwrap(), [0, 0, 0, 255]);
+    impostor.zweft_window("org.weft.notes", Role::Application, 100);
+    assert!(impostor.protocol_error().is_some_and(|error| error.contains("org.weft.notes")));
+
+    let screenshot = scratch.path().join("shot.png");
+    let shot =
+        control.request(&ControlRequest::Screenshot { path: screenshot.display().to_string() });
+    assert_eq!(shot, ControlReply::Ok);
+    assert!(std::fs::read(&screenshot).unwrap().starts_with(b"\x89PNG"));
+
+    let closed =
+        control.request(&ControlRequest::CloseSession { session: 7, reason: "terminated".into() });
+    assert_eq!(closed, ControlReply::Ok);
+    assert!(app.until(|seen| seen.closed == ["terminated"]));
+    assert!(matches!(control.next_event(), ControlReply::WindowClosed { session: 7, .. }));
+    assert!(!socket.exists(), "the session's socket is gone");
+}
+
+#[test]
+fn malformed_control_requests_are_answered_and_a_missing_hello_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let compositor = Handle::spawn(Config {
+        size: (64, 64).into(),
+        socket: None,
+        runtime_dir: scratch.path().to_owned(),
+    });
+    let control_path = scratch.path().join("compositor.sock");
+    weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();
+
+    let mut rude = UnixStream::connect(&control_path).unwrap();
+    write_frame_sync(&mut rude, &ControlRequest::Screenshot { path: "/tmp/x.png".into() }).unwrap();
+    let refused: ControlReply = read_frame_sync(&mut rude).unwrap();
+    assert!(
+        matches!(refused, ControlReply::Error { ref message } if message.contains("HELLO")),
+        "{refused:?}"
+    );
+
+    let mut control = Control::connect(&control_path);
+    control.stream.write_all(&[0, 0, 0, 3, 0xc1, 0xc1, 0xc1]).unwrap();
+    assert!(
+        matches!(control.answer(), ControlReply::Error { ref message } if message.contains("malformed"))
+    );
+    let bad_path =
+        control.request(&ControlRequest::Screenshot { path: "/nonexistent/dir/x.png".into() });
+    assert!(
+        matches!(bad_path, ControlReply::Error { ref message } if message.contains("/nonexistent/dir/x.png"))
+    );
+    let still =
+        control.request(&ControlRequest::CloseSession { session: 99, reason: "none".into() });
+    assert_eq!(still, ControlReply::Ok, "the connection goes on");
+}
