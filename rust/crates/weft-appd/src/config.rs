@@ -41,6 +41,9 @@ pub struct Config {
     /// The per-app UI shell started after READY (`WEFT_APP_SHELL_BIN`, none by
     /// default), run as `<shell> <app-id> <session>`.
     pub app_shell_bin: Option<PathBuf>,
+    /// The compositor's control socket (`WEFT_COMPOSITOR_SOCKET`): when set,
+    /// each app shell gets its session's own Wayland socket.
+    pub compositor_socket: Option<PathBuf>,
     /// What happens when an app fails.
     pub restart: RestartPolicy,
     /// Each session's cgroup limits (`WEFT_SESSION_MEMORY_MAX`,
@@ -125,6 +128,7 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .collect(),
             app_shell_bin: env_path("WEFT_APP_SHELL_BIN"),
+            compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET"),
             restart: RestartPolicy {
                 on_failure: match env_or("WEFT_RESTART", "never").as_str() {
                     "never" => false,

@@ -624,6 +624,8 @@ impl Daemon {
         let (mut waiting_ready, mut relay_open) = (true, true);
         let mut channel_deadline = None;
         let mut shell: Option<tokio::process::Child> = None;
+        // Whether a shell (and so a compositor session) was started for this run.
+        let mut shell_tried = false;
         let status = loop {
             tokio::select! {
                 status = child.wait() => break status,
@@ -632,7 +634,8 @@ impl Daemon {
                     if ready.is_ok() {
                         self.set_state(session, SessionState::Running, None);
                         self.broadcast(Reply::AppReady { session, app_id: id.to_string() });
-                        shell = self.start_shell(session, id, cgroup.as_ref(), runtime_pid);
+                        shell = self.start_shell(session, id, cgroup.as_ref(), runtime_pid).await;
+                        shell_tried = self.config.app_shell_bin.is_some();
                     }
                 }
                 () = &mut ready_deadline, if waiting_ready => {
@@ -661,6 +664,9 @@ impl Daemon {
         if let Some(mut shell) = shell {
             kill_group(shell.id(), Signal::KILL);
             let _ = shell.wait().await;
+        }
+        if shell_tried {
+            self.close_compositor_session(session, "session ended".to_owned());
         }
         if let Some((pid, reaper)) = portal {
             if !reaper.is_finished() {
@@ -694,9 +700,10 @@ impl Daemon {
         RunEnd { failed: !clean_exit || reason != "finished", reason }
     }
 
-    /// Starts the app's UI shell, if one is configured; a shell that cannot
+    /// Starts the app's UI shell, if one is configured, on the session's own
+    /// Wayland socket when a compositor is configured. A shell that cannot
     /// start ends the run with the reason.
-    fn start_shell(
+    async fn start_shell(
         &self,
         session: u64,
         id: &AppId,
@@ -704,8 +711,32 @@ impl Daemon {
         runtime_pid: Option<u32>,
     ) -> Option<tokio::process::Child> {
         let shell_bin = self.config.app_shell_bin.as_ref()?;
-        let spawned = supervised(shell_bin, cgroup)
-            .and_then(|mut command| command.arg(id.as_str()).arg(session.to_string()).spawn());
+        let display = match &self.config.compositor_socket {
+            Some(socket) => {
+                let (socket, app_id) = (socket.clone(), id.to_string());
+                let opened = tokio::task::spawn_blocking(move || {
+                    crate::compositor::open_session(&socket, session, &app_id)
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|opened| opened);
+                match opened {
+                    Ok(display) => Some(display),
+                    Err(error) => {
+                        let reason = format!("app shell has no compositor session: {error:#}");
+                        self.stop_run(session, runtime_pid, &reason);
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let spawned = supervised(shell_bin, cgroup).and_then(|mut command| {
+            if let Some(display) = &display {
+                command.env("WAYLAND_DISPLAY", display);
+            }
+            command.arg(id.as_str()).arg(session.to_string()).spawn()
+        });
         match spawned {
             Ok(shell) => {
                 self.with_session(session, |record| record.helper_pids.extend(shell.id()));
@@ -717,6 +748,17 @@ impl Daemon {
                 None
             }
         }
+    }
+
+    /// Closes the session's windows and Wayland socket in the compositor.
+    fn close_compositor_session(&self, session: u64, reason: String) {
+        let Some(socket) = self.config.compositor_socket.clone() else { return };
+        tokio::task::spawn_blocking(move || {
+            let close = weft_protocol::compositor::ControlRequest::CloseSession { session, reason };
+            if let Err(error) = crate::compositor::request(&socket, &close) {
+                tracing::warn!(session, "cannot close the session in the compositor: {error:#}");
+            }
+        });
     }
 
     /// Ends the current run for `cause` (kept as the reason it stopped).

@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod client;
+pub mod compositor;
 pub mod config;
 pub mod daemon;
 pub mod server;

@@ -13,6 +13,8 @@ use common::*;
 use weft_protocol::appd::{
     ErrorCode, LogLine, LogStream, Reply, Request, SessionState, read_frame, write_frame,
 };
+use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
+use weft_protocol::frame::{read_frame_sync, write_frame_sync};
 
 /// Runs `weftctl` against the fixture's daemon.
 fn weftctl(fixture: &Fixture, args: &[&str]) -> Output {
@@ -354,4 +356,98 @@ async fn built_apps_weftctl_drives_the_daemon() {
 
     let completions = stdout_of(&weftctl(&fixture, &["completions", "bash"]));
     assert!(completions.contains("weftctl") && completions.contains("restart"));
+}
+
+/// The compositor binary, started with its control socket in `dir`.
+struct Compositor {
+    process: std::process::Child,
+    control: std::path::PathBuf,
+}
+
+impl Compositor {
+    fn start(dir: &Path) -> Self {
+        let runtime = dir.join("compositor-run");
+        fs::create_dir_all(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        let control = dir.join("compositor.sock");
+        let process = Command::new(runtime_bin().with_file_name("weft-compositor"))
+            .args(["--size", "320x240", "--socket", "wayland-test", "--control-socket"])
+            .arg(&control)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !control.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { process, control }
+    }
+
+    /// A control connection that receives the sessions' window events.
+    fn events(&self) -> std::os::unix::net::UnixStream {
+        let mut stream = std::os::unix::net::UnixStream::connect(&self.control).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let hello = ControlRequest::Hello { versions: vec![CONTROL_PROTOCOL_VERSION] };
+        write_frame_sync(&mut stream, &hello).unwrap();
+        assert!(matches!(read_frame_sync(&mut stream).unwrap(), ControlReply::Welcome { .. }));
+        stream
+    }
+}
+
+impl Drop for Compositor {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test]
+async fn built_apps_the_app_shell_gets_its_sessions_own_compositor_socket() {
+    let scratch = tempfile::tempdir().unwrap();
+    let compositor = Compositor::start(scratch.path());
+    let shell = scratch.path().join("app-shell");
+    // A stock Wayland client stands in for the app's UI shell.
+    fs::write(&shell, "#!/bin/sh\nexec weston-simple-shm\n").unwrap();
+    fs::set_permissions(&shell, fs::Permissions::from_mode(0o755)).unwrap();
+    let fixture = Fixture::with(Options {
+        apps: &["notes"],
+        env: &[
+            ("WEFT_APP_SHELL_BIN", shell.to_str().unwrap()),
+            ("WEFT_COMPOSITOR_SOCKET", compositor.control.to_str().unwrap()),
+        ],
+        ..Options::default()
+    });
+    let mut events = compositor.events();
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.notes").await;
+    wait_ready(&mut client, session).await;
+    let opened: ControlReply = read_frame_sync(&mut events).unwrap();
+    assert!(
+        matches!(opened, ControlReply::WindowOpened { session: s, .. } if s == session),
+        "{opened:?}"
+    );
+    let socket = scratch.path().join(format!("compositor-run/weft-session-{session}"));
+    assert!(socket.exists(), "the session's Wayland socket");
+
+    assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+    let closed: ControlReply = read_frame_sync(&mut events).unwrap();
+    assert!(
+        matches!(closed, ControlReply::WindowClosed { session: s, .. } if s == session),
+        "{closed:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!socket.exists(), "the session's socket went with it");
+
+    // No compositor answering: the shell cannot get a session and the app stops.
+    drop(compositor);
+    let session = launch(&mut client, "org.weft.notes").await;
+    let reason = stopped_reason(&mut client, session).await;
+    assert!(
+        reason.starts_with("app shell has no compositor session: connecting to the compositor at"),
+        "{reason}"
+    );
 }
