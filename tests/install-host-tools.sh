@@ -12,6 +12,7 @@ pkg-config --exists pixman-1 xkbcommon 2>/dev/null || missing+=(pkg-config libpi
 [[ -d /usr/share/X11/xkb ]] || missing+=(xkb-data)
 command -v weston-simple-shm >/dev/null || missing+=(weston)
 command -v foot >/dev/null || missing+=(foot fonts-dejavu-core)
+command -v wayland-info >/dev/null || missing+=(wayland-utils)
 if ((${#missing[@]} > 0)); then
   echo "install-host-tools.sh: installing ${missing[*]}" >&2
   apt-get update -qq
