@@ -48,11 +48,7 @@ async fn built_apps_terminate_and_kill_9_end_sessions_with_their_reason() {
 
     let session = launch(&mut client, "org.weft.test.never-ready").await;
     let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).unwrap(),
-        rustix::process::Signal::KILL,
-    )
-    .unwrap();
+    kill_9(pid);
     assert_eq!(stopped_reason(&mut client, session).await, "killed by signal 9");
 
     let session = launch(&mut client, "org.weft.test.trap-at-start").await;
@@ -289,11 +285,7 @@ async fn built_apps_a_vanishing_ui_client_or_portal_harms_no_session() {
     let portals = portals_of(&fixture, "org.weft.notes");
     assert_eq!(portals.len(), 1);
     for pid in portals {
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid as i32).unwrap(),
-            rustix::process::Signal::KILL,
-        )
-        .unwrap();
+        kill_9(pid);
         assert!(gone(pid));
     }
 

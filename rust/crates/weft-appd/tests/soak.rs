@@ -70,11 +70,7 @@ async fn built_apps_a_thousand_sessions_and_a_hundred_kills_leak_nothing() {
         let session = launch(&mut client, "org.weft.notes").await;
         wait_ready(&mut client, session).await;
         let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(pid as i32).unwrap(),
-            rustix::process::Signal::KILL,
-        )
-        .unwrap();
+        kill_9(pid);
         assert_eq!(stopped_reason(&mut client, session).await, "killed by signal 9");
     }
     let kills = started.elapsed();

@@ -54,16 +54,23 @@ impl Control {
     }
 }
 
-#[test]
-fn sessions_get_their_own_socket_and_windows_follow_the_session() {
+/// A compositor with its sessions' sockets and its control socket in a
+/// scratch directory.
+fn controlled(width: i32, height: i32) -> (tempfile::TempDir, Handle, PathBuf) {
     let scratch = tempfile::tempdir().unwrap();
     let compositor = Handle::spawn(Config {
-        size: (320, 240).into(),
+        size: (width, height).into(),
         socket: None,
         runtime_dir: scratch.path().to_owned(),
     });
     let control_path = scratch.path().join("compositor.sock");
     weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();
+    (scratch, compositor, control_path)
+}
+
+#[test]
+fn sessions_get_their_own_socket_and_windows_follow_the_session() {
+    let (scratch, compositor, control_path) = controlled(320, 240);
     let mut control = Control::connect(&control_path);
 
     let opened = control
@@ -102,14 +109,7 @@ fn sessions_get_their_own_socket_and_windows_follow_the_session() {
 
 #[test]
 fn malformed_control_requests_are_answered_and_a_missing_hello_is_refused() {
-    let scratch = tempfile::tempdir().unwrap();
-    let compositor = Handle::spawn(Config {
-        size: (64, 64).into(),
-        socket: None,
-        runtime_dir: scratch.path().to_owned(),
-    });
-    let control_path = scratch.path().join("compositor.sock");
-    weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();
+    let (_scratch, _compositor, control_path) = controlled(64, 64);
 
     let mut rude = UnixStream::connect(&control_path).unwrap();
     write_frame_sync(&mut rude, &ControlRequest::Screenshot { path: "/tmp/x.png".into() }).unwrap();

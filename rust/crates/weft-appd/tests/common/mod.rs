@@ -275,3 +275,12 @@ pub fn portals_of(fixture: &Fixture, app: &str) -> Vec<u32> {
     let data = fixture.dir.path().join(".local/share/weft/app-data").join(app);
     processes_mentioning(&format!("app-data={}:", data.display()))
 }
+
+/// Sends SIGKILL to `pid`.
+pub fn kill_9(pid: u32) {
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(pid as i32).expect("a pid"),
+        rustix::process::Signal::KILL,
+    )
+    .expect("kill -9");
+}
