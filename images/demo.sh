@@ -20,7 +20,7 @@ step() { printf '\n== %s\n' "$*"; }
 bash tests/install-host-tools.sh
 bash apps/build.sh
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
-cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime -p weft-appd -p weft-file-portal
+cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime -p weft-appd -p weft-file-portal -p weft-compositor
 weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
 
 mkdir -p "$demo/trusted"
@@ -50,18 +50,32 @@ step "installing the package into $WEFT_APP_STORE"
 "$weft_pack" install --replace "$demo/hello"
 "$weft_pack" list
 
-step "starting the session supervisor (weft-appd) and launching org.weft.hello"
+step "starting the compositor (headless) and the session supervisor (weft-appd)"
 export XDG_RUNTIME_DIR=$demo/run
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+rm -rf "$XDG_RUNTIME_DIR" && mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 weftctl() { "$CARGO_TARGET_DIR/debug/weftctl" "$@"; }
-WEFT_APPD_WS_PORT=0 "$CARGO_TARGET_DIR/debug/weft-appd" 2>"$demo/appd.log" &
-appd=$!
-trap 'kill $appd 2>/dev/null; wait $appd 2>/dev/null' EXIT
-for _ in $(seq 100); do [[ -S $XDG_RUNTIME_DIR/weft/appd.sock ]] && break; sleep 0.05; done
+compositor=$CARGO_TARGET_DIR/debug/weft-compositor
+"$compositor" --size 640x400 --socket wayland-demo 2>"$demo/compositor.log" &
+pids=($!)
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+for _ in $(seq 200); do [[ -S $XDG_RUNTIME_DIR/weft/compositor.sock ]] && break; sleep 0.05; done
+# The app's web UI shell (weft-app-shell, on Servo) is not built yet; a stock
+# Wayland client stands in for it, on the session's own compositor socket.
+printf '#!/bin/sh\nexec weston-simple-shm >/dev/null 2>&1\n' >"$demo/app-shell"
+chmod 755 "$demo/app-shell"
+WEFT_APPD_WS_PORT=0 WEFT_APP_SHELL_BIN=$demo/app-shell \
+  WEFT_COMPOSITOR_SOCKET=$XDG_RUNTIME_DIR/weft/compositor.sock \
+  "$CARGO_TARGET_DIR/debug/weft-appd" 2>"$demo/appd.log" &
+pids+=($!)
+for _ in $(seq 200); do [[ -S $XDG_RUNTIME_DIR/weft/appd.sock ]] && break; sleep 0.05; done
+step "launching org.weft.hello"
 weftctl installed
 started=$(date +%s%N)
 weftctl launch org.weft.hello
 echo "LAUNCH_APP to READY took $(( ($(date +%s%N) - started) / 1000000 )) ms (debug build)"
+sleep 0.5
+printf 'its UI shell drew on the compositor; screenshot: '
+"$compositor" screenshot "$demo/screen.png"
 step "saying WEFT to it as its UI would"
 printf 'the app answered: '
 weftctl send 1 WEFT

@@ -754,8 +754,7 @@ impl Daemon {
     fn close_compositor_session(&self, session: u64, reason: String) {
         let Some(socket) = self.config.compositor_socket.clone() else { return };
         tokio::task::spawn_blocking(move || {
-            let close = weft_protocol::compositor::ControlRequest::CloseSession { session, reason };
-            if let Err(error) = crate::compositor::request(&socket, &close) {
+            if let Err(error) = crate::compositor::close_session(&socket, session, reason) {
                 tracing::warn!(session, "cannot close the session in the compositor: {error:#}");
             }
         });

@@ -8,11 +8,14 @@ use anyhow::Context;
 use clap::Parser;
 use weft_compositor::server::{Config, run};
 use weft_compositor::state::Authorization;
+use weft_protocol::compositor::{ControlReply, ControlRequest};
 
 /// The WEFT OS compositor.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Tool>,
     /// Output size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800", value_parser = parse_size)]
     size: (i32, i32),
@@ -28,6 +31,16 @@ struct Cli {
     control_socket: Option<PathBuf>,
 }
 
+/// Talking to a running compositor instead of being one.
+#[derive(clap::Subcommand)]
+enum Tool {
+    /// Writes the running compositor's last frame as PNG.
+    Screenshot {
+        /// Where to write it.
+        path: PathBuf,
+    },
+}
+
 fn parse_size(text: &str) -> Result<(i32, i32), String> {
     let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
     let parse = |n: &str| n.parse::<i32>().ok().filter(|n| *n > 0).ok_or("not a positive size");
@@ -37,6 +50,9 @@ fn parse_size(text: &str) -> Result<(i32, i32), String> {
 fn main() -> ExitCode {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let cli = Cli::parse();
+    if let Some(Tool::Screenshot { path }) = &cli.command {
+        return screenshot(cli.control_socket.clone(), path);
+    }
     let authorization = match cli.socket_app_id.as_str() {
         "system" => Authorization::system_ui(),
         app_id => Authorization::app(app_id),
@@ -62,6 +78,35 @@ fn main() -> ExitCode {
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("weft-compositor: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Asks the compositor on `control_socket` for a screenshot at `path`.
+fn screenshot(control_socket: Option<PathBuf>, path: &std::path::Path) -> ExitCode {
+    let result = (|| {
+        let socket = match control_socket {
+            Some(socket) => socket,
+            None => PathBuf::from(
+                std::env::var_os("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?,
+            )
+            .join("weft/compositor.sock"),
+        };
+        let absolute = std::path::absolute(path)?;
+        let request = ControlRequest::Screenshot { path: absolute.display().to_string() };
+        match weft_protocol::compositor::request(&socket, &request)? {
+            ControlReply::Ok => Ok(absolute),
+            other => anyhow::bail!("the compositor answered {other:?}"),
+        }
+    })();
+    match result {
+        Ok(path) => {
+            println!("{}", path.display());
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("weft-compositor: {error:#}");
             ExitCode::FAILURE

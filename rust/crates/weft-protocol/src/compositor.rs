@@ -4,7 +4,13 @@
 //! ends, and hears when windows open and close. Frames as in [`crate::frame`];
 //! the first exchange is [`ControlRequest::Hello`] / [`ControlReply::Welcome`].
 
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::frame::{FrameError, read_frame_sync, write_frame_sync};
 
 /// The control protocol version this crate speaks.
 pub const CONTROL_PROTOCOL_VERSION: u32 = 1;
@@ -83,5 +89,49 @@ impl ControlReply {
     /// Whether this is an event rather than the answer to a request.
     pub fn is_event(&self) -> bool {
         matches!(self, Self::WindowOpened { .. } | Self::WindowClosed { .. })
+    }
+}
+
+/// How long [`request`] waits for the compositor.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why [`request`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The socket could not be reached.
+    #[error("connecting to the compositor at {}: {source}", path.display())]
+    Connect {
+        /// The control socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The connection failed or carried something else than a message.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// The compositor did not accept the handshake.
+    #[error("the compositor refused the handshake: {0:?}")]
+    Handshake(ControlReply),
+}
+
+/// Sends one request on a new connection to the control socket at `socket`
+/// (handshake first) and returns the answer; events are skipped.
+pub fn request(socket: &Path, request: &ControlRequest) -> Result<ControlReply, ControlError> {
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|source| ControlError::Connect { path: socket.to_owned(), source })?;
+    stream.set_read_timeout(Some(TIMEOUT)).map_err(FrameError::from)?;
+    stream.set_write_timeout(Some(TIMEOUT)).map_err(FrameError::from)?;
+    let mut exchange = |message: &ControlRequest| -> Result<ControlReply, FrameError> {
+        write_frame_sync(&mut stream, message)?;
+        loop {
+            let reply: ControlReply = read_frame_sync(&mut stream)?;
+            if !reply.is_event() {
+                return Ok(reply);
+            }
+        }
+    };
+    match exchange(&ControlRequest::Hello { versions: vec![CONTROL_PROTOCOL_VERSION] })? {
+        ControlReply::Welcome { .. } => Ok(exchange(request)?),
+        other => Err(ControlError::Handshake(other)),
     }
 }
