@@ -11,11 +11,9 @@ use smithay::backend::renderer::element::surface::{
 use smithay::backend::renderer::pixman::PixmanRenderer;
 use smithay::backend::renderer::{Bind, ExportMem, Offscreen};
 use smithay::reexports::pixman::Image;
-use smithay::utils::{Physical, Point, Rectangle, Size, Transform};
-use smithay::wayland::compositor;
-use smithay::wayland::shell::xdg::SurfaceCachedState;
+use smithay::utils::{Physical, Rectangle, Size, Transform};
 
-use crate::state::{Weft, WindowKind};
+use crate::state::Weft;
 
 /// The colour behind every window: WEFT's dark slate (sRGB 0x1c2430).
 pub const BACKGROUND: [f32; 4] = [28.0 / 255.0, 36.0 / 255.0, 48.0 / 255.0, 1.0];
@@ -107,20 +105,11 @@ fn elements(
 ) -> Vec<WaylandSurfaceRenderElement<PixmanRenderer>> {
     let mut elements = Vec::new();
     for id in state.layout.visible().into_iter().rev() {
-        let (Some(window), Some(geometry)) = (state.windows.get(&id), state.layout.geometry(id))
+        let (Some(window), Some(origin)) = (state.windows.get(&id), state.surface_origin(id))
         else {
             continue;
         };
-        // An xdg window's visible part may start inside its surface (client
-        // side shadows and decorations): place that part at the geometry.
-        let offset = match &window.kind {
-            WindowKind::Xdg(_) => compositor::with_states(&window.surface, |states| {
-                states.cached_state.get::<SurfaceCachedState>().current().geometry
-            })
-            .map_or_else(Point::default, |inner| inner.loc),
-            WindowKind::Zweft(_) => Point::default(),
-        };
-        let location = (geometry.loc - offset).to_physical(1);
+        let location = origin.to_physical(1);
         elements.extend(render_elements_from_surface_tree::<_, WaylandSurfaceRenderElement<_>>(
             renderer,
             &window.surface,

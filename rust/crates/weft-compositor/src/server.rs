@@ -70,6 +70,11 @@ pub enum Command {
     Focus(WindowId),
     /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
     Key(u32, bool),
+    /// Move a virtual pointer to (x, y) in output coordinates.
+    PointerMotion(f64, f64),
+    /// A virtual pointer button (evdev code, such as 0x110 for the left one),
+    /// pressed or released.
+    PointerButton(u32, bool),
     /// Redraw everything every frame (true) or only what changed (false).
     SetFullRedraw(bool),
     /// Send back how long each frame since the last request took to draw
@@ -145,6 +150,8 @@ impl Compositor {
             Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
             Command::Focus(window) => self.state.focus(window),
             Command::Key(code, pressed) => self.state.key(code, pressed),
+            Command::PointerMotion(x, y) => self.state.pointer_motion((x, y).into()),
+            Command::PointerButton(button, pressed) => self.state.pointer_button(button, pressed),
             Command::SetFullRedraw(full) => self.backend.full_redraw = full,
             Command::TakeFrameTimes(reply) => {
                 let _ = reply.send(self.frame_times.drain(..).collect());

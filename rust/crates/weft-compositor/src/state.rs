@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use smithay::backend::input::KeyState;
+use smithay::backend::input::{ButtonState, KeyState};
+use smithay::desktop::WindowSurfaceType;
+use smithay::desktop::utils::under_from_surface_tree;
+use smithay::input::pointer::{ButtonEvent, MotionEvent};
+use smithay::wayland::shell::xdg::SurfaceCachedState;
 use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
 use smithay::input::keyboard::{FilterResult, Keycode, Keysym, XkbConfig};
 use smithay::input::{Seat, SeatHandler, SeatState};
@@ -14,7 +18,7 @@ use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Logical, Rectangle, SERIAL_COUNTER, Serial, Size, Transform};
+use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Serial, Size, Transform};
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{
     self, CompositorClientState, CompositorHandler, CompositorState,
@@ -339,6 +343,81 @@ impl Weft {
         if self.layout.focus(id) {
             self.relayout();
         }
+    }
+
+    /// Where a visible window's surface starts (its visible part sits at its
+    /// layout geometry: an xdg window's may start inside its surface, after
+    /// client-side shadows).
+    pub fn surface_origin(&self, id: WindowId) -> Option<Point<i32, Logical>> {
+        let window = self.windows.get(&id)?;
+        let geometry = self.layout.geometry(id)?;
+        let offset = match &window.kind {
+            WindowKind::Xdg(_) => compositor::with_states(&window.surface, |states| {
+                states.cached_state.get::<SurfaceCachedState>().current().geometry
+            })
+            .map_or_else(Point::default, |inner| inner.loc),
+            WindowKind::Zweft(_) => Point::default(),
+        };
+        Some(geometry.loc - offset)
+    }
+
+    /// The visible window and (sub)surface under `point`, with the surface's
+    /// origin.
+    fn under(
+        &self,
+        point: Point<f64, Logical>,
+    ) -> Option<(WindowId, WlSurface, Point<i32, Logical>)> {
+        // The panel is drawn over the application.
+        self.layout.visible().into_iter().rev().find_map(|id| {
+            let window = self.windows.get(&id)?;
+            let origin = self.surface_origin(id)?;
+            let (surface, at) =
+                under_from_surface_tree(&window.surface, point, origin, WindowSurfaceType::ALL)?;
+            Some((id, surface, at))
+        })
+    }
+
+    /// Moves the pointer to `point` (output coordinates) and tells the surface
+    /// under it.
+    pub fn pointer_motion(&mut self, point: Point<f64, Logical>) {
+        let Some(pointer) = self.seat.get_pointer() else { return };
+        let size = self.layout.output_size();
+        let point = Point::from((
+            point.x.clamp(0.0, f64::from(size.w - 1)),
+            point.y.clamp(0.0, f64::from(size.h - 1)),
+        ));
+        let focus = self.under(point).map(|(_, surface, at)| (surface, at.to_f64()));
+        let event = MotionEvent {
+            location: point,
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.started.elapsed().as_millis() as u32,
+        };
+        pointer.motion(self, focus, &event);
+        pointer.frame(self);
+    }
+
+    /// Presses or releases a button (evdev code) where the pointer is; a press
+    /// on an application window or the panel gives it the keyboard.
+    pub fn pointer_button(&mut self, button: u32, pressed: bool) {
+        let Some(pointer) = self.seat.get_pointer() else { return };
+        if pressed && let Some((id, _, _)) = self.under(pointer.current_location()) {
+            if self.layout.panel() == Some(id) {
+                let panel = self.windows.get(&id).map(|window| window.surface.clone());
+                if let Some(keyboard) = self.seat.get_keyboard() {
+                    keyboard.set_focus(self, panel, SERIAL_COUNTER.next_serial());
+                }
+            } else {
+                self.focus(id);
+            }
+        }
+        let event = ButtonEvent {
+            serial: SERIAL_COUNTER.next_serial(),
+            time: self.started.elapsed().as_millis() as u32,
+            button,
+            state: if pressed { ButtonState::Pressed } else { ButtonState::Released },
+        };
+        pointer.button(self, &event);
+        pointer.frame(self);
     }
 
     /// Handles a key: Super+Tab switches applications (and is told to the panel

@@ -182,3 +182,33 @@ fn malformed_requests_disconnect_only_their_client() {
     assert!(app.roundtrip().is_ok());
     assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
 }
+
+#[test]
+fn the_pointer_reaches_the_surface_under_it_and_a_click_gives_the_keyboard() {
+    let compositor = compositor();
+    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
+    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert!(app.until(|seen| seen.keyboard_entered));
+
+    // Over the app, below the panel: surface coordinates start at the app's top.
+    compositor.send(Command::PointerMotion(100.0, 100.0));
+    assert!(app.until(|seen| seen.pointer_enters == [(100.0, 60.0)]));
+    // Over the panel: the app is left, the panel entered.
+    compositor.send(Command::PointerMotion(10.0, 10.0));
+    assert!(panel.until(|seen| seen.pointer_enters == [(10.0, 10.0)]));
+    assert!(app.until(|seen| seen.pointer_leaves == 1));
+
+    // A click on the panel gives it the keyboard (its launcher takes typing).
+    const BTN_LEFT: u32 = 0x110;
+    compositor.send(Command::PointerButton(BTN_LEFT, true));
+    compositor.send(Command::PointerButton(BTN_LEFT, false));
+    assert!(panel.until(|seen| seen.buttons == [BTN_LEFT] && seen.keyboard_entered));
+    assert!(app.until(|seen| !seen.keyboard_entered));
+    assert!(app.state.seen.buttons.is_empty(), "the app saw no click");
+
+    // Off-screen positions are clamped to the output.
+    compositor.send(Command::PointerMotion(-50.0, 10_000.0));
+    assert!(app.until(|seen| seen.pointer_enters.last() == Some(&(0.0, f64::from(HEIGHT - 41)))));
+}

@@ -8,8 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use wayland_client::protocol::{
-    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_registry, wl_seat, wl_shm, wl_shm_pool,
-    wl_surface,
+    wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm,
+    wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
@@ -39,6 +39,12 @@ pub struct Seen {
     pub keyboard_entered: bool,
     /// When each key press arrived.
     pub key_times: Vec<Instant>,
+    /// Where the pointer entered this client's surface (surface coordinates).
+    pub pointer_enters: Vec<(f64, f64)>,
+    /// Pointer leaves.
+    pub pointer_leaves: usize,
+    /// Buttons pressed on this client's surface.
+    pub buttons: Vec<u32>,
 }
 
 /// The client's state.
@@ -360,10 +366,37 @@ impl Dispatch<wl_seat::WlSeat, ()> for State {
         _: &Connection,
         handle: &QueueHandle<Self>,
     ) {
-        if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(capabilities) } = event
-            && capabilities.contains(wl_seat::Capability::Keyboard)
-        {
-            seat.get_keyboard(handle, ());
+        if let wl_seat::Event::Capabilities { capabilities: WEnum::Value(capabilities) } = event {
+            if capabilities.contains(wl_seat::Capability::Keyboard) {
+                seat.get_keyboard(handle, ());
+            }
+            if capabilities.contains(wl_seat::Capability::Pointer) {
+                seat.get_pointer(handle, ());
+            }
+        }
+    }
+}
+
+impl Dispatch<wl_pointer::WlPointer, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_pointer::WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_pointer::Event::Enter { surface_x, surface_y, .. } => {
+                state.seen.pointer_enters.push((surface_x, surface_y));
+            }
+            wl_pointer::Event::Leave { .. } => state.seen.pointer_leaves += 1,
+            wl_pointer::Event::Button {
+                button,
+                state: WEnum::Value(wl_pointer::ButtonState::Pressed),
+                ..
+            } => state.seen.buttons.push(button),
+            _ => {}
         }
     }
 }
