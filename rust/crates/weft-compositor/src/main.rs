@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use weft_compositor::server::{Config, run};
-use weft_compositor::state::Authorization;
+use weft_compositor::state::{Authorization, Keymap};
 use weft_protocol::compositor::{ControlReply, ControlRequest};
 
 /// The WEFT OS compositor.
@@ -29,6 +29,15 @@ struct Cli {
     /// weft-appd's control socket; default $XDG_RUNTIME_DIR/weft/compositor.sock.
     #[arg(long)]
     control_socket: Option<PathBuf>,
+    /// Keyboard layouts, comma-separated (default: xkbcommon's, or XKB_DEFAULT_LAYOUT).
+    #[arg(long, default_value = "")]
+    xkb_layout: String,
+    /// Keyboard layout variants, one per layout.
+    #[arg(long, default_value = "")]
+    xkb_variant: String,
+    /// Keyboard options, such as grp:alt_shift_toggle.
+    #[arg(long)]
+    xkb_options: Option<String>,
 }
 
 /// Talking to a running compositor instead of being one.
@@ -70,6 +79,11 @@ fn main() -> ExitCode {
             size: cli.size.into(),
             socket: Some((cli.socket, authorization)),
             runtime_dir,
+            keymap: Keymap {
+                layout: cli.xkb_layout,
+                variant: cli.xkb_variant,
+                options: cli.xkb_options,
+            },
         };
         let (commands, receiver) = smithay::reexports::calloop::channel::channel();
         weft_compositor::control::serve(&control_socket, commands)

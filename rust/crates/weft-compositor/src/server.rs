@@ -22,7 +22,7 @@ use smithay::wayland::socket::ListeningSocketSource;
 
 use crate::backend::{Backend, Headless, Screenshot};
 use crate::shell::WindowId;
-use crate::state::{Authorization, ClientState, ShellEvent, Weft};
+use crate::state::{Authorization, ClientState, Keymap, ShellEvent, TouchPhase, Weft};
 
 /// Time between frames.
 const FRAME: Duration = Duration::from_millis(16);
@@ -38,6 +38,8 @@ pub struct Config {
     pub socket: Option<(String, Authorization)>,
     /// Where sessions' Wayland sockets are made (`weft-session-<n>`).
     pub runtime_dir: PathBuf,
+    /// The keyboard layout.
+    pub keymap: Keymap,
 }
 
 /// A request from the compositor's controller.
@@ -75,6 +77,8 @@ pub enum Command {
     /// A virtual pointer button (evdev code, such as 0x110 for the left one),
     /// pressed or released.
     PointerButton(u32, bool),
+    /// A virtual touch point (slot, phase, x, y in output coordinates).
+    Touch(u32, TouchPhase, f64, f64),
     /// Redraw everything every frame (true) or only what changed (false).
     SetFullRedraw(bool),
     /// Send back how long each frame since the last request took to draw
@@ -152,6 +156,7 @@ impl Compositor {
             Command::Key(code, pressed) => self.state.key(code, pressed),
             Command::PointerMotion(x, y) => self.state.pointer_motion((x, y).into()),
             Command::PointerButton(button, pressed) => self.state.pointer_button(button, pressed),
+            Command::Touch(slot, phase, x, y) => self.state.touch(slot, phase, (x, y).into()),
             Command::SetFullRedraw(full) => self.backend.full_redraw = full,
             Command::TakeFrameTimes(reply) => {
                 let _ = reply.send(self.frame_times.drain(..).collect());
@@ -217,7 +222,7 @@ impl Compositor {
 pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
     let mut event_loop: EventLoop<Compositor> = EventLoop::try_new()?;
     let mut display = Display::<Weft>::new()?;
-    let state = Weft::new(display.handle(), config.size)?;
+    let state = Weft::new(display.handle(), config.size, &config.keymap)?;
     let backend = Headless::new((config.size.w, config.size.h).into())?;
     let handle = event_loop.handle();
 

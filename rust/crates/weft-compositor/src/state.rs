@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use smithay::backend::input::{ButtonState, KeyState};
+use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
+use smithay::input::touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent};
 use smithay::desktop::WindowSurfaceType;
 use smithay::desktop::utils::under_from_surface_tree;
 use smithay::input::pointer::{ButtonEvent, MotionEvent};
@@ -78,6 +79,18 @@ impl Authorization {
     }
 }
 
+/// The keyboard layout (xkb names; empty fields take xkbcommon's defaults and
+/// its `XKB_DEFAULT_*` variables).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keymap {
+    /// Layouts, comma-separated (`us`, `de,fr`).
+    pub layout: String,
+    /// Variants, one per layout.
+    pub variant: String,
+    /// Options (`grp:alt_shift_toggle`).
+    pub options: Option<String>,
+}
+
 /// Per-connection data.
 #[derive(Debug)]
 pub struct ClientState {
@@ -91,6 +104,17 @@ impl ClientData for ClientState {
     fn disconnected(&self, _client: ClientId, reason: DisconnectReason) {
         tracing::info!(app = %self.authorization.app_id, ?reason, "client disconnected");
     }
+}
+
+/// What a touch point does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchPhase {
+    /// It touches the screen.
+    Down,
+    /// It moves.
+    Motion,
+    /// It leaves the screen.
+    Up,
 }
 
 /// How a window was made.
@@ -190,9 +214,13 @@ pub struct Weft {
 }
 
 impl Weft {
-    /// A compositor with one output of `size` and one seat (keyboard with the
-    /// default xkb keymap, pointer).
-    pub fn new(display: DisplayHandle, size: Size<i32, Logical>) -> anyhow::Result<Self> {
+    /// A compositor with one output of `size` and one seat (keyboard with
+    /// `keymap`, pointer, touch).
+    pub fn new(
+        display: DisplayHandle,
+        size: Size<i32, Logical>,
+        keymap: &Keymap,
+    ) -> anyhow::Result<Self> {
         let compositor_state = CompositorState::new::<Self>(&display);
         let xdg_shell_state = XdgShellState::new::<Self>(&display);
         let shm_state = ShmState::new::<Self>(&display, []);
@@ -204,9 +232,19 @@ impl Weft {
         let clock = Clock::<Monotonic>::new();
         let presentation_state = PresentationState::new::<Self>(&display, clock.id() as u32);
         let mut seat = seat_state.new_wl_seat(&display, "seat0");
-        seat.add_keyboard(XkbConfig::default(), 200, 25)
-            .map_err(|error| anyhow::anyhow!("no keyboard: {error:?}"))?;
+        let xkb = XkbConfig {
+            layout: &keymap.layout,
+            variant: &keymap.variant,
+            options: keymap.options.clone(),
+            ..XkbConfig::default()
+        };
+        seat.add_keyboard(xkb, 200, 25).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot build the keymap {keymap:?}: {error:?} (see /usr/share/X11/xkb)"
+            )
+        })?;
         seat.add_pointer();
+        seat.add_touch();
         let output = Output::new(
             "HEADLESS-1".to_owned(),
             PhysicalProperties {
@@ -418,6 +456,32 @@ impl Weft {
         };
         pointer.button(self, &event);
         pointer.frame(self);
+    }
+
+    /// A touch point goes down, moves or goes up (output coordinates). A touch
+    /// down on an application window focuses it.
+    pub fn touch(&mut self, slot: u32, phase: TouchPhase, point: Point<f64, Logical>) {
+        let Some(touch) = self.seat.get_touch() else { return };
+        let slot = TouchSlot::from(Some(slot));
+        let (serial, time) =
+            (SERIAL_COUNTER.next_serial(), self.started.elapsed().as_millis() as u32);
+        let under = self.under(point);
+        let focus = under.as_ref().map(|(_, surface, at)| (surface.clone(), at.to_f64()));
+        match phase {
+            TouchPhase::Down => {
+                if let Some((id, _, _)) = under
+                    && self.layout.panel() != Some(id)
+                {
+                    self.focus(id);
+                }
+                touch.down(self, focus, &DownEvent { slot, location: point, serial, time });
+            }
+            TouchPhase::Motion => {
+                touch.motion(self, focus, &TouchMotionEvent { slot, location: point, time });
+            }
+            TouchPhase::Up => touch.up(self, &UpEvent { slot, serial, time }),
+        }
+        touch.frame(self);
     }
 
     /// Handles a key: Super+Tab switches applications (and is told to the panel

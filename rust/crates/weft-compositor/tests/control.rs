@@ -62,6 +62,7 @@ fn controlled(width: i32, height: i32) -> (tempfile::TempDir, Handle, PathBuf) {
         size: (width, height).into(),
         socket: None,
         runtime_dir: scratch.path().to_owned(),
+        keymap: Default::default(),
     });
     let control_path = scratch.path().join("compositor.sock");
     weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();

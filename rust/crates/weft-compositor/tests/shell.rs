@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
 use weft_compositor::server::{Command, Handle};
-use weft_compositor::state::{Authorization, ShellEvent};
+use weft_compositor::state::{Authorization, Keymap, ShellEvent, TouchPhase};
 
 const WIDTH: i32 = 640;
 const HEIGHT: i32 = 480;
@@ -211,4 +211,50 @@ fn the_pointer_reaches_the_surface_under_it_and_a_click_gives_the_keyboard() {
     // Off-screen positions are clamped to the output.
     compositor.send(Command::PointerMotion(-50.0, 10_000.0));
     assert!(app.until(|seen| seen.pointer_enters.last() == Some(&(0.0, f64::from(HEIGHT - 41)))));
+}
+
+#[test]
+fn touch_reaches_the_surface_under_it() {
+    let compositor = compositor();
+    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
+    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert!(app.until(|seen| seen.keyboard_entered));
+    compositor.send(Command::Touch(0, TouchPhase::Down, 200.0, 140.0));
+    compositor.send(Command::Touch(0, TouchPhase::Up, 200.0, 140.0));
+    assert!(app.until(|seen| seen.touch_downs == [(200.0, 100.0)] && seen.touch_ups == 1));
+    compositor.send(Command::Touch(1, TouchPhase::Down, 20.0, 20.0));
+    compositor.send(Command::Touch(1, TouchPhase::Up, 20.0, 20.0));
+    assert!(panel.until(|seen| seen.touch_downs == [(20.0, 20.0)] && seen.touch_ups == 1));
+    assert_eq!(app.state.seen.touch_downs.len(), 1, "the panel's touch went to the panel only");
+}
+
+#[test]
+fn the_keymap_comes_from_the_configuration_and_a_bad_one_is_refused() {
+    let keymap = Keymap { layout: "de".into(), ..Keymap::default() };
+    let compositor = headless_with_keymap(WIDTH, HEIGHT, keymap);
+    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    // The German layout has an ä key; the default (US) one has none.
+    assert!(app.until(|seen| seen.keymap.contains("adiaeresis")), "{}", app.state.seen.keymap);
+    let default = headless(WIDTH, HEIGHT);
+    let mut us = TestClient::connect(&default, Authorization::app("org.weft.hello"), RED);
+    let _us_window = us.zweft_window("org.weft.hello", Role::Application, 100);
+    assert!(us.until(|seen| seen.keymap.contains("xkb_symbols")));
+    assert!(!us.state.seen.keymap.contains("adiaeresis"));
+
+    let runtime = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft-compositor"))
+        .args(["--xkb-layout", "no-such-layout", "--control-socket"])
+        .arg(runtime.path().join("control.sock"))
+        .env("XDG_RUNTIME_DIR", runtime.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot build the keymap") && stderr.contains("no-such-layout"),
+        "{stderr}"
+    );
 }

@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use wayland_client::protocol::{
     wl_buffer, wl_callback, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm,
-    wl_shm_pool, wl_surface,
+    wl_shm_pool, wl_surface, wl_touch,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 use weft_compositor::protocol::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_compositor::protocol::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 use weft_compositor::server::{Command, Config, Handle};
-use weft_compositor::state::Authorization;
+use weft_compositor::state::{Authorization, Keymap};
 
 /// What the compositor told the client.
 #[derive(Debug, Default)]
@@ -45,6 +45,12 @@ pub struct Seen {
     pub pointer_leaves: usize,
     /// Buttons pressed on this client's surface.
     pub buttons: Vec<u32>,
+    /// Touch downs on this client's surface (surface coordinates), and ups.
+    pub touch_downs: Vec<(f64, f64)>,
+    /// Touch points lifted.
+    pub touch_ups: usize,
+    /// The keymap the compositor sent (xkb text).
+    pub keymap: String,
 }
 
 /// The client's state.
@@ -373,6 +379,26 @@ impl Dispatch<wl_seat::WlSeat, ()> for State {
             if capabilities.contains(wl_seat::Capability::Pointer) {
                 seat.get_pointer(handle, ());
             }
+            if capabilities.contains(wl_seat::Capability::Touch) {
+                seat.get_touch(handle, ());
+            }
+        }
+    }
+}
+
+impl Dispatch<wl_touch::WlTouch, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_touch::WlTouch,
+        event: wl_touch::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        match event {
+            wl_touch::Event::Down { x, y, .. } => state.seen.touch_downs.push((x, y)),
+            wl_touch::Event::Up { .. } => state.seen.touch_ups += 1,
+            _ => {}
         }
     }
 }
@@ -411,6 +437,14 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         match event {
+            wl_keyboard::Event::Keymap { fd, size, .. } => {
+                // The file's offset may be anywhere: read from its start.
+                let mut text = vec![0; size as usize];
+                let file = std::fs::File::from(fd);
+                if std::os::unix::fs::FileExt::read_exact_at(&file, &mut text, 0).is_ok() {
+                    state.seen.keymap = String::from_utf8_lossy(&text).into_owned();
+                }
+            }
             wl_keyboard::Event::Enter { .. } => state.seen.keyboard_entered = true,
             wl_keyboard::Event::Leave { .. } => state.seen.keyboard_entered = false,
             wl_keyboard::Event::Key {
@@ -482,9 +516,15 @@ pub fn windows(compositor: &Handle) -> Vec<(u64, Option<String>, String)> {
 /// A headless compositor of `width`×`height` whose session sockets go in the
 /// temporary directory.
 pub fn headless(width: i32, height: i32) -> Handle {
+    headless_with_keymap(width, height, Default::default())
+}
+
+/// [`headless`] with a keyboard layout.
+pub fn headless_with_keymap(width: i32, height: i32, keymap: Keymap) -> Handle {
     Handle::spawn(Config {
         size: (width, height).into(),
         socket: None,
         runtime_dir: std::env::temp_dir(),
+        keymap,
     })
 }
