@@ -2,7 +2,8 @@
 # Installs, when missing, the Debian tools the host side of WEFT calls:
 # mkfs.erofs (erofs-utils) and veritysetup (cryptsetup-bin) for app images, and
 # what the compositor links (pixman, xkbcommon through pkg-config) and its
-# tests run (weston's and foot's clients, the xkb keymaps, a font for foot).
+# tests run (weston's and foot's clients, the xkb keymaps, a font for foot,
+# Mesa's software GLES for the winit backend).
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,9 @@ pkg-config --exists pixman-1 xkbcommon 2>/dev/null || missing+=(pkg-config libpi
 command -v weston-simple-shm >/dev/null || missing+=(weston)
 command -v foot >/dev/null || missing+=(foot fonts-dejavu-core)
 command -v wayland-info >/dev/null || missing+=(wayland-utils)
+# The winit backend's GLES (dlopened): Mesa's EGL with llvmpipe, libwayland-egl.
+[[ -e /usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0 || -e /usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0 ]] ||
+  missing+=(libegl1 libegl-mesa0 libgl1-mesa-dri libwayland-egl1 libwayland-client0)
 if ((${#missing[@]} > 0)); then
   echo "install-host-tools.sh: installing ${missing[*]}" >&2
   apt-get update -qq

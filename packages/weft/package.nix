@@ -5,6 +5,8 @@
 , pixman
 , libxkbcommon
 , xkeyboard_config
+, libGL
+, wayland
 , erofs-utils
 , cryptsetup
 }:
@@ -51,6 +53,14 @@ rustPlatform.buildRustPackage (finalAttrs: {
     erofs-utils
     cryptsetup
   ];
+
+  # The compositor's winit backend dlopens EGL/GLES, libwayland-client and
+  # libwayland-egl: put them on the binaries' runpath.
+  postFixup = ''
+    for bin in $out/bin/*; do
+      patchelf --add-rpath ${lib.makeLibraryPath [ libGL wayland libxkbcommon ]} "$bin"
+    done
+  '';
 
   # The compositor's tests build the default keymap.
   env.XKB_CONFIG_ROOT = "${xkeyboard_config}/share/X11/xkb";

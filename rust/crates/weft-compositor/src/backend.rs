@@ -9,7 +9,7 @@ use smithay::backend::renderer::element::surface::{
     WaylandSurfaceRenderElement, render_elements_from_surface_tree,
 };
 use smithay::backend::renderer::pixman::PixmanRenderer;
-use smithay::backend::renderer::{Bind, ExportMem, Offscreen};
+use smithay::backend::renderer::{Bind, ExportMem, ImportAll, Offscreen, Renderer, Texture};
 use smithay::reexports::pixman::Image;
 use smithay::utils::{Physical, Rectangle, Size, Transform};
 
@@ -32,6 +32,12 @@ pub trait Backend {
 
     /// Draws the visible windows.
     fn render(&mut self, state: &Weft) -> anyhow::Result<Frame>;
+
+    /// Reads the last frame back.
+    fn screenshot(&mut self) -> anyhow::Result<Screenshot>;
+
+    /// Redraw everything every frame (true) or only what changed (false).
+    fn set_full_redraw(&mut self, full: bool);
 }
 
 /// An RGBA image of the output.
@@ -69,9 +75,7 @@ pub struct Headless {
     buffer: Image<'static, 'static>,
     damage: OutputDamageTracker,
     size: Size<i32, Physical>,
-    /// Redraw everything each frame instead of the damaged regions (for the
-    /// benchmark's comparison).
-    pub full_redraw: bool,
+    full_redraw: bool,
 }
 
 impl Headless {
@@ -87,22 +91,14 @@ impl Headless {
             full_redraw: false,
         })
     }
-
-    /// Reads the last frame back.
-    pub fn screenshot(&mut self) -> anyhow::Result<Screenshot> {
-        let framebuffer = self.renderer.bind(&mut self.buffer)?;
-        let region = Rectangle::from_size((self.size.w, self.size.h).into());
-        let mapping = self.renderer.copy_framebuffer(&framebuffer, region, Fourcc::Abgr8888)?;
-        let rgba = self.renderer.map_texture(&mapping)?.to_vec();
-        Ok(Screenshot { width: self.size.w as u32, height: self.size.h as u32, rgba })
-    }
 }
 
 /// The render elements of the visible windows, topmost first.
-fn elements(
-    renderer: &mut PixmanRenderer,
-    state: &Weft,
-) -> Vec<WaylandSurfaceRenderElement<PixmanRenderer>> {
+pub(crate) fn elements<R>(renderer: &mut R, state: &Weft) -> Vec<WaylandSurfaceRenderElement<R>>
+where
+    R: Renderer + ImportAll,
+    R::TextureId: Texture + Clone + 'static,
+{
     let mut elements = Vec::new();
     for id in state.layout.visible().into_iter().rev() {
         let (Some(window), Some(origin)) = (state.windows.get(&id), state.surface_origin(id))
@@ -140,5 +136,17 @@ impl Backend for Headless {
             BACKGROUND,
         )?;
         Ok(Frame { damaged: result.damage.is_some_and(|damage| !damage.is_empty()) })
+    }
+
+    fn screenshot(&mut self) -> anyhow::Result<Screenshot> {
+        let framebuffer = self.renderer.bind(&mut self.buffer)?;
+        let region = Rectangle::from_size((self.size.w, self.size.h).into());
+        let mapping = self.renderer.copy_framebuffer(&framebuffer, region, Fourcc::Abgr8888)?;
+        let rgba = self.renderer.map_texture(&mapping)?.to_vec();
+        Ok(Screenshot { width: self.size.w as u32, height: self.size.h as u32, rgba })
+    }
+
+    fn set_full_redraw(&mut self, full: bool) {
+        self.full_redraw = full;
     }
 }

@@ -11,4 +11,5 @@ pub mod protocol;
 pub mod server;
 pub mod shell;
 pub mod state;
+pub mod winit;
 mod zweft;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use weft_compositor::server::{Config, run};
+use weft_compositor::server::{BackendKind, Config, run};
 use weft_compositor::state::{Authorization, Keymap};
 use weft_protocol::compositor::{ControlReply, ControlRequest};
 
@@ -16,6 +16,10 @@ use weft_protocol::compositor::{ControlReply, ControlRequest};
 struct Cli {
     #[command(subcommand)]
     command: Option<Tool>,
+    /// Where to draw: `headless` (in memory) or `winit` (a window on the
+    /// current Wayland or X11 desktop).
+    #[arg(long, default_value = "headless", value_parser = parse_backend)]
+    backend: BackendKind,
     /// Output size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800", value_parser = parse_size)]
     size: (i32, i32),
@@ -50,6 +54,14 @@ enum Tool {
     },
 }
 
+fn parse_backend(text: &str) -> Result<BackendKind, String> {
+    match text {
+        "headless" => Ok(BackendKind::Headless),
+        "winit" => Ok(BackendKind::Winit),
+        other => Err(format!("{other:?} is not a backend: use headless or winit")),
+    }
+}
+
 fn parse_size(text: &str) -> Result<(i32, i32), String> {
     let (w, h) = text.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
     let parse = |n: &str| n.parse::<i32>().ok().filter(|n| *n > 0).ok_or("not a positive size");
@@ -76,6 +88,7 @@ fn main() -> ExitCode {
             std::fs::create_dir_all(parent)?;
         }
         let config = Config {
+            backend: cli.backend,
             size: cli.size.into(),
             socket: Some((cli.socket, authorization)),
             runtime_dir,

@@ -23,15 +23,43 @@ use smithay::wayland::socket::ListeningSocketSource;
 use crate::backend::{Backend, Headless, Screenshot};
 use crate::shell::WindowId;
 use crate::state::{Authorization, ClientState, Keymap, ShellEvent, TouchPhase, Weft};
+use crate::winit::Winit;
 
 /// Time between frames.
 const FRAME: Duration = Duration::from_millis(16);
 /// Frame times kept for [`Command::TakeFrameTimes`].
 const FRAME_TIMES_KEPT: usize = 1_000;
 
+/// Where the compositor draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Into memory (tests, screenshots, the demo).
+    #[default]
+    Headless,
+    /// In a window on an existing desktop (development).
+    Winit,
+}
+
+/// The backend in use.
+enum Screen {
+    Headless(Box<Headless>),
+    Winit(Box<Winit>),
+}
+
+impl Screen {
+    fn backend(&mut self) -> &mut dyn Backend {
+        match self {
+            Self::Headless(headless) => headless.as_mut(),
+            Self::Winit(winit) => winit.as_mut(),
+        }
+    }
+}
+
 /// How the compositor starts.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Where it draws.
+    pub backend: BackendKind,
     /// The output size in pixels.
     pub size: Size<i32, Logical>,
     /// A listening socket in `$XDG_RUNTIME_DIR`, and what its clients may do.
@@ -92,7 +120,7 @@ pub enum Command {
 struct Compositor {
     display: Display<Weft>,
     state: Weft,
-    backend: Headless,
+    backend: Screen,
     running: bool,
     frame_times: std::collections::VecDeque<Duration>,
     handle: LoopHandle<'static, Compositor>,
@@ -117,7 +145,7 @@ impl Compositor {
                 }
             }
             Command::Screenshot(reply) => {
-                let _ = reply.send(self.backend.screenshot());
+                let _ = reply.send(self.backend.backend().screenshot());
             }
             Command::TakeEvents(reply) => {
                 self.publish();
@@ -157,7 +185,7 @@ impl Compositor {
             Command::PointerMotion(x, y) => self.state.pointer_motion((x, y).into()),
             Command::PointerButton(button, pressed) => self.state.pointer_button(button, pressed),
             Command::Touch(slot, phase, x, y) => self.state.touch(slot, phase, (x, y).into()),
-            Command::SetFullRedraw(full) => self.backend.full_redraw = full,
+            Command::SetFullRedraw(full) => self.backend.backend().set_full_redraw(full),
             Command::TakeFrameTimes(reply) => {
                 let _ = reply.send(self.frame_times.drain(..).collect());
             }
@@ -204,7 +232,7 @@ impl Compositor {
 
     fn frame(&mut self) {
         let started = std::time::Instant::now();
-        let rendered = self.backend.render(&self.state);
+        let rendered = self.backend.backend().render(&self.state);
         if self.frame_times.len() == FRAME_TIMES_KEPT {
             self.frame_times.pop_front();
         }
@@ -222,9 +250,26 @@ impl Compositor {
 pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
     let mut event_loop: EventLoop<Compositor> = EventLoop::try_new()?;
     let mut display = Display::<Weft>::new()?;
-    let state = Weft::new(display.handle(), config.size, &config.keymap)?;
-    let backend = Headless::new((config.size.w, config.size.h).into())?;
+    let mut state = Weft::new(display.handle(), config.size, &config.keymap)?;
     let handle = event_loop.handle();
+    let backend = match config.backend {
+        BackendKind::Headless => {
+            Screen::Headless(Box::new(Headless::new((config.size.w, config.size.h).into())?))
+        }
+        BackendKind::Winit => {
+            let (winit, events) = Winit::new((config.size.w, config.size.h).into())?;
+            handle
+                .insert_source(events, |event, _, compositor| {
+                    if let Screen::Winit(winit) = &mut compositor.backend
+                        && !crate::winit::handle_event(&mut compositor.state, winit, event)
+                    {
+                        compositor.running = false;
+                    }
+                })
+                .map_err(|error| anyhow::anyhow!("cannot watch the window: {error}"))?;
+            Screen::Winit(Box::new(winit))
+        }
+    };
 
     let poll_fd = display.backend().poll_fd().try_clone_to_owned()?;
     handle
@@ -266,6 +311,12 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         tracing::info!(socket = %name, "listening");
     }
 
+    // A window may not get the size asked for.
+    let mut backend = backend;
+    let size = backend.backend().size();
+    if (size.w, size.h) != (config.size.w, config.size.h) {
+        state.resize_output((size.w, size.h).into());
+    }
     let mut compositor = Compositor {
         display,
         state,

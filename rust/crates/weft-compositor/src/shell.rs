@@ -44,6 +44,15 @@ impl Layout {
         self.output
     }
 
+    /// The output changed size (a window backend was resized).
+    pub fn set_output_size(&mut self, size: Size<i32, Logical>) {
+        self.output = size;
+        let height = size.h;
+        if let Some((_, thickness)) = &mut self.panel {
+            *thickness = clamp_thickness(*thickness, height);
+        }
+    }
+
     /// Adds the panel, asking for `thickness`. Returns false if one exists.
     pub fn add_panel(&mut self, window: WindowId, thickness: i32) -> bool {
         if self.panel.is_some() {

@@ -376,6 +376,16 @@ impl Weft {
         self.windows.iter().find(|(_, window)| &window.surface == surface).map(|(&id, _)| id)
     }
 
+    /// The output has a new size: its mode changes and every window is laid
+    /// out again.
+    pub fn resize_output(&mut self, size: Size<i32, Logical>) {
+        let mode = Mode { size: (size.w, size.h).into(), refresh: 60_000 };
+        self.output.change_current_state(Some(mode), None, None, None);
+        self.output.set_preferred(mode);
+        self.layout.set_output_size(size);
+        self.relayout();
+    }
+
     /// Focuses the application window `id`.
     pub fn focus(&mut self, id: WindowId) {
         if self.layout.focus(id) {

@@ -14,6 +14,9 @@ use weft_compositor::server::{Config, Handle};
 use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
 use weft_protocol::frame::{read_frame_sync, write_frame_sync};
 
+/// `zweft_shell_manager_v1.error.unauthorized_app_id`.
+const UNAUTHORIZED_APP_ID: u32 = 0;
+
 struct Control {
     stream: UnixStream,
     events: Vec<ControlReply>,
@@ -59,6 +62,7 @@ impl Control {
 fn controlled(width: i32, height: i32) -> (tempfile::TempDir, Handle, PathBuf) {
     let scratch = tempfile::tempdir().unwrap();
     let compositor = Handle::spawn(Config {
+        backend: Default::default(),
         size: (width, height).into(),
         socket: None,
         runtime_dir: scratch.path().to_owned(),
@@ -92,7 +96,10 @@ fn sessions_get_their_own_socket_and_windows_follow_the_session() {
     assert!(matches!(control.next_event(), ControlReply::WindowOpened { session: 7, .. }));
     let mut impostor = TestClient::on(UnixStream::connect(&socket).unwrap(), [0, 0, 0, 255]);
     impostor.zweft_window("org.weft.notes", Role::Application, 100);
-    assert!(impostor.protocol_error().is_some_and(|error| error.contains("org.weft.notes")));
+    assert_eq!(
+        impostor.protocol_error(),
+        Some(("zweft_shell_manager_v1".into(), UNAUTHORIZED_APP_ID))
+    );
 
     let screenshot = scratch.path().join("shot.png");
     let shot =
