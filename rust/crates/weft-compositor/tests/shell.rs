@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
+use weft_compositor::protocol::client::zweft_shell_window_v1::ZweftShellWindowV1;
 use weft_compositor::server::{Command, Handle};
 use weft_compositor::state::{Authorization, Keymap, ShellEvent, TouchPhase};
 
@@ -21,6 +22,23 @@ const BACKGROUND: [u8; 4] = [28, 36, 48, 255];
 
 fn compositor() -> Handle {
     headless(WIDTH, HEIGHT)
+}
+
+/// A blue 40-pixel panel and a focused red app on one compositor.
+struct PanelAndApp {
+    panel: TestClient,
+    app: TestClient,
+    /// The window objects, alive as long as the clients.
+    _windows: [ZweftShellWindowV1; 2],
+}
+
+fn panel_and_app(compositor: &Handle) -> PanelAndApp {
+    let mut panel = TestClient::connect(compositor, Authorization::system_ui(), BLUE);
+    let panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
+    let mut app = TestClient::connect(compositor, Authorization::app("org.weft.hello"), RED);
+    let app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert!(app.until(|seen| seen.keyboard_entered));
+    PanelAndApp { panel, app, _windows: [panel_window, app_window] }
 }
 
 /// Where test artifacts (screenshots) go.
@@ -95,10 +113,7 @@ fn a_connection_cannot_speak_for_another_app_or_take_the_panel() {
 #[test]
 fn keys_reach_the_focused_client_and_super_tab_switches_apps() {
     let compositor = compositor();
-    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
-    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
-    let mut first = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
-    let _first_window = first.zweft_window("org.weft.hello", Role::Application, 100);
+    let PanelAndApp { panel: _panel, app: mut first, _windows } = panel_and_app(&compositor);
     let mut second = TestClient::connect(&compositor, Authorization::app("org.weft.notes"), GREEN);
     let _second_window = second.zweft_window("org.weft.notes", Role::Application, 100);
     assert!(second.until(|seen| seen.keyboard_entered));
@@ -185,11 +200,7 @@ fn malformed_requests_disconnect_only_their_client() {
 #[test]
 fn the_pointer_reaches_the_surface_under_it_and_a_click_gives_the_keyboard() {
     let compositor = compositor();
-    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
-    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
-    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
-    let _app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
-    assert!(app.until(|seen| seen.keyboard_entered));
+    let PanelAndApp { mut panel, mut app, _windows } = panel_and_app(&compositor);
 
     // Over the app, below the panel: surface coordinates start at the app's top.
     compositor.send(Command::PointerMotion(100.0, 100.0));
@@ -215,11 +226,7 @@ fn the_pointer_reaches_the_surface_under_it_and_a_click_gives_the_keyboard() {
 #[test]
 fn touch_reaches_the_surface_under_it() {
     let compositor = compositor();
-    let mut panel = TestClient::connect(&compositor, Authorization::system_ui(), BLUE);
-    let _panel_window = panel.zweft_window("org.weft.system", Role::Panel, 40);
-    let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
-    let _app_window = app.zweft_window("org.weft.hello", Role::Application, 100);
-    assert!(app.until(|seen| seen.keyboard_entered));
+    let PanelAndApp { mut panel, mut app, _windows } = panel_and_app(&compositor);
     compositor.send(Command::Touch(0, TouchPhase::Down, 200.0, 140.0));
     compositor.send(Command::Touch(0, TouchPhase::Up, 200.0, 140.0));
     assert!(app.until(|seen| seen.touch_downs == [(200.0, 100.0)] && seen.touch_ups == 1));
