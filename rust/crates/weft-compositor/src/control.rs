@@ -5,6 +5,7 @@
 use std::io;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -74,9 +75,12 @@ fn serve_connection(
             return send(&writer, &ControlReply::Error { message });
         }
     }
-    // Window events of sessions, for as long as the connection lives.
+    // Window events of sessions, for as long as the connection lives: the
+    // subscription ends with it, which ends the thread passing them on.
+    static NEXT_SUBSCRIPTION: AtomicU64 = AtomicU64::new(0);
+    let subscription = NEXT_SUBSCRIPTION.fetch_add(1, Ordering::Relaxed);
     let (events, received) = mpsc::channel();
-    let _ = commands.send(Command::Subscribe(events));
+    let _ = commands.send(Command::Subscribe(subscription, events));
     let event_writer = Arc::clone(&writer);
     std::thread::spawn(move || {
         for event in received {
@@ -94,12 +98,23 @@ fn serve_connection(
             }
         }
     });
+    let served = serve_requests(&mut reader, &writer, &commands);
+    let _ = commands.send(Command::Unsubscribe(subscription));
+    served
+}
+
+/// Answers requests until the connection ends.
+fn serve_requests(
+    reader: &mut UnixStream,
+    writer: &Mutex<UnixStream>,
+    commands: &channel::Sender<Command>,
+) -> Result<(), FrameError> {
     loop {
-        let request = match read_frame_sync::<ControlRequest>(&mut reader) {
+        let request = match read_frame_sync::<ControlRequest>(reader) {
             Ok(request) => request,
             Err(FrameError::Malformed(message)) => {
                 send(
-                    &writer,
+                    writer,
                     &ControlReply::Error { message: format!("malformed request: {message}") },
                 )?;
                 continue;
@@ -111,7 +126,7 @@ fn serve_connection(
                 ControlReply::Welcome { version: CONTROL_PROTOCOL_VERSION }
             }
             ControlRequest::OpenSession { session, app_id } => {
-                match ask(&commands, |reply| Command::OpenSession { session, app_id, reply }) {
+                match ask(commands, |reply| Command::OpenSession { session, app_id, reply }) {
                     Ok(Ok(path)) => ControlReply::SessionOpened {
                         session,
                         wayland_display: path.display().to_string(),
@@ -125,7 +140,7 @@ fn serve_connection(
                     Err(_) => ControlReply::Error { message: "the compositor stopped".to_owned() },
                 }
             }
-            ControlRequest::Screenshot { path } => match ask(&commands, Command::Screenshot) {
+            ControlRequest::Screenshot { path } => match ask(commands, Command::Screenshot) {
                 Ok(Ok(screenshot)) => match screenshot
                     .to_png()
                     .map(|png| std::fs::write(&path, png))
@@ -140,6 +155,6 @@ fn serve_connection(
                 Err(message) => ControlReply::Error { message },
             },
         };
-        send(&writer, &reply)?;
+        send(writer, &reply)?;
     }
 }

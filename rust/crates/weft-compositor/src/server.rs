@@ -76,8 +76,6 @@ pub enum Command {
     AddClient(UnixStream, Authorization),
     /// Send back an image of the last frame.
     Screenshot(mpsc::Sender<anyhow::Result<Screenshot>>),
-    /// Send back the events since the last request.
-    TakeEvents(mpsc::Sender<Vec<ShellEvent>>),
     /// Send back the windows: id, app id (`None` for the panel), title.
     Windows(mpsc::Sender<Vec<(WindowId, Option<String>, String)>>),
     /// Close every window of an app, with a reason.
@@ -94,8 +92,11 @@ pub enum Command {
     },
     /// Close a session's socket and windows, with a reason.
     CloseSession(u64, String),
-    /// Send every shell event from now on to this channel.
-    Subscribe(mpsc::Sender<ShellEvent>),
+    /// Send every shell event from now on to this channel, under an id of the
+    /// caller's choosing.
+    Subscribe(u64, mpsc::Sender<ShellEvent>),
+    /// Stop sending events to the channel subscribed under this id.
+    Unsubscribe(u64),
     /// Focus a window.
     Focus(WindowId),
     /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
@@ -127,9 +128,7 @@ struct Compositor {
     runtime_dir: PathBuf,
     /// Each open session's listening socket: its path and event source.
     sessions: HashMap<u64, (PathBuf, RegistrationToken)>,
-    subscribers: Vec<mpsc::Sender<ShellEvent>>,
-    /// How many of `state.events` the subscribers have had.
-    published: usize,
+    subscribers: HashMap<u64, mpsc::Sender<ShellEvent>>,
 }
 
 impl Compositor {
@@ -146,11 +145,6 @@ impl Compositor {
             }
             Command::Screenshot(reply) => {
                 let _ = reply.send(self.backend.backend().screenshot());
-            }
-            Command::TakeEvents(reply) => {
-                self.publish();
-                self.published = 0;
-                let _ = reply.send(std::mem::take(&mut self.state.events));
             }
             Command::Windows(reply) => {
                 let windows = self
@@ -179,7 +173,12 @@ impl Compositor {
                 }
                 self.state.close_session(session, &reason);
             }
-            Command::Subscribe(subscriber) => self.subscribers.push(subscriber),
+            Command::Subscribe(id, subscriber) => {
+                self.subscribers.insert(id, subscriber);
+            }
+            Command::Unsubscribe(id) => {
+                self.subscribers.remove(&id);
+            }
             Command::Focus(window) => self.state.focus(window),
             Command::Key(code, pressed) => self.state.key(code, pressed),
             Command::PointerMotion(x, y) => self.state.pointer_motion((x, y).into()),
@@ -222,12 +221,12 @@ impl Compositor {
         Ok(path)
     }
 
-    /// Sends the events since the last call to every subscriber.
+    /// Hands the events since the last call to every subscriber (and keeps
+    /// none: without subscribers they are dropped).
     fn publish(&mut self) {
-        for event in &self.state.events[self.published..] {
-            self.subscribers.retain(|subscriber| subscriber.send(event.clone()).is_ok());
+        for event in std::mem::take(&mut self.state.events) {
+            self.subscribers.retain(|_, subscriber| subscriber.send(event.clone()).is_ok());
         }
-        self.published = self.state.events.len();
     }
 
     fn frame(&mut self) {
@@ -326,8 +325,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         handle: event_loop.handle(),
         runtime_dir: config.runtime_dir,
         sessions: HashMap::new(),
-        subscribers: Vec::new(),
-        published: 0,
+        subscribers: HashMap::new(),
     };
     while compositor.running {
         event_loop.dispatch(None, &mut compositor)?;

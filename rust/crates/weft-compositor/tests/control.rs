@@ -141,3 +141,27 @@ fn malformed_control_requests_are_answered_and_a_missing_hello_is_refused() {
         control.request(&ControlRequest::CloseSession { session: 99, reason: "none".into() });
     assert_eq!(still, ControlReply::Ok, "the connection goes on");
 }
+
+/// Threads of this process.
+fn threads() -> usize {
+    std::fs::read_dir("/proc/self/task").unwrap().count()
+}
+
+#[test]
+fn closed_control_connections_leave_no_thread_behind() {
+    let (_scratch, _compositor, control_path) = controlled(64, 64);
+    let baseline = threads();
+    let settle = |limit: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while threads() > limit && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        threads()
+    };
+    for _ in 0..20 {
+        drop(Control::connect(&control_path));
+    }
+    // Each connection had a request thread and an event thread; both end
+    // with it (the event thread once its subscription is dropped).
+    assert_eq!(settle(baseline), baseline, "threads of closed connections remain");
+}

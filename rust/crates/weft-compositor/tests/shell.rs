@@ -141,6 +141,8 @@ fn keys_reach_the_focused_client_and_super_tab_switches_apps() {
 #[test]
 fn closing_an_app_sends_window_closed_and_a_crashed_client_harms_no_one() {
     let compositor = compositor();
+    let (subscriber, events) = std::sync::mpsc::channel();
+    compositor.send(Command::Subscribe(1, subscriber));
     let mut app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
     let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
     let mut other = TestClient::connect(&compositor, Authorization::app("org.weft.notes"), GREEN);
@@ -158,11 +160,10 @@ fn closing_an_app_sends_window_closed_and_a_crashed_client_harms_no_one() {
     assert_eq!(wait_for_pixel(&compositor, 50, 50, BLUE), BLUE);
     drop(crashing);
     assert_eq!(wait_for_pixel(&compositor, 50, 50, RED), RED);
-    let events = compositor.ask(Command::TakeEvents).unwrap();
     let closed: Vec<_> = events
-        .iter()
+        .try_iter()
         .filter_map(|event| match event {
-            ShellEvent::WindowClosed { app_id, .. } => Some(app_id.as_str()),
+            ShellEvent::WindowClosed { app_id, .. } => Some(app_id),
             ShellEvent::WindowOpened { .. } => None,
         })
         .collect();
