@@ -135,9 +135,11 @@ impl Config {
                     "on-failure" => true,
                     other => bail!("WEFT_RESTART={other:?}: expected never or on-failure"),
                 },
-                max_restarts: env_or("WEFT_RESTART_MAX", "3")
-                    .parse()
-                    .context("WEFT_RESTART_MAX is not a count")?,
+                max_restarts: {
+                    let max = env_or("WEFT_RESTART_MAX", "3");
+                    max.parse()
+                        .with_context(|| format!("WEFT_RESTART_MAX={max:?} is not a count"))?
+                },
                 backoff: env_millis("WEFT_RESTART_BACKOFF_MS", 500)?,
             },
             session_limits: {

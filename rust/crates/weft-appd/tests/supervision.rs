@@ -451,3 +451,23 @@ async fn built_apps_the_app_shell_gets_its_sessions_own_compositor_socket() {
         "{reason}"
     );
 }
+
+#[test]
+fn built_apps_malformed_settings_stop_the_daemon_with_their_name() {
+    let run = tempfile::tempdir().unwrap();
+    for (name, value) in [
+        ("WEFT_RESTART", "sometimes"),
+        ("WEFT_RESTART_MAX", "many"),
+        ("WEFT_READY_TIMEOUT_MS", "soon"),
+        ("WEFT_APPD_WS_PORT", "99999"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
+            .env("XDG_RUNTIME_DIR", run.path())
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
+    }
+}

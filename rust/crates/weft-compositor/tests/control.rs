@@ -165,3 +165,22 @@ fn closed_control_connections_leave_no_thread_behind() {
     // with it (the event thread once its subscription is dropped).
     assert_eq!(settle(baseline), baseline, "threads of closed connections remain");
 }
+
+#[test]
+fn another_user_cannot_reach_the_control_socket() {
+    use std::os::unix::process::CommandExt;
+    let (scratch, _compositor, control_path) = controlled(64, 64);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_weft-compositor"))
+        .arg("--control-socket")
+        .arg(&control_path)
+        .arg("screenshot")
+        .arg(scratch.path().join("stolen.png"))
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(!scratch.path().join("stolen.png").exists());
+}

@@ -197,3 +197,18 @@ fn malformed_and_oversized_requests_are_refused() {
     let read = (&portal.stream).read(&mut buffer).unwrap();
     assert!(String::from_utf8_lossy(&buffer[..read]).contains("requests are at most 65536 bytes"));
 }
+
+#[test]
+fn a_standard_input_that_is_not_a_socket_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("plain"), "not a socket").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weft-file-portal"))
+        .args(["--listen-on-stdin", "--session", "test", "--root"])
+        .arg(format!("app-data={}:ro", dir.path().display()))
+        .stdin(fs::File::open(dir.path().join("plain")).unwrap())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("standard input is not a socket"), "{stderr}");
+}
