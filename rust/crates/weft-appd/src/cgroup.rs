@@ -142,7 +142,7 @@ impl Cgroups {
         if configured.is_err() {
             let _ = fs::remove_dir(&dir);
         }
-        Ok(SessionCgroup { procs: Some(configured?), dir })
+        Ok(SessionCgroup { procs: configured?, dir })
     }
 
     /// Writes the limits into a new cgroup and opens its `cgroup.procs`.
@@ -179,7 +179,7 @@ fn make_dir(path: &Path) -> io::Result<()> {
 pub struct SessionCgroup {
     dir: PathBuf,
     /// `cgroup.procs`, open for writing, so a child can join before `exec`.
-    procs: Option<OwnedFd>,
+    procs: OwnedFd,
 }
 
 impl SessionCgroup {
@@ -191,8 +191,7 @@ impl SessionCgroup {
     /// Makes `command`'s child join this cgroup before it executes, so nothing
     /// it runs is ever outside it.
     pub fn enter_on_spawn(&self, command: &mut tokio::process::Command) -> io::Result<()> {
-        let procs = self.procs.as_ref().ok_or_else(|| io::Error::other("cgroup removed"))?;
-        let procs = procs.as_fd().try_clone_to_owned()?;
+        let procs = self.procs.as_fd().try_clone_to_owned()?;
         #[expect(unsafe_code, reason = "pre_exec is how a child joins a cgroup before exec")]
         // SAFETY: the closure runs in the forked child before exec and makes one
         // write(2) of a constant on a descriptor opened beforehand ("0" moves
@@ -225,8 +224,7 @@ impl SessionCgroup {
 
     /// Kills everything left in the cgroup (`cgroup.kill`), waits for it to
     /// empty and removes it.
-    pub async fn remove(mut self) {
-        self.procs = None;
+    pub async fn remove(self) {
         if let Err(error) = fs::write(self.dir.join("cgroup.kill"), "1") {
             tracing::warn!(cgroup = %self.dir.display(), "cgroup.kill failed: {error}");
         }

@@ -120,11 +120,13 @@ async fn built_apps_the_app_shell_starts_after_ready_and_its_failure_ends_the_se
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.hello").await;
     wait_ready(&mut client, session).await;
+    // The shell creates the file before it writes the line: wait for the line.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !scratch.path().join("shell-args").exists() && Instant::now() < deadline {
+    let read_args = || fs::read_to_string(scratch.path().join("shell-args")).unwrap_or_default();
+    while !read_args().ends_with('\n') && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let args = fs::read_to_string(scratch.path().join("shell-args")).unwrap();
+    let args = read_args();
     let (args, shell_pid) = args.trim_end().rsplit_once(' ').unwrap();
     assert_eq!(args, format!("org.weft.hello {session}"));
     let shell_pid: u32 = shell_pid.parse().unwrap();
