@@ -4,6 +4,9 @@
 , pkg-config
 , pixman
 , libxkbcommon
+, udev
+, libinput
+, seatd
 , xkeyboard_config
 , libGL
 , wayland
@@ -40,11 +43,15 @@ rustPlatform.buildRustPackage (finalAttrs: {
 
   strictDeps = true;
 
-  # weft-compositor links pixman (its software renderer) and xkbcommon (keymaps).
+  # weft-compositor links pixman (its software renderer), xkbcommon (keymaps)
+  # and, for DRM/KMS, libudev, libinput and libseat (seatd's library).
   nativeBuildInputs = [ pkg-config ];
   buildInputs = [
     pixman
     libxkbcommon
+    udev
+    libinput
+    seatd
   ];
 
   # weft-pack's image tests run the real mkfs.erofs and veritysetup (format and the

@@ -30,6 +30,12 @@ pub trait Backend {
     /// The output's size in pixels.
     fn size(&self) -> Size<i32, Physical>;
 
+    /// Whether a frame can be drawn now: false while the last one is still
+    /// queued for the display or the session is paused.
+    fn ready(&self) -> bool {
+        true
+    }
+
     /// Draws the visible windows.
     fn render(&mut self, state: &Weft) -> anyhow::Result<Frame>;
 

@@ -16,10 +16,14 @@ use weft_protocol::compositor::{ControlReply, ControlRequest};
 struct Cli {
     #[command(subcommand)]
     command: Option<Tool>,
-    /// Where to draw: `headless` (in memory) or `winit` (a window on the
-    /// current Wayland or X11 desktop).
+    /// Where to draw: `headless` (in memory), `winit` (a window on the
+    /// current Wayland or X11 desktop), `drm` (a display through DRM/KMS) or
+    /// `auto` (winit inside a desktop, else drm when a card exists, else headless).
     #[arg(long, default_value = "headless", value_parser = parse_backend)]
     backend: BackendKind,
+    /// The DRM card for `--backend drm` (default: the seat's primary card).
+    #[arg(long)]
+    drm_device: Option<PathBuf>,
     /// Output size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x800", value_parser = parse_size)]
     size: (i32, i32),
@@ -58,7 +62,23 @@ fn parse_backend(text: &str) -> Result<BackendKind, String> {
     match text {
         "headless" => Ok(BackendKind::Headless),
         "winit" => Ok(BackendKind::Winit),
-        other => Err(format!("{other:?} is not a backend: use headless or winit")),
+        "drm" => Ok(BackendKind::Drm),
+        "auto" => Ok(detect_backend()),
+        other => Err(format!("{other:?} is not a backend: use headless, winit, drm or auto")),
+    }
+}
+
+/// A desktop session means a window; a DRM card means the display; else memory.
+fn detect_backend() -> BackendKind {
+    let in_desktop =
+        ["WAYLAND_DISPLAY", "DISPLAY"].iter().any(|name| std::env::var_os(name).is_some());
+    let has_card = std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries.flatten().any(|entry| entry.file_name().to_string_lossy().starts_with("card"))
+    });
+    match (in_desktop, has_card) {
+        (true, _) => BackendKind::Winit,
+        (false, true) => BackendKind::Drm,
+        (false, false) => BackendKind::Headless,
     }
 }
 
@@ -97,6 +117,7 @@ fn main() -> ExitCode {
                 variant: cli.xkb_variant,
                 options: cli.xkb_options,
             },
+            drm_device: cli.drm_device,
         };
         let (commands, receiver) = smithay::reexports::calloop::channel::channel();
         weft_compositor::control::serve(&control_socket, commands)

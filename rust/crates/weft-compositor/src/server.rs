@@ -20,7 +20,14 @@ use smithay::utils::{Logical, Size};
 use smithay::wayland::compositor::CompositorClientState;
 use smithay::wayland::socket::ListeningSocketSource;
 
+use smithay::backend::libinput::{LibinputInputBackend, LibinputSessionInterface};
+use smithay::backend::session::libseat::{LibSeatSession, LibSeatSessionNotifier};
+use smithay::backend::session::{Event as SessionEvent, Session};
+use smithay::backend::udev::UdevBackend;
+use smithay::reexports::input::Libinput;
+
 use crate::backend::{Backend, Headless, Screenshot};
+use crate::drm::Drm;
 use crate::shell::WindowId;
 use crate::state::{Authorization, ClientState, Keymap, ShellEvent, TouchPhase, Weft};
 use crate::winit::Winit;
@@ -38,12 +45,15 @@ pub enum BackendKind {
     Headless,
     /// In a window on an existing desktop (development).
     Winit,
+    /// On a display through DRM/KMS, with libinput input (machines and VMs).
+    Drm,
 }
 
 /// The backend in use.
 enum Screen {
     Headless(Box<Headless>),
     Winit(Box<Winit>),
+    Drm(Box<Drm>),
 }
 
 impl Screen {
@@ -51,6 +61,7 @@ impl Screen {
         match self {
             Self::Headless(headless) => headless.as_mut(),
             Self::Winit(winit) => winit.as_mut(),
+            Self::Drm(drm) => drm.as_mut(),
         }
     }
 }
@@ -68,6 +79,8 @@ pub struct Config {
     pub runtime_dir: PathBuf,
     /// The keyboard layout.
     pub keymap: Keymap,
+    /// The DRM card to use (default: the seat's primary one).
+    pub drm_device: Option<PathBuf>,
 }
 
 /// A request from the compositor's controller.
@@ -123,6 +136,8 @@ struct Compositor {
     state: Weft,
     backend: Screen,
     running: bool,
+    /// A frame was due while the backend was busy; draw it when it is free.
+    redraw_pending: bool,
     frame_times: std::collections::VecDeque<Duration>,
     handle: LoopHandle<'static, Compositor>,
     runtime_dir: PathBuf,
@@ -230,6 +245,11 @@ impl Compositor {
     }
 
     fn frame(&mut self) {
+        if !self.backend.backend().ready() {
+            self.redraw_pending = true;
+            return;
+        }
+        self.redraw_pending = false;
         let started = std::time::Instant::now();
         let rendered = self.backend.backend().render(&self.state);
         if self.frame_times.len() == FRAME_TIMES_KEPT {
@@ -242,6 +262,79 @@ impl Compositor {
         }
         let _ = self.display.flush_clients();
     }
+}
+
+/// Follows what a DRM/KMS display needs: page-flip events (a pending frame is
+/// drawn as soon as the flip lands), libinput devices, the seat being paused
+/// and resumed, and displays plugged in or out.
+fn watch_drm(
+    handle: &LoopHandle<'static, Compositor>,
+    drm: &Drm,
+    session_events: LibSeatSessionNotifier,
+) -> anyhow::Result<()> {
+    handle
+        .insert_source(
+            Generic::new(drm.device(), Interest::READ, Mode::Level),
+            |_, _, compositor| {
+                if let Screen::Drm(drm) = &mut compositor.backend
+                    && let Err(error) = drm.dispatch_events()
+                {
+                    tracing::warn!("{error:#}");
+                }
+                if compositor.redraw_pending {
+                    compositor.frame();
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|error| anyhow::anyhow!("cannot watch the DRM device: {error}"))?;
+
+    let session = drm.session();
+    let seat = session.seat();
+    let mut libinput =
+        Libinput::new_with_udev::<LibinputSessionInterface<LibSeatSession>>(session.into());
+    libinput
+        .udev_assign_seat(&seat)
+        .map_err(|()| anyhow::anyhow!("libinput cannot take the input devices of {seat}"))?;
+    handle
+        .insert_source(LibinputInputBackend::new(libinput.clone()), |event, _, compositor| {
+            crate::input::handle(&mut compositor.state, event);
+        })
+        .map_err(|error| anyhow::anyhow!("cannot watch input devices: {error}"))?;
+    handle
+        .insert_source(session_events, move |event, _, compositor| {
+            let active = matches!(event, SessionEvent::ActivateSession);
+            tracing::info!(active, "seat session changed");
+            if active {
+                let _ = libinput.resume();
+            } else {
+                libinput.suspend();
+            }
+            if let Screen::Drm(drm) = &mut compositor.backend {
+                drm.set_active(active);
+            }
+            if active {
+                compositor.frame();
+            }
+        })
+        .map_err(|error| anyhow::anyhow!("cannot watch the seat: {error}"))?;
+
+    match UdevBackend::new(&seat) {
+        Ok(udev) => {
+            handle
+                .insert_source(udev, |_, _, compositor| {
+                    let Screen::Drm(drm) = &mut compositor.backend else { return };
+                    match drm.rescan() {
+                        Ok(Some(size)) => compositor.state.resize_output((size.w, size.h).into()),
+                        Ok(None) => {}
+                        Err(error) => tracing::warn!("rescanning displays failed: {error:#}"),
+                    }
+                })
+                .map_err(|error| anyhow::anyhow!("cannot watch udev: {error}"))?;
+        }
+        Err(error) => tracing::warn!("no display hotplug (udev monitor: {error})"),
+    }
+    Ok(())
 }
 
 /// Runs the compositor on this thread until [`Command::Stop`] (or the channel
@@ -267,6 +360,11 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
                 })
                 .map_err(|error| anyhow::anyhow!("cannot watch the window: {error}"))?;
             Screen::Winit(Box::new(winit))
+        }
+        BackendKind::Drm => {
+            let (drm, session_events) = Drm::new(config.drm_device.as_deref())?;
+            watch_drm(&handle, &drm, session_events)?;
+            Screen::Drm(Box::new(drm))
         }
     };
 
@@ -321,6 +419,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         state,
         backend,
         running: true,
+        redraw_pending: false,
         frame_times: std::collections::VecDeque::with_capacity(FRAME_TIMES_KEPT),
         handle: event_loop.handle(),
         runtime_dir: config.runtime_dir,

@@ -425,6 +425,11 @@ impl Weft {
         })
     }
 
+    /// Where the pointer is (output coordinates).
+    pub fn pointer_location(&self) -> Point<f64, Logical> {
+        self.seat.get_pointer().map(|pointer| pointer.current_location()).unwrap_or_default()
+    }
+
     /// Moves the pointer to `point` (output coordinates) and tells the surface
     /// under it.
     pub fn pointer_motion(&mut self, point: Point<f64, Logical>) {

@@ -2,12 +2,9 @@
 //! desktop (for development), drawn with GLES. Its window's size is the
 //! output's, and its keyboard and pointer input drive the seat.
 
-use smithay::backend::input::{
-    AbsolutePositionEvent, InputEvent, KeyboardKeyEvent, PointerButtonEvent,
-};
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::gles::GlesRenderer;
-use smithay::backend::winit::{self, WinitEvent, WinitEventLoop, WinitGraphicsBackend, WinitInput};
+use smithay::backend::winit::{self, WinitEvent, WinitEventLoop, WinitGraphicsBackend};
 use smithay::reexports::winit::dpi::PhysicalSize;
 use smithay::reexports::winit::window::Window;
 use smithay::utils::{Physical, Size, Transform};
@@ -84,29 +81,9 @@ pub fn handle_event(state: &mut Weft, backend: &mut Winit, event: WinitEvent) ->
             backend.resized(size);
             state.resize_output((size.w, size.h).into());
         }
-        WinitEvent::Input(input) => handle_input(state, input),
+        WinitEvent::Input(input) => crate::input::handle(state, input),
         WinitEvent::CloseRequested => return false,
         WinitEvent::Focus(_) | WinitEvent::Redraw => {}
     }
     true
-}
-
-fn handle_input(state: &mut Weft, input: InputEvent<WinitInput>) {
-    match input {
-        InputEvent::Keyboard { event } => {
-            // xkb keycodes are evdev codes + 8.
-            let code = event.key_code().raw().saturating_sub(8);
-            let pressed = event.state() == smithay::backend::input::KeyState::Pressed;
-            state.key(code, pressed);
-        }
-        InputEvent::PointerMotionAbsolute { event } => {
-            let point = event.position_transformed(state.layout.output_size());
-            state.pointer_motion(point);
-        }
-        InputEvent::PointerButton { event } => {
-            let pressed = event.state() == smithay::backend::input::ButtonState::Pressed;
-            state.pointer_button(event.button_code(), pressed);
-        }
-        _ => {}
-    }
 }

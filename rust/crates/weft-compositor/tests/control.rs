@@ -67,6 +67,7 @@ fn controlled(width: i32, height: i32) -> (tempfile::TempDir, Handle, PathBuf) {
         socket: None,
         runtime_dir: scratch.path().to_owned(),
         keymap: Default::default(),
+        drm_device: None,
     });
     let control_path = scratch.path().join("compositor.sock");
     weft_compositor::control::serve(&control_path, compositor.commands()).unwrap();

@@ -279,18 +279,15 @@ fn run_tool(
     }
 }
 
-/// Verifies `image` against its signature file without mounting it: the
-/// signature and trusted key, the file name and size, the whole dm-verity hash
-/// tree against the signed root hash (`veritysetup verify`, in userspace), then
-/// every entry and file read back out of the EROFS filesystem against the
-/// signed list, and finally the package content checks.
-pub fn verify_image(
+/// Checks `image` against its signature file without reading its content: the
+/// signature and trusted key, the image parameters, the file name and size.
+/// What it returns is what a kernel may map the image with (the mount helper
+/// takes the root hash and salt from here, never from the image).
+pub fn check_image_statement(
     image: &Path,
     signature: &Path,
     trusted: &crate::keys::TrustedKeys,
-    progress: &dyn Fn(&str),
-) -> Result<Verified, ImageError> {
-    progress("checking the signature");
+) -> Result<(Statement, ImageParams), ImageError> {
     let text = read_signature_file(signature)?;
     let statement = Statement::verify(&text, trusted).map_err(PackageError::from)?;
     let params = statement.image.clone().ok_or(PackageError::WrongStatementKind(
@@ -312,6 +309,22 @@ pub fn verify_image(
     if size != params.size {
         return Err(ImageError::Size { signed: params.size, actual: size });
     }
+    Ok((statement, params))
+}
+
+/// Verifies `image` against its signature file without mounting it: the
+/// signature and trusted key, the file name and size, the whole dm-verity hash
+/// tree against the signed root hash (`veritysetup verify`, in userspace), then
+/// every entry and file read back out of the EROFS filesystem against the
+/// signed list, and finally the package content checks.
+pub fn verify_image(
+    image: &Path,
+    signature: &Path,
+    trusted: &crate::keys::TrustedKeys,
+    progress: &dyn Fn(&str),
+) -> Result<Verified, ImageError> {
+    progress("checking the signature");
+    let (statement, params) = check_image_statement(image, signature, trusted)?;
 
     progress("verifying the dm-verity hash tree");
     run_tool(

@@ -524,5 +524,6 @@ pub fn headless_with_keymap(width: i32, height: i32, keymap: Keymap) -> Handle {
         socket: None,
         runtime_dir: std::env::temp_dir(),
         keymap,
+        drm_device: None,
     })
 }
