@@ -3,7 +3,10 @@
 # it with a demo key, builds its EROFS + dm-verity image, verifies both, installs
 # the package into a demo store (compiling it ahead of time), then starts the
 # session supervisor, launches the app in its sandboxed runtime through it and
-# talks to it as its UI would (weftctl).
+# talks to it as its UI would (weftctl). Last, it boots the whole system in a
+# VM (QEMU, TCG): weft-compositor on DRM/KMS, weft-appd, and the app launched
+# from its signed image through weft-mount-helper and dm-verity; the VM's
+# screen is saved as $WEFT_CACHE_DIR/vm/out/hello.png.
 #
 # Everything it makes lives under $WEFT_CACHE_DIR/demo (default
 # /var/cache/weft/demo); the demo key is made once and reused.
@@ -82,3 +85,8 @@ weftctl send 1 WEFT
 weftctl ps
 step "the session's output (weftctl logs 1)"
 weftctl logs 1
+
+step "booting WEFT in a VM: DRM/KMS compositor, appd, the app from its dm-verity image"
+kill "${pids[@]}" 2>/dev/null || true
+bash tests/vm/run.sh boot | grep -v '^  guest| \['
+echo "the VM's screen with the app's window: $WEFT_CACHE_DIR/vm/out/hello.png"

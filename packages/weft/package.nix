@@ -55,7 +55,8 @@ rustPlatform.buildRustPackage (finalAttrs: {
   ];
 
   # weft-pack's image tests run the real mkfs.erofs and veritysetup (format and the
-  # userspace verify; no device-mapper is needed).
+  # userspace verify; no device-mapper is needed); the mount helper's tests stop
+  # before device-mapper too.
   nativeCheckInputs = [
     erofs-utils
     cryptsetup
@@ -69,8 +70,13 @@ rustPlatform.buildRustPackage (finalAttrs: {
     done
   '';
 
-  # The compositor's tests build the default keymap.
-  env.XKB_CONFIG_ROOT = "${xkeyboard_config}/share/X11/xkb";
+  env = {
+    # The compositor's tests build the default keymap.
+    XKB_CONFIG_ROOT = "${xkeyboard_config}/share/X11/xkb";
+    # weft-mount-helper runs veritysetup by this absolute path, fixed at build
+    # time (it reads no environment at run time).
+    WEFT_VERITYSETUP = "${cryptsetup}/bin/veritysetup";
+  };
 
   checkFlags = [
     # These tests load the wasm guests that apps/build.sh builds. The guest toolchain
@@ -83,7 +89,7 @@ rustPlatform.buildRustPackage (finalAttrs: {
   doInstallCheck = true;
 
   meta = {
-    description = "WEFT OS: weft-pack, weft-runtime, weft-appd, weft-file-portal and weft-compositor";
+    description = "WEFT OS: weft-pack, weft-runtime, weft-appd, weft-file-portal, weft-compositor and weft-mount-helper";
     license = [ lib.licenses.mit lib.licenses.asl20 ];
     platforms = lib.platforms.linux;
     mainProgram = "weft-pack";

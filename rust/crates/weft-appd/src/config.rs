@@ -44,6 +44,10 @@ pub struct Config {
     /// The compositor's control socket (`WEFT_COMPOSITOR_SOCKET`): when set,
     /// each app shell gets its session's own Wayland socket.
     pub compositor_socket: Option<PathBuf>,
+    /// The image mount helper (`WEFT_MOUNT_HELPER`): when set, apps launch
+    /// from their signed image, mounted read-only through dm-verity by this
+    /// program (`<helper> mount|unmount <app-id>`), instead of from the store.
+    pub mount_helper: Option<PathBuf>,
     /// What happens when an app fails.
     pub restart: RestartPolicy,
     /// Each session's cgroup limits (`WEFT_SESSION_MEMORY_MAX`,
@@ -129,6 +133,7 @@ impl Config {
                 .collect(),
             app_shell_bin: env_path("WEFT_APP_SHELL_BIN"),
             compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET"),
+            mount_helper: env_path("WEFT_MOUNT_HELPER"),
             restart: RestartPolicy {
                 on_failure: match env_or("WEFT_RESTART", "never").as_str() {
                     "never" => false,

@@ -1,7 +1,7 @@
 //! Sessions: launching a verified app in `weft-runtime`, waiting for READY,
 //! supervising the process, relaying its session channel, terminating it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -132,6 +132,8 @@ pub struct Daemon {
     /// Held while a child is spawned with inherited directory descriptors, so no
     /// other child inherits them.
     spawning: Mutex<()>,
+    /// Mounted app images: each app's mount point and how many sessions use it.
+    mounts: tokio::sync::Mutex<HashMap<String, (PathBuf, usize)>>,
 }
 
 impl Daemon {
@@ -147,6 +149,7 @@ impl Daemon {
             events,
             log_lines,
             clipboard: Mutex::new(None),
+            mounts: tokio::sync::Mutex::new(HashMap::new()),
             spawning: Mutex::new(()),
         })
     }
@@ -319,20 +322,10 @@ impl Daemon {
         let id = AppId::new(app_id).map_err(|error| {
             Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
         })?;
-        let package = weft_pack::store::find(&self.config.store_roots, id.as_str())
-            .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
-        let trusted = self.trusted()?;
-        let verify_path = package.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            weft_pack::store::verify_installed(&verify_path, &trusted)
-        })
-        .await
-        .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
-        .map_err(|error| {
-            Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
-        })?;
-        let launch =
-            Launch { id, package, capabilities: verified.inspection.manifest.capabilities };
+        let launch = match &self.config.mount_helper {
+            Some(helper) => self.launch_from_image(helper, id).await?,
+            None => self.launch_from_store(id).await?,
+        };
 
         let session = {
             let mut next = self.next_session.lock().expect("session counter lock");
@@ -370,12 +363,86 @@ impl Daemon {
             Ok(processes) => processes,
             Err(failure) => {
                 self.set_state(session, SessionState::Stopped, Some(failure.message.clone()));
+                self.release_image(&launch.id).await;
                 return Err(failure);
             }
         };
         let daemon = Arc::clone(self);
-        tokio::spawn(async move { daemon.supervise(session, launch, processes).await });
+        tokio::spawn(async move {
+            daemon.supervise(session, &launch, processes).await;
+            daemon.release_image(&launch.id).await;
+        });
         Ok(session)
+    }
+
+    /// Finds `id` in the store and verifies the installed package.
+    async fn launch_from_store(&self, id: AppId) -> Result<Launch, Failure> {
+        let package = weft_pack::store::find(&self.config.store_roots, id.as_str())
+            .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
+        let trusted = self.trusted()?;
+        let verify_path = package.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            weft_pack::store::verify_installed(&verify_path, &trusted)
+        })
+        .await
+        .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
+        .map_err(|error| {
+            Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
+        })?;
+        Ok(Launch { id, package, capabilities: verified.inspection.manifest.capabilities })
+    }
+
+    /// Has the mount helper verify and mount `id`'s signed image (once for
+    /// all its sessions) and reads the manifest from the read-only mount.
+    async fn launch_from_image(&self, helper: &Path, id: AppId) -> Result<Launch, Failure> {
+        let package = {
+            let mut mounts = self.mounts.lock().await;
+            match mounts.get_mut(id.as_str()) {
+                Some((path, users)) => {
+                    *users += 1;
+                    path.clone()
+                }
+                None => {
+                    let path = run_mount_helper(helper, "mount", &id).await?;
+                    mounts.insert(id.to_string(), (PathBuf::from(&path), 1));
+                    PathBuf::from(path)
+                }
+            }
+        };
+        let inspect_path = package.clone();
+        let inspected =
+            tokio::task::spawn_blocking(move || weft_pack::inspect(&inspect_path)).await;
+        match inspected {
+            Ok(Ok(inspection)) => {
+                Ok(Launch { id, package, capabilities: inspection.manifest.capabilities })
+            }
+            Ok(Err(error)) => {
+                self.release_image(&id).await;
+                Err(Failure::new(
+                    ErrorCode::VerificationFailed,
+                    format!("{:#}", anyhow::Error::from(error)),
+                ))
+            }
+            Err(error) => {
+                self.release_image(&id).await;
+                Err(Failure::new(ErrorCode::LaunchFailed, error.to_string()))
+            }
+        }
+    }
+
+    /// A session of `id` no longer needs its image: the last one unmounts it.
+    async fn release_image(&self, id: &AppId) {
+        let Some(helper) = &self.config.mount_helper else { return };
+        let mut mounts = self.mounts.lock().await;
+        let Some((_, users)) = mounts.get_mut(id.as_str()) else { return };
+        *users -= 1;
+        if *users > 0 {
+            return;
+        }
+        mounts.remove(id.as_str());
+        if let Err(failure) = run_mount_helper(helper, "unmount", id).await {
+            tracing::warn!(app = %id, "{}", failure.message);
+        }
     }
 
     /// Starts one run of a session: its directory and channel socket, its
@@ -559,7 +626,7 @@ impl Daemon {
 
     /// Follows a session from its first run to its end, restarting a failed
     /// app when the restart policy says so.
-    async fn supervise(self: Arc<Self>, session: u64, launch: Launch, processes: Processes) {
+    async fn supervise(self: &Arc<Self>, session: u64, launch: &Launch, processes: Processes) {
         let policy = &self.config.restart;
         let mut processes = processes;
         loop {
@@ -586,7 +653,7 @@ impl Daemon {
                 self.set_state(session, SessionState::Stopped, Some("terminated".to_owned()));
                 return;
             }
-            processes = match self.start(session, &launch).await {
+            processes = match self.start(session, launch).await {
                 Ok(processes) => processes,
                 Err(failure) => {
                     self.set_state(session, SessionState::Stopped, Some(failure.message));
@@ -942,6 +1009,30 @@ fn forget_old_sessions(sessions: &mut BTreeMap<u64, Session>) {
 }
 
 /// Resolves at `deadline`, or never without one.
+/// Runs `<helper> <action> <id>`; a mount prints the mount point.
+async fn run_mount_helper(helper: &Path, action: &str, id: &AppId) -> Result<String, Failure> {
+    let output = Command::new(helper)
+        .arg(action)
+        .arg(id.as_str())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|error| {
+            Failure::new(
+                ErrorCode::LaunchFailed,
+                format!("cannot run the mount helper {}: {error}", helper.display()),
+            )
+        })?;
+    if !output.status.success() {
+        let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        return Err(Failure::new(
+            ErrorCode::VerificationFailed,
+            format!("{action} of {id}'s image failed: {message}"),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,

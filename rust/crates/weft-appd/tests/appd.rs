@@ -89,6 +89,35 @@ async fn built_apps_hostile_app_ids_launch_nothing() {
 }
 
 #[tokio::test]
+async fn built_apps_with_a_mount_helper_apps_launch_only_from_their_image() {
+    // The app is installed in the store, but with a mount helper configured
+    // appd launches from the signed image the helper mounts, and this host's
+    // system image store has none: the helper's refusal reaches the client.
+    let helper = runtime_bin().with_file_name("weft-mount-helper");
+    let fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_MOUNT_HELPER", helper.to_str().unwrap())],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    let reply =
+        client.request(&Request::LaunchApp { app_id: "org.weft.hello".into() }).await.unwrap();
+    let Reply::Error { code, message } = reply else {
+        panic!("launched from the store: {reply:?}")
+    };
+    assert_eq!(code, ErrorCode::VerificationFailed, "{message}");
+    assert!(
+        message.contains("mount of org.weft.hello's image failed")
+            && message.contains("has no image in /var/lib/weft/images/org.weft.hello"),
+        "{message}"
+    );
+    assert_eq!(
+        client.request(&Request::QueryRunning).await.unwrap(),
+        Reply::RunningApps { sessions: vec![] }
+    );
+}
+
+#[tokio::test]
 async fn built_apps_hostile_frames_get_errors_and_oversized_ones_close_the_connection() {
     let fixture = Fixture::start(&["hello"], 30_000);
     let mut client = fixture.client().await;
