@@ -8,6 +8,10 @@
 # build could silently reuse what a different clone compiled. So when a target
 # directory was last used by another checkout, this forgets the fingerprints of
 # the workspace's own packages (they rebuild in seconds) and keeps the rest.
+#
+# Every rebuild of a workspace crate leaves its old test binaries and
+# incremental state behind (hundreds of MB each); those untouched for two days
+# are removed so the shared directory stays bounded.
 set -euo pipefail
 
 target=$1
@@ -25,3 +29,11 @@ if [[ $(cat "$marker" 2>/dev/null) != "$workspace" ]]; then
   done
   echo "$workspace" >"$marker"
 fi
+for profile in "$target"/debug "$target"/release; do
+  [[ -d $profile/deps ]] || continue
+  find "$profile/incremental" -mindepth 1 -maxdepth 1 -mtime +2 -exec rm -rf {} + 2>/dev/null || true
+  # Test and bench executables: keep the newest of each name.
+  find "$profile/deps" -maxdepth 1 -type f -executable ! -name '*.*' -printf '%T@ %f\n' |
+    sort -rn | awk '{ name = $2; sub(/-[0-9a-f]+$/, "", name); if (seen[name]++) print $2 }' |
+    while read -r stale; do rm -f "$profile/deps/$stale" "$profile/deps/$stale.d"; done
+done

@@ -207,6 +207,27 @@ impl Compositor {
         }
     }
 
+    /// Serves each new security context's listening socket; its clients
+    /// speak for the context's app id, which must be a valid one.
+    fn adopt_security_contexts(&mut self) {
+        for (source, context) in std::mem::take(&mut self.state.new_contexts) {
+            let app_id = context.app_id.unwrap_or_default();
+            if let Err(error) = weft_manifest::AppId::new(&app_id) {
+                // Dropping the source closes the listening socket.
+                tracing::warn!("security context refused: {app_id:?} is not an app id: {error}");
+                continue;
+            }
+            tracing::info!(app = %app_id, "security context listening");
+            let authorization = Authorization::app(app_id);
+            let inserted = self.handle.insert_source(source, move |stream, _, compositor| {
+                compositor.handle(Command::AddClient(stream, authorization.clone()));
+            });
+            if let Err(error) = inserted {
+                tracing::warn!("cannot watch a security context: {error}");
+            }
+        }
+    }
+
     /// Binds `weft-session-<session>` in the runtime directory and serves its
     /// clients as the session's app.
     fn open_session(&mut self, session: u64, app_id: String) -> anyhow::Result<PathBuf> {
@@ -374,6 +395,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
             if let Err(error) = compositor.display.dispatch_clients(&mut compositor.state) {
                 tracing::warn!("dispatching clients failed: {error}");
             }
+            compositor.adopt_security_contexts();
             let _ = compositor.display.flush_clients();
             compositor.publish();
             Ok(PostAction::Continue)

@@ -33,6 +33,9 @@ use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
     XdgToplevelSurfaceData,
 };
+use smithay::wayland::security_context::{
+    SecurityContext, SecurityContextHandler, SecurityContextListenerSource, SecurityContextState,
+};
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::desktop::utils::{OutputPresentationFeedback, take_presentation_feedback_surface_tree};
 use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
@@ -43,7 +46,8 @@ use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorati
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{
     delegate_compositor, delegate_data_device, delegate_output, delegate_presentation,
-    delegate_seat, delegate_shm, delegate_viewporter, delegate_xdg_decoration, delegate_xdg_shell,
+    delegate_seat, delegate_security_context, delegate_shm, delegate_viewporter,
+    delegate_xdg_decoration, delegate_xdg_shell,
 };
 
 use crate::protocol::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
@@ -211,6 +215,11 @@ pub struct Weft {
     pub started: Instant,
     /// Events for the controller, oldest first.
     pub events: Vec<ShellEvent>,
+    /// wp_security_context_manager_v1, offered to the system UI only.
+    pub security_context_state: SecurityContextState,
+    /// Security contexts created since the loop last looked: each becomes a
+    /// listening socket whose clients speak for the context's app id.
+    pub new_contexts: Vec<(SecurityContextListenerSource, SecurityContext)>,
 }
 
 impl Weft {
@@ -259,6 +268,11 @@ impl Weft {
         output.set_preferred(mode);
         output.create_global::<Self>(&display);
         crate::zweft::create_global(&display);
+        // Only the system UI may hand out app connections; a client of a
+        // context (always an app) never sees the global.
+        let security_context_state = SecurityContextState::new::<Self, _>(&display, |client| {
+            client.get_data::<ClientState>().is_some_and(|data| data.authorization.system_ui)
+        });
         Ok(Self {
             display,
             compositor_state,
@@ -279,6 +293,8 @@ impl Weft {
             frames: 0,
             started: Instant::now(),
             events: Vec::new(),
+            security_context_state,
+            new_contexts: Vec::new(),
         })
     }
 
@@ -825,3 +841,10 @@ delegate_output!(Weft);
 delegate_xdg_decoration!(Weft);
 delegate_viewporter!(Weft);
 delegate_presentation!(Weft);
+delegate_security_context!(Weft);
+
+impl SecurityContextHandler for Weft {
+    fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {
+        self.new_contexts.push((source, context));
+    }
+}

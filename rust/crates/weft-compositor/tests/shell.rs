@@ -4,6 +4,10 @@
 
 mod common;
 
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
 use common::*;
 use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
 use weft_compositor::protocol::client::zweft_shell_window_v1::ZweftShellWindowV1;
@@ -108,6 +112,59 @@ fn a_connection_cannot_speak_for_another_app_or_take_the_panel() {
     assert_eq!(wait_for_pixel(&compositor, 100, 100, BLUE), BLUE, "the xdg window is focused");
     compositor.send(Command::Focus(1));
     assert_eq!(wait_for_pixel(&compositor, 100, 100, RED), RED);
+}
+
+#[test]
+fn the_system_ui_hands_out_connections_tagged_with_one_app_id() {
+    let compositor = compositor();
+    let app = TestClient::connect(&compositor, Authorization::app("org.weft.hello"), RED);
+    assert!(app.state.security.is_none(), "an app cannot create security contexts");
+    let mut system = TestClient::connect(&compositor, Authorization::system_ui(), RED);
+    let scratch = tempfile::tempdir().unwrap();
+
+    // A context for org.weft.clock; the compositor holds the only listener.
+    let path = scratch.path().join("clock.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (close_theirs, close_ours) = rustix::pipe::pipe().unwrap();
+    system.security_context(&listener, close_theirs.as_fd(), "org.weft.clock");
+    drop((listener, close_theirs));
+    let mut clock = TestClient::on(UnixStream::connect(&path).unwrap(), GREEN);
+    assert!(clock.state.security.is_none(), "a context's client cannot nest contexts");
+    let _window = clock.zweft_window("org.weft.clock", Role::Application, 100);
+    assert_eq!(wait_for_pixel(&compositor, 100, 100, GREEN), GREEN);
+    let mut liar = TestClient::on(UnixStream::connect(&path).unwrap(), BLUE);
+    liar.zweft_window("org.weft.hello", Role::Application, 100);
+    assert_eq!(liar.protocol_error(), Some((MANAGER.into(), 0)), "unauthorized_app_id");
+    let mut usurper = TestClient::on(UnixStream::connect(&path).unwrap(), BLUE);
+    usurper.zweft_window("org.weft.system", Role::Panel, 40);
+    assert_eq!(usurper.protocol_error(), Some((MANAGER.into(), 1)), "panel_forbidden");
+
+    // Hanging up the close descriptor ends the context: no new clients.
+    drop(close_ours);
+    assert!(refused_within(&path, Duration::from_secs(5)), "the context still accepts clients");
+
+    // A context for a hostile app id is never served.
+    let hostile = scratch.path().join("hostile.sock");
+    let listener = UnixListener::bind(&hostile).unwrap();
+    let (close_theirs, _close_ours) = rustix::pipe::pipe().unwrap();
+    system.security_context(&listener, close_theirs.as_fd(), "../../evil");
+    drop((listener, close_theirs));
+    assert!(refused_within(&hostile, Duration::from_secs(5)), "a hostile app id was served");
+
+    let apps: Vec<_> = windows(&compositor).into_iter().filter_map(|(_, app, _)| app).collect();
+    assert_eq!(apps, ["org.weft.clock"]);
+}
+
+/// Whether connecting to `path` is refused (nobody listens) within `limit`.
+fn refused_within(path: &std::path::Path, limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if UnixStream::connect(path).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
 
 #[test]

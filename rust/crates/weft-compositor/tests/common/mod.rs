@@ -12,6 +12,10 @@ use wayland_client::protocol::{
     wl_shm_pool, wl_surface, wl_touch,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
+use wayland_protocols::wp::security_context::v1::client::{
+    wp_security_context_manager_v1::WpSecurityContextManagerV1,
+    wp_security_context_v1::WpSecurityContextV1,
+};
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 use weft_compositor::protocol::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_compositor::protocol::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
@@ -59,6 +63,8 @@ pub struct State {
     shm: Option<wl_shm::WlShm>,
     wm_base: Option<xdg_wm_base::XdgWmBase>,
     manager: Option<ZweftShellManagerV1>,
+    /// wp_security_context_manager_v1, when the compositor offers it.
+    pub security: Option<WpSecurityContextManagerV1>,
     surface: Option<wl_surface::WlSurface>,
     colour: [u8; 4],
     /// Redraw at every frame callback, in alternating colours.
@@ -99,6 +105,7 @@ impl TestClient {
                 shm: None,
                 wm_base: None,
                 manager: None,
+                security: None,
                 surface: None,
                 colour,
                 animate: false,
@@ -141,6 +148,23 @@ impl TestClient {
         // Draw at the first configure (a refused window never gets one).
         self.until(|seen| !seen.configures.is_empty());
         window
+    }
+
+    /// Asks for a security context: clients accepted on `listener` speak
+    /// for `app_id` until `close` hangs up.
+    pub fn security_context(
+        &mut self,
+        listener: &std::os::unix::net::UnixListener,
+        close: std::os::fd::BorrowedFd<'_>,
+        app_id: &str,
+    ) {
+        let handle = self.queue.handle();
+        let manager = self.state.security.as_ref().expect("the security context manager");
+        let context = manager.create_listener(listener.as_fd(), close, &handle, ());
+        context.set_sandbox_engine("org.weft.test".to_owned());
+        context.set_app_id(app_id.to_owned());
+        context.commit();
+        self.roundtrip().unwrap();
     }
 
     /// Creates an xdg toplevel.
@@ -261,6 +285,9 @@ impl Dispatch<wl_registry::WlRegistry, ()> for State {
             "wl_shm" => state.shm = Some(registry.bind(name, 1, handle, ())),
             "xdg_wm_base" => state.wm_base = Some(registry.bind(name, 1, handle, ())),
             "zweft_shell_manager_v1" => state.manager = Some(registry.bind(name, 1, handle, ())),
+            "wp_security_context_manager_v1" => {
+                state.security = Some(registry.bind(name, 1, handle, ()));
+            }
             "wl_seat" => {
                 registry.bind::<wl_seat::WlSeat, _, _>(name, 1, handle, ());
             }
@@ -490,7 +517,9 @@ ignore_events!(
     wl_shm::WlShm,
     wl_shm_pool::WlShmPool,
     wl_buffer::WlBuffer,
-    ZweftShellManagerV1
+    ZweftShellManagerV1,
+    WpSecurityContextManagerV1,
+    WpSecurityContextV1
 );
 
 /// Waits until the compositor's last frame shows `colour` at (`x`, `y`).
