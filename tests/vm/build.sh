@@ -57,6 +57,7 @@ cp -r /usr/share/X11/xkb "$root/usr/share/X11/"
 printf '#!/bin/sh\nexec weston-simple-shm 2>>/tmp/app-shell.log\n' >"$root/usr/bin/app-shell"
 chmod 755 "$root/usr/bin/app-shell"
 install -m 755 tests/vm/init "$root/init"
+install -m 644 tests/vm/appd.toml "$root/etc/weft/appd.toml"
 
 # Kernel modules and what they depend on, with a modules.dep for busybox modprobe.
 for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu; do

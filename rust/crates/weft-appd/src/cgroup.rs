@@ -71,9 +71,9 @@ fn own_cgroup() -> io::Result<PathBuf> {
 impl Cgroups {
     /// Takes over the daemon's own cgroup when it is delegated to it, or says
     /// (in the log) why sessions will run without cgroups.
-    pub fn detect(limits: SessionLimits) -> Option<Self> {
-        if std::env::var_os("WEFT_DISABLE_CGROUP").is_some_and(|value| value != "0") {
-            tracing::info!("session cgroups are off (WEFT_DISABLE_CGROUP)");
+    pub fn detect(enabled: bool, limits: SessionLimits) -> Option<Self> {
+        if !enabled {
+            tracing::info!("session cgroups are off (settings or WEFT_DISABLE_CGROUP)");
             return None;
         }
         match Self::take_over(own_cgroup(), limits) {

@@ -1,12 +1,14 @@
-//! Where the supervisor finds things, from the environment (the NixOS module
-//! and the tests set these).
+//! The supervisor's configuration: the settings file (`--config`, see
+//! [`crate::settings`]) over the defaults, with environment variables over
+//! both (development and tests set these).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::cgroup::SessionLimits;
+use crate::settings::Settings;
 
 /// The supervisor's configuration.
 #[derive(Clone, Debug)]
@@ -48,6 +50,9 @@ pub struct Config {
     /// from their signed image, mounted read-only through dm-verity by this
     /// program (`<helper> mount|unmount <app-id>`), instead of from the store.
     pub mount_helper: Option<PathBuf>,
+    /// Whether sessions get cgroups (settings `cgroups`; `WEFT_DISABLE_CGROUP`
+    /// turns them off).
+    pub cgroups: bool,
     /// What happens when an app fails.
     pub restart: RestartPolicy,
     /// Each session's cgroup limits (`WEFT_SESSION_MEMORY_MAX`,
@@ -79,22 +84,29 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name).filter(|value| !value.is_empty()).map(PathBuf::from)
 }
 
-fn env_millis(name: &str, default: u64) -> Result<Duration> {
+/// `name` parsed as milliseconds when set, else `setting` milliseconds.
+fn env_millis(name: &str, setting: Option<u64>) -> Result<Duration> {
     match std::env::var(name) {
         Ok(value) => Ok(Duration::from_millis(
             value.parse().with_context(|| format!("{name}={value:?} is not milliseconds"))?,
         )),
-        Err(_) => Ok(Duration::from_millis(default)),
+        Err(_) => Ok(Duration::from_millis(setting.unwrap_or_default())),
     }
 }
 
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|value| !value.is_empty()).unwrap_or_else(|| default.to_owned())
+fn env_or(name: &str, setting: Option<String>) -> String {
+    std::env::var(name).ok().filter(|value| !value.is_empty()).or(setting).unwrap_or_default()
 }
 
 impl Config {
-    /// Reads the configuration from the environment.
-    pub fn from_env() -> Result<Self> {
+    /// The configuration from the settings file (when given) over the
+    /// defaults, with environment variables over both.
+    pub fn load(settings_file: Option<&Path>) -> Result<Self> {
+        let file = match settings_file {
+            Some(path) => Settings::read(path)?,
+            None => Settings::default(),
+        };
+        let settings = file.or(Settings::defaults());
         let xdg_runtime = env_path("XDG_RUNTIME_DIR").context("XDG_RUNTIME_DIR is not set")?;
         let home = env_path("HOME").unwrap_or_else(|| PathBuf::from("/"));
         let data_home = env_path("XDG_DATA_HOME").unwrap_or_else(|| home.join(".local/share"));
@@ -106,54 +118,59 @@ impl Config {
             Some(path) => path,
             None => std::env::current_exe()?.with_file_name("weft-file-portal"),
         };
+        let origins = match std::env::var("WEFT_APPD_WS_ORIGINS") {
+            Ok(list) => list.split(',').map(str::to_owned).collect(),
+            Err(_) => settings.ws_origins.unwrap_or_default(),
+        };
         Ok(Self {
             runtime_dir: xdg_runtime.join("weft"),
             runtime_bin,
             portal_bin,
-            aot_dir: env_path("WEFT_AOT_DIR")
-                .unwrap_or_else(|| PathBuf::from(weft_pack::store::SYSTEM_AOT_DIR)),
+            aot_dir: env_path("WEFT_AOT_DIR").or(settings.aot_dir).unwrap_or_default(),
             trusted_keys: env_path(weft_pack::keys::TRUSTED_KEYS_ENV)
-                .unwrap_or_else(|| PathBuf::from(weft_pack::keys::DEFAULT_TRUSTED_KEYS_DIR)),
+                .or(settings.trusted_keys)
+                .unwrap_or_default(),
             store_roots: weft_pack::store::store_roots(),
             app_data_root: data_home.join("weft/app-data"),
             documents_dir: env_path("XDG_DOCUMENTS_DIR").unwrap_or_else(|| home.join("Documents")),
-            ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", 30_000)?,
-            stop_grace: env_millis("WEFT_STOP_GRACE_MS", 3_000)?,
+            ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", settings.ready_timeout_ms)?,
+            stop_grace: env_millis("WEFT_STOP_GRACE_MS", settings.stop_grace_ms)?,
             ws_port: match std::env::var("WEFT_APPD_WS_PORT") {
                 Ok(port) => port
                     .parse()
                     .with_context(|| format!("WEFT_APPD_WS_PORT={port:?} is not a port"))?,
-                Err(_) => 7410,
+                Err(_) => settings.ws_port.unwrap_or_default(),
             },
-            ws_origins: std::env::var("WEFT_APPD_WS_ORIGINS")
-                .unwrap_or_else(|_| "weft://system".to_owned())
-                .split(',')
+            ws_origins: origins
+                .into_iter()
                 .map(|origin| origin.trim().to_owned())
                 .filter(|origin| !origin.is_empty())
                 .collect(),
-            app_shell_bin: env_path("WEFT_APP_SHELL_BIN"),
-            compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET"),
-            mount_helper: env_path("WEFT_MOUNT_HELPER"),
+            app_shell_bin: env_path("WEFT_APP_SHELL_BIN").or(settings.app_shell),
+            compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET").or(settings.compositor_socket),
+            mount_helper: env_path("WEFT_MOUNT_HELPER").or(settings.mount_helper),
+            cgroups: settings.cgroups.unwrap_or(true)
+                && !std::env::var_os("WEFT_DISABLE_CGROUP").is_some_and(|value| value != "0"),
             restart: RestartPolicy {
-                on_failure: match env_or("WEFT_RESTART", "never").as_str() {
+                on_failure: match env_or("WEFT_RESTART", settings.restart.policy).as_str() {
                     "never" => false,
                     "on-failure" => true,
-                    other => bail!("WEFT_RESTART={other:?}: expected never or on-failure"),
+                    other => bail!(
+                        "restart policy {other:?} (restart.policy or WEFT_RESTART): expected never or on-failure"
+                    ),
                 },
-                max_restarts: {
-                    let max = env_or("WEFT_RESTART_MAX", "3");
-                    max.parse()
-                        .with_context(|| format!("WEFT_RESTART_MAX={max:?} is not a count"))?
+                max_restarts: match std::env::var("WEFT_RESTART_MAX") {
+                    Ok(max) => max
+                        .parse()
+                        .with_context(|| format!("WEFT_RESTART_MAX={max:?} is not a count"))?,
+                    Err(_) => settings.restart.max.unwrap_or_default(),
                 },
-                backoff: env_millis("WEFT_RESTART_BACKOFF_MS", 500)?,
+                backoff: env_millis("WEFT_RESTART_BACKOFF_MS", settings.restart.backoff_ms)?,
             },
-            session_limits: {
-                let defaults = SessionLimits::default();
-                SessionLimits {
-                    memory_max: env_or("WEFT_SESSION_MEMORY_MAX", &defaults.memory_max),
-                    cpu_max: env_or("WEFT_SESSION_CPU_MAX", &defaults.cpu_max),
-                    pids_max: env_or("WEFT_SESSION_PIDS_MAX", &defaults.pids_max),
-                }
+            session_limits: SessionLimits {
+                memory_max: env_or("WEFT_SESSION_MEMORY_MAX", settings.session.memory_max),
+                cpu_max: env_or("WEFT_SESSION_CPU_MAX", settings.session.cpu_max),
+                pids_max: env_or("WEFT_SESSION_PIDS_MAX", settings.session.pids_max),
             },
         })
     }

@@ -142,7 +142,7 @@ impl Daemon {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (log_lines, _) = broadcast::channel(EVENT_BACKLOG);
         Arc::new(Self {
-            cgroups: Cgroups::detect(config.session_limits.clone()),
+            cgroups: Cgroups::detect(config.cgroups, config.session_limits.clone()),
             config,
             sessions: Mutex::new(BTreeMap::new()),
             next_session: Mutex::new(1),

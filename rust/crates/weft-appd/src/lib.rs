@@ -9,4 +9,5 @@ pub mod compositor;
 pub mod config;
 pub mod daemon;
 pub mod server;
+pub mod settings;
 pub mod usage;

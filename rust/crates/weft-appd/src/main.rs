@@ -2,17 +2,38 @@
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use weft_appd::config::Config;
 use weft_appd::daemon::Daemon;
+use weft_appd::settings::Settings;
+
+/// The WEFT OS session supervisor.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The settings file (TOML; see docs/nix.md). Environment variables
+    /// override it.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Print every setting with its default as JSON, and exit.
+    #[arg(long)]
+    print_default_settings: bool,
+}
 
 // One thread: children are spawned from it, and PR_SET_PDEATHSIG ties their life
 // to the thread that spawned them.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_default_settings {
+        let json = serde_json::to_string_pretty(&Settings::defaults()).expect("settings are JSON");
+        println!("{json}");
+        return ExitCode::SUCCESS;
+    }
     // Structured fields go to the journal when there is one (a systemd
     // machine); elsewhere, and when the journal cannot be reached, to stderr.
     let journald = std::path::Path::new("/run/systemd/journal/socket")
@@ -32,7 +53,7 @@ async fn main() -> ExitCode {
         .with(stderr)
         .init();
     let result = async {
-        let config = Config::from_env()?;
+        let config = Config::load(cli.config.as_deref())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         let shutdown = async move {

@@ -54,6 +54,10 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
     write_private(&config.ws_port_path(), port.to_string().as_bytes())?;
     let token = Arc::new(token);
     tracing::info!(socket = %path.display(), ws = %format!("127.0.0.1:{port}"), "weft-appd listening");
+    // A Type=notify unit starts its dependents now; elsewhere this does nothing.
+    if let Err(error) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("cannot tell systemd we are ready: {error}");
+    }
 
     tokio::pin!(shutdown);
     loop {

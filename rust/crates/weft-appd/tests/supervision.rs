@@ -473,3 +473,37 @@ fn built_apps_malformed_settings_stop_the_daemon_with_their_name() {
         assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
     }
 }
+
+#[test]
+fn malformed_settings_files_stop_the_daemon_naming_the_key() {
+    let run = tempfile::tempdir().unwrap();
+    let file = run.path().join("appd.toml");
+    for (text, expected) in [
+        ("ready-timeout = 5", "unknown field `ready-timeout`"),
+        ("[restart]\nretries = 2", "unknown field `retries`"),
+        ("[session]\nmemory-max = 5", "memory-max"),
+        ("ws-port = 99999", "ws-port"),
+        ("[restart]\npolicy = \"sometimes\"", "restart policy \"sometimes\""),
+        ("not toml at all", "is not valid settings"),
+    ] {
+        fs::write(&file, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
+            .arg("--config")
+            .arg(&file)
+            .env("XDG_RUNTIME_DIR", run.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{text:?} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{text:?}: {stderr}");
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
+        .args(["--config", "/nonexistent/appd.toml"])
+        .env("XDG_RUNTIME_DIR", run.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("reading the settings file /nonexistent/appd.toml")
+    );
+}

@@ -448,6 +448,10 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         sessions: HashMap::new(),
         subscribers: HashMap::new(),
     };
+    // A Type=notify unit starts its dependents now; elsewhere this does nothing.
+    if let Err(error) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!("cannot tell systemd we are ready: {error}");
+    }
     while compositor.running {
         event_loop.dispatch(None, &mut compositor)?;
     }
