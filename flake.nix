@@ -10,23 +10,111 @@
     let
       inherit (nixpkgs) lib;
 
-      # Only x86_64-linux is built and tested today; add systems here as they are.
-      systems = [ "x86_64-linux" ];
+      # x86_64-linux is what the VM tests boot; aarch64-linux builds the same
+      # packages and modules.
+      systems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
       forAllSystems = lib.genAttrs systems;
-      pkgsFor = system: nixpkgs.legacyPackages.${system};
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+          overlays = [ self.overlays.default ];
+        };
+      # nixpkgs cross-compiling to wasm32-wasip2, for the apps' components.
+      pkgsWasip2For =
+        system:
+        import nixpkgs {
+          localSystem = system;
+          crossSystem = lib.systems.examples.wasi32 // {
+            rust.rustcTarget = "wasm32-wasip2";
+          };
+        };
+
+      exampleApps = [
+        "hello"
+        "clock"
+        "notes"
+        "fetch"
+      ];
     in
     {
+      overlays.default = final: _prev: {
+        weft = final.callPackage ./packages/weft/package.nix { };
+      };
+
       packages = forAllSystems (
         system:
         let
           pkgs = pkgsFor system;
-          weft = pkgs.callPackage ./packages/weft/package.nix { };
+          appPackages = lib.genAttrs exampleApps (
+            name:
+            pkgs.callPackage ./packages/weft-app/guest.nix {
+              inherit name;
+              pkgsWasip2 = pkgsWasip2For system;
+            }
+          );
         in
         {
-          inherit weft;
-          default = weft;
+          inherit (pkgs) weft;
+          default = pkgs.weft;
+          installer-iso = self.nixosConfigurations.installer.config.system.build.isoImage;
         }
+        // lib.mapAttrs' (name: value: lib.nameValuePair "app-${name}" value) appPackages
       );
+
+      # Building and checking app images, for app flakes and system flakes.
+      lib = {
+        # mkWeftApp { pkgs, package, signature, publicKey }: the image of a
+        # package directory with its author's signature (see docs/nix.md).
+        mkWeftApp =
+          { pkgs, ... }@args:
+          pkgs.callPackage ./packages/weft-app/image.nix (
+            {
+              weft = self.packages.${pkgs.stdenv.hostPlatform.system}.weft;
+            }
+            // removeAttrs args [ "pkgs" ]
+          );
+        # verifyWeftApp { pkgs, image, trustedKeys }: fails the build unless
+        # `weft-pack verify` accepts the image with those keys.
+        verifyWeftApp =
+          { pkgs, ... }@args:
+          pkgs.callPackage ./packages/weft-app/verify.nix (
+            {
+              weft = self.packages.${pkgs.stdenv.hostPlatform.system}.weft;
+            }
+            // removeAttrs args [ "pkgs" ]
+          );
+      };
+
+      nixosModules.default = {
+        imports = [ ./modules/weft ];
+        nixpkgs.overlays = [ self.overlays.default ];
+      };
+
+      nixosConfigurations = {
+        # A WEFT machine for `nixos-rebuild build-vm` and the VM tests.
+        vm = lib.nixosSystem {
+          system = "x86_64-linux";
+          modules = [
+            self.nixosModules.default
+            ./images/vm.nix
+          ];
+        };
+        # The install medium (`nix build .#installer-iso`).
+        installer = lib.nixosSystem {
+          system = "x86_64-linux";
+          specialArgs = {
+            inherit (self.nixosConfigurations.vm.config.system.build) toplevel;
+          };
+          modules = [
+            "${nixpkgs}/nixos/modules/installer/cd-dvd/installation-cd-minimal.nix"
+            ./images/installer.nix
+          ];
+        };
+      };
 
       devShells = forAllSystems (
         system:
@@ -36,23 +124,22 @@
         {
           default = pkgs.mkShell {
             # cargo, rustc and the package's other build inputs.
-            inputsFrom = [ self.packages.${system}.weft ];
+            inputsFrom = [ pkgs.weft ];
             packages = [
               pkgs.rust-analyzer
               pkgs.clippy
               pkgs.rustfmt
-              pkgs.nixpkgs-fmt
+              pkgs.nixfmt-rfc-style
               pkgs.deadnix
+              pkgs.statix
               pkgs.wasm-tools
+              pkgs.qemu
             ];
           };
         }
       );
 
-      # STYLE.md asks for nixfmt, but our development machines are Debian, where nixfmt is
-      # not packaged; nixpkgs-fmt is (via cargo), so every .nix file is formatted with it
-      # and tests/check-nix.sh checks the same thing outside Nix.
-      formatter = forAllSystems (system: (pkgsFor system).nixpkgs-fmt);
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt-rfc-style);
 
       checks = forAllSystems (
         system:
@@ -62,20 +149,21 @@
             root = ./.;
             fileset = lib.fileset.fileFilter (file: file.hasExt "nix") ./.;
           };
+          vmTests = import ./tests/nixos {
+            inherit pkgs lib;
+            weftModule = self.nixosModules.default;
+            apps = lib.genAttrs exampleApps (name: self.packages.${system}."app-${name}");
+          };
         in
         {
-          inherit (self.packages.${system}) weft;
+          inherit (pkgs) weft;
 
-          nix-format =
-            pkgs.runCommand "weft-nix-format"
-              {
-                nativeBuildInputs = [ pkgs.nixpkgs-fmt ];
-              }
-              ''
-                find ${nixFiles} -name '*.nix' -print0 | xargs -0 nixpkgs-fmt --check
-                touch $out
-              '';
+          nix-format = pkgs.runCommand "weft-nix-format" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
+            find ${nixFiles} -name '*.nix' -print0 | xargs -0 nixfmt --check
+            touch $out
+          '';
         }
+        // lib.optionalAttrs (system == "x86_64-linux") vmTests
       );
     };
 }

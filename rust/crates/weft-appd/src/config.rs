@@ -150,7 +150,7 @@ impl Config {
             compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET").or(settings.compositor_socket),
             mount_helper: env_path("WEFT_MOUNT_HELPER").or(settings.mount_helper),
             cgroups: settings.cgroups.unwrap_or(true)
-                && !std::env::var_os("WEFT_DISABLE_CGROUP").is_some_and(|value| value != "0"),
+                && std::env::var_os("WEFT_DISABLE_CGROUP").is_none_or(|value| value == "0"),
             restart: RestartPolicy {
                 on_failure: match env_or("WEFT_RESTART", settings.restart.policy).as_str() {
                     "never" => false,

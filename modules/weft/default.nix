@@ -1,0 +1,226 @@
+# The WEFT OS NixOS module: `weft.enable = true;` turns a NixOS machine into
+# WEFT (compositor, session supervisor, mount helper, signed app images).
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.weft;
+  settingsFormat = pkgs.formats.toml { };
+
+  # `weft.settings` options, generated from the key table weft-appd's test
+  # checks against the Rust schema.
+  settingType =
+    spec:
+    {
+      path = lib.types.str;
+      int = lib.types.ints.unsigned;
+      port = lib.types.port;
+      strings = lib.types.listOf lib.types.str;
+      bool = lib.types.bool;
+      str = lib.types.str;
+      enum = lib.types.enum (spec.values or [ ]);
+    }
+    .${spec.type};
+  settingOptions = lib.mapAttrs (
+    _: spec:
+    if spec ? type then
+      lib.mkOption {
+        type = lib.types.nullOr (settingType spec);
+        inherit (spec) default description;
+      }
+    else
+      lib.mkOption {
+        type = lib.types.submodule { options = settingOptions spec; };
+        default = { };
+        description = "The `[${lib.concatStringsSep ", " (lib.attrNames spec)}]` table.";
+      }
+  );
+
+  uid = config.users.users.${cfg.session.user}.uid;
+  wrapperDir = config.security.wrapperDir;
+  appdSettings = import ./appd-config.nix {
+    inherit (cfg) settings;
+    inherit uid;
+    mountHelper = "${wrapperDir}/weft-mount-helper";
+    appShell = cfg.appShell;
+  };
+  appdConfigFile = settingsFormat.generate "weft-appd.toml" appdSettings;
+  units = import ./units.nix {
+    package = cfg.package;
+    configFile = "/etc/weft/appd.toml";
+    user = cfg.session.user;
+    inherit uid;
+    backend = cfg.compositor.backend;
+  };
+
+  # Each image is checked at build time: a bad or untrusted signature fails
+  # the system build, not the first launch.
+  verifyWeftApp =
+    { image }:
+    pkgs.callPackage ../../packages/weft-app/verify.nix {
+      weft = cfg.package;
+      inherit image;
+      inherit (cfg) trustedKeys;
+    };
+
+  appModule = lib.types.submodule {
+    options = {
+      id = lib.mkOption {
+        type = lib.types.str;
+        description = "The app id (as in its `wapp.toml`).";
+      };
+      image = lib.mkOption {
+        type = lib.types.path;
+        description = "A directory holding the signed `<id>-<version>.wimg` and `.sig`.";
+      };
+    };
+  };
+in
+{
+  imports = [
+    ./kernel.nix
+    ./profiles.nix
+  ];
+
+  options.weft = {
+    enable = lib.mkEnableOption "WEFT OS: WebAssembly apps from signed images in a Wayland session";
+
+    package = lib.mkPackageOption pkgs "weft" { };
+
+    apps = lib.mkOption {
+      type = lib.types.listOf appModule;
+      default = [ ];
+      example = lib.literalExpression "[ inputs.clock.weftApps.clock ]";
+      description = ''
+        Signed app images to install under `/var/lib/weft/images/<id>/`. Each is
+        verified against {option}`weft.trustedKeys` when the system is built
+        (`lib.verifyWeftApp`) and again by the mount helper at every launch.
+      '';
+    };
+
+    trustedKeys = lib.mkOption {
+      type = lib.types.listOf lib.types.path;
+      default = [ ];
+      description = "Public keys (PEM `.pub` files) whose signatures this system accepts.";
+    };
+
+    settings = lib.mkOption {
+      type = lib.types.submodule {
+        freeformType = settingsFormat.type;
+        options = settingOptions (import ./settings.nix);
+      };
+      default = { };
+      description = ''
+        weft-appd's settings, rendered to `/etc/weft/appd.toml` (the file
+        `weft-appd --config` reads; keys in docs/nix.md).
+      '';
+    };
+
+    appShell = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      description = "The per-app UI shell appd starts after READY (weft-app-shell once it ships).";
+    };
+
+    session.user = lib.mkOption {
+      type = lib.types.str;
+      default = "weft";
+      description = "The user the session (compositor, supervisor, apps) runs as.";
+    };
+
+    compositor.backend = lib.mkOption {
+      type = lib.types.enum [
+        "drm"
+        "headless"
+        "auto"
+      ];
+      default = "drm";
+      description = "Where weft-compositor draws (`headless` for machines without a display).";
+    };
+
+    appsSlice = {
+      memoryMax = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "4G";
+        description = "`MemoryMax=` of `weft-apps.slice`: all apps together, on top of each session's own limit.";
+      };
+      cpuQuota = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "300%";
+        description = "`CPUQuota=` of `weft-apps.slice`.";
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = uid != null;
+        message = "weft.session.user (${cfg.session.user}) needs a fixed uid: weft-appd's runtime directory is /run/user/<uid>.";
+      }
+      {
+        assertion = cfg.apps == [ ] || cfg.trustedKeys != [ ];
+        message = "weft.apps are installed but weft.trustedKeys is empty: no app could be launched.";
+      }
+    ];
+
+    users.users.${cfg.session.user} = {
+      isNormalUser = lib.mkDefault true;
+      uid = lib.mkDefault 1000;
+      extraGroups = [
+        "video"
+        "input"
+        "weft"
+      ];
+    };
+    users.groups.weft = { };
+
+    environment.systemPackages = [ cfg.package ];
+
+    environment.etc = {
+      "weft/appd.toml".source = appdConfigFile;
+    }
+    // lib.listToAttrs (
+      lib.imap0 (index: key: {
+        name = "weft/trusted-keys/key-${toString index}.pub";
+        value.source = key;
+      }) cfg.trustedKeys
+    );
+
+    # The only privileged piece, as docs/security.md describes: setuid root,
+    # runnable by the session user's group only.
+    security.wrappers.weft-mount-helper = {
+      source = "${cfg.package}/bin/weft-mount-helper";
+      owner = "root";
+      group = "weft";
+      permissions = "u+rx,g+x";
+      setuid = true;
+    };
+
+    systemd.tmpfiles.rules = [
+      "d /run/weft 0755 root root -"
+      "d /run/weft/apps 0755 root root -"
+      "d /var/lib/weft 0755 root root -"
+      "d /var/lib/weft/images 0755 root root -"
+      "d /var/lib/weft/aot 0700 ${cfg.session.user} ${cfg.session.user} -"
+    ]
+    ++ map (
+      app: "L+ /var/lib/weft/images/${app.id} - - - - ${verifyWeftApp { inherit (app) image; }}"
+    ) cfg.apps;
+
+    systemd.slices.weft-apps = {
+      description = "WEFT apps";
+      sliceConfig =
+        lib.optionalAttrs (cfg.appsSlice.memoryMax != null) { MemoryMax = cfg.appsSlice.memoryMax; }
+        // lib.optionalAttrs (cfg.appsSlice.cpuQuota != null) { CPUQuota = cfg.appsSlice.cpuQuota; };
+    };
+
+    systemd.services = units;
+    systemd.defaultUnit = "graphical.target";
+  };
+}

@@ -1,0 +1,183 @@
+# The NixOS VM tests (`nix flake check` on x86_64-linux). Each matches a
+# scenario of the here-runnable VM suite (tests/vm/init), named in its comment;
+# the others cover what only a full NixOS system has (units, generations, the
+# installer).
+{
+  pkgs,
+  lib,
+  weftModule,
+  apps,
+}:
+let
+  testImage =
+    name: args:
+    pkgs.callPackage ../../packages/weft-app/test-image.nix (
+      {
+        inherit name;
+        package = apps.${name};
+      }
+      // args
+    );
+  hello = testImage "hello" { };
+  clock = testImage "clock" { };
+  notesTampered = testImage "notes" { tamper = true; };
+  fetchUntrusted = testImage "fetch" { };
+
+  # The app UI shell until weft-app-shell ships: a stock Wayland client, as
+  # in tests/vm.
+  appShell = pkgs.writeShellScript "weft-test-app-shell" ''
+    exec ${pkgs.weston}/bin/weston-simple-shm
+  '';
+
+  # A WEFT machine with the given apps (each a test image) trusted and installed.
+  machine =
+    images: extra:
+    { ... }:
+    {
+      imports = [
+        weftModule
+        extra
+      ];
+      weft = {
+        enable = true;
+        appShell = appShell;
+        apps = map (image: {
+          id = "org.weft.${image.name}";
+          inherit image;
+        }) images;
+        trustedKeys = map (image: "${image.key}/test.pub") images;
+      };
+      virtualisation = {
+        memorySize = 2048;
+        qemu.options = [
+          "-vga none"
+          "-device virtio-gpu-pci,xres=1024,yres=768"
+        ];
+      };
+    };
+
+  # Runs weftctl as the session user.
+  prelude = ''
+    def weftctl(args):
+        return machine.succeed(f"su weft -c 'XDG_RUNTIME_DIR=/run/user/1000 weftctl {args}'")
+
+    def weftctl_fails(args):
+        return machine.fail(f"su weft -c 'XDG_RUNTIME_DIR=/run/user/1000 weftctl {args} 2>&1'")
+
+    machine.wait_for_unit("weft-compositor.service")
+    machine.wait_for_unit("weft-appd.service")
+  '';
+
+  test =
+    name: nodes: script:
+    pkgs.testers.runNixOSTest {
+      name = "weft-${name}";
+      inherit nodes;
+      extraPythonPackages = p: [ p.pillow ];
+      testScript = prelude + script;
+    };
+in
+{
+  # tests/vm scenario `boot`: launch from a signed image through dm-verity,
+  # READY, the window on screen where the layout puts it.
+  vm-boot-to-app = test "boot-to-app" { machine = machine [ hello ] { }; } ''
+    weftctl("launch org.weft.hello")
+    machine.succeed("test -e /dev/mapper/weft-org.weft.hello")
+    machine.sleep(2)
+    machine.screenshot("hello")
+    from PIL import Image
+    import os
+    shot = Image.open(os.path.join(machine.out_dir, "hello.png")).convert("RGB")
+    assert shot.getpixel((0, 0)) == (255, 255, 255), shot.getpixel((0, 0))
+    assert shot.getpixel((600, 600)) == (0x1C, 0x24, 0x30), shot.getpixel((600, 600))
+    assert "Hello, WEFT!" in weftctl("send 1 WEFT")
+  '';
+
+  # tests/vm scenario `tampered`, at build time: a system whose app image was
+  # changed after signing does not build.
+  vm-tamper-build = pkgs.testers.testBuildFailure (
+    pkgs.callPackage ../../packages/weft-app/verify.nix {
+      image = notesTampered;
+      trustedKeys = [ "${notesTampered.key}/test.pub" ];
+    }
+  );
+
+  # tests/vm scenarios `tampered` (on disk, after boot) and `untrusted`.
+  vm-tamper-runtime =
+    test "tamper-runtime"
+      {
+        machine = machine [ clock ] {
+          environment.etc."weft-test/notes".source = notesTampered;
+          environment.etc."weft-test/fetch".source = fetchUntrusted;
+        };
+      }
+      ''
+        weftctl("launch org.weft.clock")
+        machine.succeed("cp -rL /etc/weft-test/notes /var/lib/weft/images/org.weft.notes")
+        error = weftctl_fails("launch org.weft.notes")
+        assert "dm-verity refused the image" in error, error
+        machine.fail("test -e /dev/mapper/weft-org.weft.notes")
+        machine.succeed("cp -rL /etc/weft-test/fetch /var/lib/weft/images/org.weft.fetch")
+        error = weftctl_fails("launch org.weft.fetch")
+        assert "not among the trusted keys" in error, error
+        assert weftctl("send 1 tick").startswith("time ")
+      '';
+
+  # tests/vm scenario `kill`, plus the restart policy only the NixOS settings
+  # turn on here.
+  vm-crash-restart =
+    test "crash-restart"
+      {
+        machine = machine [ clock ] { weft.settings.restart.policy = "on-failure"; };
+      }
+      ''
+        weftctl("launch org.weft.clock")
+        pid = weftctl("ps --json | ${pkgs.jq}/bin/jq '.[0].pid'").strip()
+        machine.succeed(f"kill -9 {pid}")
+        machine.wait_until_succeeds("su weft -c 'XDG_RUNTIME_DIR=/run/user/1000 weftctl ps --json' | ${pkgs.jq}/bin/jq -e '.[0].restarts == 1 and .[0].state == \"running\"'")
+      '';
+
+  # The kiosk profile launches its app at boot and keeps it running.
+  vm-kiosk =
+    test "kiosk"
+      {
+        machine = machine [ clock ] {
+          weft.profile = "kiosk";
+          weft.kiosk.app = "org.weft.clock";
+        };
+      }
+      ''
+        machine.wait_for_unit("weft-kiosk.service")
+        machine.wait_until_succeeds("su weft -c 'XDG_RUNTIME_DIR=/run/user/1000 weftctl ps' | grep -q 'org.weft.clock.*running'")
+      '';
+
+  # Generations carry the app set: switch to one with another app version and back.
+  vm-rollback =
+    let
+      # Another build of the app: a new image, signed with another key.
+      nextHello = hello.overrideAttrs { name = "weft-test-image-hello-next"; };
+    in
+    test "rollback"
+      {
+        machine = machine [ hello ] {
+          specialisation.next.configuration.weft = {
+            apps = lib.mkForce [
+              {
+                id = "org.weft.hello";
+                image = nextHello;
+              }
+            ];
+            trustedKeys = lib.mkForce [ "${nextHello.key}/test.pub" ];
+          };
+        };
+      }
+      ''
+        before = machine.succeed("readlink /var/lib/weft/images/org.weft.hello")
+        machine.succeed("/run/current-system/specialisation/next/bin/switch-to-configuration test")
+        after = machine.succeed("readlink /var/lib/weft/images/org.weft.hello")
+        machine.succeed("/run/booted-system/bin/switch-to-configuration test")
+        back = machine.succeed("readlink /var/lib/weft/images/org.weft.hello")
+        assert before == back and before != after, (before, after, back)
+        weftctl("launch org.weft.hello")
+      '';
+}
