@@ -153,6 +153,7 @@
             inherit pkgs lib;
             weftModule = self.nixosModules.default;
             apps = lib.genAttrs exampleApps (name: self.packages.${system}."app-${name}");
+            vmToplevel = self.nixosConfigurations.vm.config.system.build.toplevel;
           };
         in
         {

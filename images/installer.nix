@@ -2,6 +2,7 @@
 # the WEFT system (.#vm), so `weft-install /dev/<disk>` installs it offline.
 {
   lib,
+  options,
   pkgs,
   toplevel,
   ...
@@ -28,8 +29,15 @@ let
   };
 in
 {
-  isoImage.isoBaseName = lib.mkForce "weft-installer";
-  isoImage.storeContents = [ toplevel ];
-  environment.systemPackages = [ weftInstall ];
-  services.getty.helpLine = "Run `weft-install /dev/vdb` (or your disk) to install WEFT OS.";
+  # The ISO settings only where the ISO module is imported (the installer's VM
+  # test runs this module without it).
+  config =
+    lib.optionalAttrs (options ? isoImage) {
+      isoImage.isoBaseName = lib.mkForce "weft-installer";
+      isoImage.storeContents = [ toplevel ];
+    }
+    // {
+      environment.systemPackages = [ weftInstall ];
+      services.getty.helpLine = "Run `weft-install /dev/vdb` (or your disk) to install WEFT OS.";
+    };
 }

@@ -7,6 +7,7 @@
   lib,
   weftModule,
   apps,
+  vmToplevel,
 }:
 let
   testImage =
@@ -180,4 +181,28 @@ in
         assert before == back and before != after, (before, after, back)
         weftctl("launch org.weft.hello")
       '';
+
+  # The installer installs the WEFT system (.#vm) onto an empty disk, offline.
+  # (The test machine runs the installer's configuration; it does not boot the
+  # ISO file itself.)
+  vm-installer = pkgs.testers.runNixOSTest {
+    name = "weft-installer";
+    nodes.machine = {
+      imports = [ ../../images/installer.nix ];
+      _module.args.toplevel = vmToplevel;
+      virtualisation = {
+        emptyDiskImages = [ 8192 ];
+        memorySize = 2048;
+        additionalPaths = [ vmToplevel ];
+      };
+    };
+    testScript = ''
+      machine.wait_for_unit("multi-user.target")
+      machine.succeed("weft-install /dev/vdb")
+      machine.succeed("mount /dev/disk/by-label/nixos /mnt")
+      machine.succeed("test -e /mnt/nix/var/nix/profiles/system/etc/systemd/system/weft-appd.service")
+      machine.succeed("test -e /mnt/nix/var/nix/profiles/system/etc/weft/appd.toml")
+      machine.succeed("test -e /mnt/boot/grub/grub.cfg")
+    '';
+  };
 }
