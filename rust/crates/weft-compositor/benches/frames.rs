@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TestClient;
-use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
 use weft_compositor::server::Command;
 use weft_compositor::state::Authorization;
+use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
 fn quantile(values: &mut [Duration], q: f64) -> Duration {
     values.sort();

@@ -9,7 +9,6 @@ pub mod backend;
 pub mod control;
 pub mod drm;
 pub mod input;
-pub mod protocol;
 pub mod server;
 pub mod shell;
 pub mod state;

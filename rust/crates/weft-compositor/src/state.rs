@@ -50,8 +50,8 @@ use smithay::{
     delegate_xdg_decoration, delegate_xdg_shell,
 };
 
-use crate::protocol::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 use crate::shell::{Layout, Role, WindowId};
+use weft_protocol::zweft::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
 /// What a connection may do: which app it speaks for, and whether it is the
 /// system UI (the only one allowed the panel).

@@ -7,10 +7,10 @@ use smithay::reexports::wayland_server::{
 };
 use smithay::wayland::compositor;
 
-use crate::protocol::server::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
-use crate::protocol::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 use crate::shell::{Role, WindowId};
 use crate::state::{Weft, WindowKind};
+use weft_protocol::zweft::server::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
+use weft_protocol::zweft::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
 /// The surface role zweft windows take.
 const ROLE: &str = "zweft_shell_window_v1";
@@ -132,6 +132,8 @@ impl Dispatch<ZweftShellWindowV1, std::sync::Mutex<Option<WindowId>>> for Weft {
                 }
                 state.relayout();
             }
+            // Requests of later protocol versions, which this one does not offer.
+            _ => {}
         }
     }
 

@@ -9,10 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use common::*;
-use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
 use weft_compositor::server::{Config, Handle};
 use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
 use weft_protocol::frame::{read_frame_sync, write_frame_sync};
+use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
 /// `zweft_shell_manager_v1.error.unauthorized_app_id`.
 const UNAUTHORIZED_APP_ID: u32 = 0;

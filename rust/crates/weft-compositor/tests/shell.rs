@@ -9,10 +9,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
 use common::*;
-use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
-use weft_compositor::protocol::client::zweft_shell_window_v1::ZweftShellWindowV1;
 use weft_compositor::server::{Command, Handle};
 use weft_compositor::state::{Authorization, Keymap, ShellEvent, TouchPhase};
+use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
+use weft_protocol::zweft::client::zweft_shell_window_v1::ZweftShellWindowV1;
 
 const WIDTH: i32 = 640;
 const HEIGHT: i32 = 480;

@@ -11,9 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use weft_compositor::protocol::client::zweft_shell_manager_v1::Role;
 use weft_compositor::server::Command as Control;
 use weft_compositor::state::Authorization;
+use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
 const RED: [u8; 4] = [200, 30, 30, 255];
 

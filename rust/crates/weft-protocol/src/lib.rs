@@ -10,6 +10,8 @@
 //! - [`compositor`]: `weft-appd` and `weft-compositor`'s control socket; the
 //!   same frames ([`frame`]).
 //! - [`portal`]: a session and its `weft-file-portal`.
+//! - `zweft`: the Wayland protocol `zweft-shell-unstable-v1` between the
+//!   compositor and the shells (features `zweft-server`, `zweft-client`).
 
 #![warn(missing_docs)]
 
@@ -18,3 +20,5 @@ pub mod compositor;
 pub mod frame;
 pub mod portal;
 pub mod session;
+#[cfg(any(feature = "zweft-server", feature = "zweft-client"))]
+pub mod zweft;

@@ -17,10 +17,10 @@ use wayland_protocols::wp::security_context::v1::client::{
     wp_security_context_v1::WpSecurityContextV1,
 };
 use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
-use weft_compositor::protocol::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
-use weft_compositor::protocol::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 use weft_compositor::server::{Command, Config, Handle};
 use weft_compositor::state::{Authorization, Keymap};
+use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
+use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
 /// What the compositor told the client.
 #[derive(Debug, Default)]

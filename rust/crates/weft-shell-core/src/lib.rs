@@ -1,0 +1,8 @@
+//! What WEFT's Servo shells share without linking Servo, so it is built and
+//! tested with the rest of the workspace: the `weft-app://` scheme, which
+//! serves an app's web UI only from its own verified, read-only package, and
+//! the zweft-shell window that shows a web view's frames on weft-compositor
+//! and brings back its input.
+
+pub mod scheme;
+pub mod window;

@@ -1,0 +1,451 @@
+//! A shell's window on weft-compositor: a zweft-shell window (the `panel` for
+//! the system UI, an `application` window for an app) that shows RGBA frames
+//! through wl_shm, and reports what the compositor says (size, focus, close,
+//! navigation gestures) and the input aimed at it, for the shell to hand to
+//! its web view.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use wayland_client::protocol::{
+    wl_buffer, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
+    wl_surface, wl_touch,
+};
+use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
+use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
+use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
+
+/// What the window is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The system UI along the screen's edge (only the system UI's connection).
+    Panel,
+    /// An app's UI (only for the app the connection speaks for).
+    Application,
+}
+
+/// Input aimed at the window, in surface coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The pointer moved to (`x`, `y`).
+    PointerMotion {
+        /// Surface x.
+        x: f64,
+        /// Surface y.
+        y: f64,
+    },
+    /// A button (evdev code) went down or up.
+    PointerButton {
+        /// The evdev button code.
+        button: u32,
+        /// Down (true) or up.
+        pressed: bool,
+    },
+    /// A key (evdev code) went down or up.
+    Key {
+        /// The evdev key code.
+        code: u32,
+        /// Down (true) or up.
+        pressed: bool,
+    },
+    /// A finger touched, moved or lifted.
+    Touch {
+        /// The touch point.
+        id: i32,
+        /// Surface x (0 when lifted).
+        x: f64,
+        /// Surface y (0 when lifted).
+        y: f64,
+        /// Down, motion or up.
+        phase: TouchPhase,
+    },
+}
+
+/// A touch point's phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchPhase {
+    /// Touched.
+    Down,
+    /// Moved.
+    Motion,
+    /// Lifted.
+    Up,
+}
+
+/// What happened to the window since the last [`ShellWindow::dispatch`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The compositor gave the window this size; draw frames of it.
+    Configured {
+        /// Width in pixels.
+        width: i32,
+        /// Height in pixels.
+        height: i32,
+    },
+    /// The window got (true) or lost the keyboard.
+    Focus(bool),
+    /// The compositor closed the window, saying why; the shell should exit.
+    Closed(String),
+    /// A navigation gesture for the panel (such as `switch-app`).
+    Gesture(String),
+    /// Input aimed at the window.
+    Input(Input),
+}
+
+/// Why the window could not be made or shown.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    /// No Wayland connection.
+    #[error("cannot connect to the compositor: {0}")]
+    Connect(String),
+    /// The compositor lacks a global the window needs.
+    #[error("the compositor offers no {0}")]
+    Missing(&'static str),
+    /// The connection failed, or the compositor ended it (a protocol error
+    /// such as an app id this connection may not speak for).
+    #[error("the compositor connection failed: {0}")]
+    Connection(String),
+    /// A frame does not match its size.
+    #[error("a {width}x{height} frame needs {expected} RGBA bytes, not {actual}")]
+    FrameSize {
+        /// Width.
+        width: i32,
+        /// Height.
+        height: i32,
+        /// Bytes needed.
+        expected: usize,
+        /// Bytes given.
+        actual: usize,
+    },
+    /// Shared memory for a frame could not be made.
+    #[error("cannot make a frame buffer: {0}")]
+    Buffer(#[from] std::io::Error),
+}
+
+/// A zweft-shell window showing a shell's frames.
+pub struct ShellWindow {
+    connection: Connection,
+    queue: EventQueue<State>,
+    state: State,
+    window: ZweftShellWindowV1,
+}
+
+/// The connection's objects and what arrived.
+struct State {
+    compositor: Option<wl_compositor::WlCompositor>,
+    shm: Option<wl_shm::WlShm>,
+    manager: Option<ZweftShellManagerV1>,
+    surface: Option<wl_surface::WlSurface>,
+    size: Option<(i32, i32)>,
+    events: Vec<Event>,
+}
+
+impl ShellWindow {
+    /// Opens a window on the compositor of `$WAYLAND_DISPLAY` (the app
+    /// shell's session socket, or the system UI's socket), asking for `size`
+    /// (the compositor decides; a panel's height is its thickness).
+    pub fn connect(
+        app_id: &str,
+        title: &str,
+        role: Role,
+        size: (i32, i32),
+    ) -> Result<Self, WindowError> {
+        let connection = Connection::connect_to_env()
+            .map_err(|error| WindowError::Connect(error.to_string()))?;
+        Self::open(connection, app_id, title, role, size)
+    }
+
+    /// Opens a window on the compositor at the other end of `stream`.
+    pub fn on(
+        stream: UnixStream,
+        app_id: &str,
+        title: &str,
+        role: Role,
+        size: (i32, i32),
+    ) -> Result<Self, WindowError> {
+        let connection = Connection::from_socket(stream)
+            .map_err(|error| WindowError::Connect(error.to_string()))?;
+        Self::open(connection, app_id, title, role, size)
+    }
+
+    fn open(
+        connection: Connection,
+        app_id: &str,
+        title: &str,
+        role: Role,
+        (width, height): (i32, i32),
+    ) -> Result<Self, WindowError> {
+        let mut queue = connection.new_event_queue();
+        let handle = queue.handle();
+        connection.display().get_registry(&handle, ());
+        let mut state = State {
+            compositor: None,
+            shm: None,
+            manager: None,
+            surface: None,
+            size: None,
+            events: Vec::new(),
+        };
+        queue.roundtrip(&mut state).map_err(connection_error)?;
+        let compositor = state.compositor.clone().ok_or(WindowError::Missing("wl_compositor"))?;
+        state.shm.as_ref().ok_or(WindowError::Missing("wl_shm"))?;
+        let manager =
+            state.manager.clone().ok_or(WindowError::Missing("zweft_shell_manager_v1"))?;
+        let surface = compositor.create_surface(&handle, ());
+        let role = match role {
+            Role::Panel => zweft_shell_manager_v1::Role::Panel,
+            Role::Application => zweft_shell_manager_v1::Role::Application,
+        };
+        let window = manager.create_window(
+            app_id.to_owned(),
+            title.to_owned(),
+            role,
+            &surface,
+            0,
+            0,
+            width,
+            height,
+            &handle,
+            (),
+        );
+        state.surface = Some(surface);
+        let mut window = Self { connection, queue, state, window };
+        // The first configure says how large to draw; a refused window gets a
+        // protocol error instead.
+        while window.state.size.is_none() {
+            window.queue.blocking_dispatch(&mut window.state).map_err(connection_error)?;
+        }
+        Ok(window)
+    }
+
+    /// The size the compositor gave the window.
+    pub fn size(&self) -> (i32, i32) {
+        self.state.size.unwrap_or((1, 1))
+    }
+
+    /// Shows `rgba` (`width`×`height`, rows top to bottom, 4 bytes a pixel).
+    pub fn present(&mut self, rgba: &[u8], width: i32, height: i32) -> Result<(), WindowError> {
+        let expected = width.max(0) as usize * height.max(0) as usize * 4;
+        if rgba.len() != expected || width <= 0 || height <= 0 {
+            return Err(WindowError::FrameSize { width, height, expected, actual: rgba.len() });
+        }
+        // wl_shm ARGB8888 is B, G, R, A in memory.
+        let mut pixels = Vec::with_capacity(expected);
+        for pixel in rgba.chunks_exact(4) {
+            pixels.extend_from_slice(&[pixel[2], pixel[1], pixel[0], pixel[3]]);
+        }
+        let memory = rustix::fs::memfd_create("weft-shell-frame", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(std::io::Error::from)?;
+        let mut file = std::fs::File::from(memory);
+        file.write_all(&pixels)?;
+        let handle = self.queue.handle();
+        let shm = self.state.shm.as_ref().ok_or(WindowError::Missing("wl_shm"))?;
+        let pool = shm.create_pool(file.as_fd(), expected as i32, &handle, ());
+        let buffer =
+            pool.create_buffer(0, width, height, width * 4, wl_shm::Format::Argb8888, &handle, ());
+        pool.destroy();
+        let surface = self.state.surface.as_ref().expect("the window's surface");
+        surface.attach(Some(&buffer), 0, 0);
+        surface.damage_buffer(0, 0, width, height);
+        surface.commit();
+        self.connection.flush().map_err(|error| WindowError::Connection(error.to_string()))
+    }
+
+    /// Waits up to `timeout` for the compositor, then returns what happened.
+    pub fn dispatch(&mut self, timeout: Duration) -> Result<Vec<Event>, WindowError> {
+        self.connection.flush().map_err(|error| WindowError::Connection(error.to_string()))?;
+        self.queue.dispatch_pending(&mut self.state).map_err(connection_error)?;
+        if self.state.events.is_empty()
+            && let Some(guard) = self.queue.prepare_read()
+        {
+            let fd = guard.connection_fd();
+            let mut poll = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let timeout = rustix::event::Timespec::try_from(timeout).ok();
+            let ready = rustix::event::poll(&mut poll, timeout.as_ref()).unwrap_or(0);
+            if ready > 0 {
+                guard.read().map_err(|error| WindowError::Connection(error.to_string()))?;
+            }
+            self.queue.dispatch_pending(&mut self.state).map_err(connection_error)?;
+        }
+        Ok(std::mem::take(&mut self.state.events))
+    }
+
+    /// Renames the window.
+    pub fn set_title(&mut self, title: &str) {
+        self.window.update_metadata(title.to_owned());
+        let _ = self.connection.flush();
+    }
+}
+
+fn connection_error(error: wayland_client::DispatchError) -> WindowError {
+    WindowError::Connection(error.to_string())
+}
+
+impl Dispatch<wl_registry::WlRegistry, ()> for State {
+    fn event(
+        state: &mut Self,
+        registry: &wl_registry::WlRegistry,
+        event: wl_registry::Event,
+        _: &(),
+        _: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        let wl_registry::Event::Global { name, interface, .. } = event else { return };
+        match interface.as_str() {
+            "wl_compositor" => state.compositor = Some(registry.bind(name, 4, handle, ())),
+            "wl_shm" => state.shm = Some(registry.bind(name, 1, handle, ())),
+            "zweft_shell_manager_v1" => state.manager = Some(registry.bind(name, 1, handle, ())),
+            "wl_seat" => {
+                registry.bind::<wl_seat::WlSeat, _, _>(name, 5, handle, ());
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Dispatch<ZweftShellWindowV1, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &ZweftShellWindowV1,
+        event: zweft_shell_window_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let event = match event {
+            zweft_shell_window_v1::Event::Configure { width, height, .. } => {
+                state.size = Some((width, height));
+                Event::Configured { width, height }
+            }
+            zweft_shell_window_v1::Event::FocusChanged { focused } => Event::Focus(focused == 1),
+            zweft_shell_window_v1::Event::WindowClosed { reason } => Event::Closed(reason),
+            zweft_shell_window_v1::Event::NavigationGesture { gesture } => Event::Gesture(gesture),
+            _ => return,
+        };
+        state.events.push(event);
+    }
+}
+
+impl Dispatch<wl_seat::WlSeat, ()> for State {
+    fn event(
+        _: &mut Self,
+        seat: &wl_seat::WlSeat,
+        event: wl_seat::Event,
+        _: &(),
+        _: &Connection,
+        handle: &QueueHandle<Self>,
+    ) {
+        let wl_seat::Event::Capabilities { capabilities: WEnum::Value(capabilities) } = event
+        else {
+            return;
+        };
+        if capabilities.contains(wl_seat::Capability::Keyboard) {
+            seat.get_keyboard(handle, ());
+        }
+        if capabilities.contains(wl_seat::Capability::Pointer) {
+            seat.get_pointer(handle, ());
+        }
+        if capabilities.contains(wl_seat::Capability::Touch) {
+            seat.get_touch(handle, ());
+        }
+    }
+}
+
+impl Dispatch<wl_pointer::WlPointer, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_pointer::WlPointer,
+        event: wl_pointer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let input = match event {
+            wl_pointer::Event::Enter { surface_x: x, surface_y: y, .. }
+            | wl_pointer::Event::Motion { surface_x: x, surface_y: y, .. } => {
+                Input::PointerMotion { x, y }
+            }
+            wl_pointer::Event::Button { button, state: button_state, .. } => Input::PointerButton {
+                button,
+                pressed: button_state == WEnum::Value(wl_pointer::ButtonState::Pressed),
+            },
+            _ => return,
+        };
+        state.events.push(Event::Input(input));
+    }
+}
+
+impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_keyboard::WlKeyboard,
+        event: wl_keyboard::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_keyboard::Event::Key { key, state: key_state, .. } = event {
+            let pressed = key_state == WEnum::Value(wl_keyboard::KeyState::Pressed);
+            state.events.push(Event::Input(Input::Key { code: key, pressed }));
+        }
+    }
+}
+
+impl Dispatch<wl_touch::WlTouch, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_touch::WlTouch,
+        event: wl_touch::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let input = match event {
+            wl_touch::Event::Down { id, x, y, .. } => {
+                Input::Touch { id, x, y, phase: TouchPhase::Down }
+            }
+            wl_touch::Event::Motion { id, x, y, .. } => {
+                Input::Touch { id, x, y, phase: TouchPhase::Motion }
+            }
+            wl_touch::Event::Up { id, .. } => {
+                Input::Touch { id, x: 0.0, y: 0.0, phase: TouchPhase::Up }
+            }
+            _ => return,
+        };
+        state.events.push(Event::Input(input));
+    }
+}
+
+/// Objects whose events a shell window does not need.
+macro_rules! ignore_events {
+    ($($interface:ty),*) => {$(
+        impl Dispatch<$interface, ()> for State {
+            fn event(_: &mut Self, _: &$interface, _: <$interface as wayland_client::Proxy>::Event, _: &(), _: &Connection, _: &QueueHandle<Self>) {}
+        }
+    )*};
+}
+ignore_events!(
+    wl_compositor::WlCompositor,
+    wl_surface::WlSurface,
+    wl_shm::WlShm,
+    wl_shm_pool::WlShmPool,
+    ZweftShellManagerV1
+);
+
+impl Dispatch<wl_buffer::WlBuffer, ()> for State {
+    fn event(
+        _: &mut Self,
+        buffer: &wl_buffer::WlBuffer,
+        event: wl_buffer::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        // Each frame has its own buffer; once shown and released it goes.
+        if let wl_buffer::Event::Release = event {
+            buffer.destroy();
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The shells' window against the real compositor (headless, in this
+//! process): frames reach the screen, input and closing come back, and a
+//! window for another app than the connection's is refused.
+
+use std::time::{Duration, Instant};
+
+use weft_compositor::server::{Command, Config, Handle};
+use weft_compositor::state::{Authorization, TouchPhase as CompositorTouch};
+use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase, WindowError};
+
+const WIDTH: i32 = 320;
+const HEIGHT: i32 = 240;
+
+fn compositor() -> Handle {
+    Handle::spawn(Config {
+        backend: Default::default(),
+        size: (WIDTH, HEIGHT).into(),
+        socket: None,
+        runtime_dir: std::env::temp_dir(),
+        keymap: Default::default(),
+        drm_device: None,
+    })
+}
+
+fn app_window(compositor: &Handle, app_id: &str) -> Result<ShellWindow, WindowError> {
+    let stream = compositor.connect(Authorization::app("org.weft.hello")).unwrap();
+    ShellWindow::on(stream, app_id, "Hello", Role::Application, (WIDTH, HEIGHT))
+}
+
+/// A frame of one colour at the window's size.
+fn solid(window: &ShellWindow, rgba: [u8; 4]) -> (Vec<u8>, i32, i32) {
+    let (width, height) = window.size();
+    (rgba.repeat((width * height) as usize), width, height)
+}
+
+/// Dispatches until an event matching `wanted` arrives (or 5 s pass).
+fn wait_for(window: &mut ShellWindow, wanted: impl Fn(&Event) -> bool) -> Option<Event> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        for event in window.dispatch(Duration::from_millis(50)).unwrap() {
+            if wanted(&event) {
+                return Some(event);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn frames_reach_the_screen_and_input_comes_back() {
+    let compositor = compositor();
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    assert_eq!(window.size(), (WIDTH, HEIGHT), "an app window fills a screen without a panel");
+
+    let (frame, width, height) = solid(&window, [10, 120, 230, 255]);
+    window.present(&frame, width, height).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while compositor.screenshot().unwrap().pixel(100, 100) != [10, 120, 230, 255] {
+        assert!(Instant::now() < deadline, "the frame never reached the screen");
+        window.dispatch(Duration::from_millis(20)).unwrap();
+    }
+
+    compositor.send(Command::Key(30, true));
+    let key = wait_for(&mut window, |event| matches!(event, Event::Input(Input::Key { .. })));
+    assert_eq!(key, Some(Event::Input(Input::Key { code: 30, pressed: true })));
+    compositor.send(Command::PointerMotion(40.0, 50.0));
+    let motion =
+        wait_for(&mut window, |event| matches!(event, Event::Input(Input::PointerMotion { .. })));
+    assert_eq!(motion, Some(Event::Input(Input::PointerMotion { x: 40.0, y: 50.0 })));
+    compositor.send(Command::PointerButton(0x110, true));
+    let button =
+        wait_for(&mut window, |event| matches!(event, Event::Input(Input::PointerButton { .. })));
+    assert_eq!(button, Some(Event::Input(Input::PointerButton { button: 0x110, pressed: true })));
+    compositor.send(Command::Touch(2, CompositorTouch::Down, 30.0, 20.0));
+    let touch = wait_for(&mut window, |event| matches!(event, Event::Input(Input::Touch { .. })));
+    assert_eq!(
+        touch,
+        Some(Event::Input(Input::Touch { id: 2, x: 30.0, y: 20.0, phase: TouchPhase::Down }))
+    );
+
+    compositor.send(Command::CloseApp("org.weft.hello".into(), "session ended".into()));
+    let closed = wait_for(&mut window, |event| matches!(event, Event::Closed(_)));
+    assert_eq!(closed, Some(Event::Closed("session ended".into())));
+}
+
+#[test]
+fn a_window_for_another_app_is_refused() {
+    let compositor = compositor();
+    let refused = app_window(&compositor, "org.weft.notes").err();
+    // Protocol error 0 of zweft_shell_manager_v1: unauthorized_app_id.
+    assert!(
+        matches!(&refused, Some(WindowError::Connection(message)) if message.contains("Protocol error 0 on object zweft_shell_manager_v1")),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn frames_of_the_wrong_size_are_refused() {
+    let compositor = compositor();
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    let error = window.present(&[0; 16], 3, 3).unwrap_err();
+    assert!(matches!(error, WindowError::FrameSize { expected: 36, actual: 16, .. }), "{error}");
+    assert!(window.present(&[], 0, 0).is_err());
+}
