@@ -25,6 +25,8 @@ BACKGROUND = (0x1C, 0x24, 0x30)
 WHITE = (0xFF, 0xFF, 0xFF)
 WINDOW = 250
 TIMEOUT_S = 900
+# How long a screenshot may take to show what the guest says is on screen.
+SETTLE_S = 10
 
 
 def read_ppm(path):
@@ -180,9 +182,16 @@ def main():
                 measures.append(" ".join(words[1:]))
             elif tag == "WEFT-SCREENSHOT" and len(words) == 2:
                 name = words[1]
-                qmp.call("screendump", filename=os.path.abspath(f"{out}/{name}.ppm"))
+                # The screen may lag the guest's state a little under TCG:
+                # look again for a few seconds before calling it wrong.
+                settle = time.monotonic() + SETTLE_S
+                while True:
+                    qmp.call("screendump", filename=os.path.abspath(f"{out}/{name}.ppm"))
+                    found = CHECKS[name](read_ppm(f"{out}/{name}.ppm"))
+                    if not found or time.monotonic() > settle:
+                        break
+                    time.sleep(0.25)
                 qmp.call("screendump", filename=os.path.abspath(f"{out}/{name}.png"), format="png")
-                found = CHECKS[name](read_ppm(f"{out}/{name}.ppm"))
                 problems += [f"screenshot {name}: {problem}" for problem in found]
                 print(f"  host | screenshot {name}: {'ok' if not found else found}", flush=True)
                 console.sendall(b"go\n")
