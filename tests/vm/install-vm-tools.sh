@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, when missing, what the boot-to-app VM needs from Debian: QEMU, a
-# kernel with its modules, busybox, cpio and kmod (see
+# kernel with its modules, busybox, cpio, kmod, strip and python3 (see
 # ../shared/docs/IMAGES-AND-VM.md). QEMU comes from bookworm-backports when
 # the machine already has backports' qemu-utils (the two must match).
 set -euo pipefail
@@ -12,6 +12,8 @@ compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=(linux-image-amd64)
 [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
 command -v cpio >/dev/null || missing+=(cpio)
 command -v depmod >/dev/null || [[ -x /usr/sbin/depmod ]] || missing+=(kmod)
+command -v strip >/dev/null || missing+=(binutils)
+command -v python3 >/dev/null || missing+=(python3)
 ((${#missing[@]} > 0)) || exit 0
 echo "install-vm-tools.sh: installing ${missing[*]}" >&2
 apt-get update -qq

@@ -7,10 +7,10 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cache=${WEFT_CACHE_DIR:-/var/cache/weft}
-mapfile -t built < <(bash "$repo/tests/vm/build.sh")
+# build.sh ends by printing the kernel's and the initramfs's paths.
+built=$(bash "$repo/tests/vm/build.sh")
+kernel=$(tail -n 2 <<<"$built" | head -n 1)
+initramfs=$(tail -n 1 <<<"$built")
 out=$cache/vm/out
 rm -rf "$out"
-command -v python3 >/dev/null || {
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 >/dev/null
-}
-timeout 1200 python3 "$repo/tests/vm/run.py" "${built[0]}" "${built[1]}" "$out" "$@"
+timeout 1200 python3 "$repo/tests/vm/run.py" "$kernel" "$initramfs" "$out" "$@"
