@@ -60,7 +60,7 @@ weftctl() { "$CARGO_TARGET_DIR/debug/weftctl" "$@"; }
 compositor=$CARGO_TARGET_DIR/debug/weft-compositor
 "$compositor" --size 640x400 --socket wayland-demo 2>"$demo/compositor.log" &
 pids=($!)
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 200); do [[ -S $XDG_RUNTIME_DIR/weft/compositor.sock ]] && break; sleep 0.05; done
 # The app's web UI shell (weft-app-shell, on Servo) is not built yet; a stock
 # Wayland client stands in for it, on the session's own compositor socket.
