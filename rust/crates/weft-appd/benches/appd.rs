@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, Options, launch, runtime_bin, wait_ready};
-use weft_appd::client::Client;
 use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd_client::Client;
 use weft_protocol::portal::{self, PortalRequest};
 
 /// The value at quantile `q` of `values`.

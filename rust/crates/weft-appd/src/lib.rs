@@ -4,7 +4,6 @@
 //! Unix socket (`docs/protocol.md`). `weftctl` is its operator CLI.
 
 pub mod cgroup;
-pub mod client;
 pub mod compositor;
 pub mod config;
 pub mod daemon;

@@ -32,7 +32,9 @@ fn stdout_of(output: &Output) -> String {
 }
 
 /// The sessions, as `QUERY_RUNNING` answers.
-async fn sessions(client: &mut weft_appd::client::Client) -> Vec<weft_protocol::appd::SessionInfo> {
+async fn sessions(
+    client: &mut weft_protocol::appd_client::Client,
+) -> Vec<weft_protocol::appd::SessionInfo> {
     match client.request(&Request::QueryRunning).await.unwrap() {
         Reply::RunningApps { sessions } => sessions,
         other => panic!("{other:?}"),

@@ -7,6 +7,7 @@
 //! - [`appd`]: clients (the system UI, `weftctl`) and the supervisor `weft-appd`;
 //!   length-prefixed MessagePack frames on a Unix socket, at most
 //!   [`appd::MAX_FRAME_BYTES`], after a version handshake.
+//!   `appd_client` (feature `appd-client`) is a client of it.
 //! - [`compositor`]: `weft-appd` and `weft-compositor`'s control socket; the
 //!   same frames ([`frame`]).
 //! - [`portal`]: a session and its `weft-file-portal`.
@@ -16,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod appd;
+#[cfg(feature = "appd-client")]
+pub mod appd_client;
 pub mod compositor;
 pub mod frame;
 pub mod portal;

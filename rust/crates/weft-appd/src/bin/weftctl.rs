@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser, Subcommand};
-use weft_appd::client::Client;
 use weft_protocol::appd::{LogLine, LogStream, Reply, Request, SessionInfo, SessionState};
+use weft_protocol::appd_client::Client;
 
 /// Talks to weft-appd over its Unix socket.
 #[derive(Parser)]

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use weft_appd::client::Client;
 use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd_client::Client;
 
 /// A daemon with a store holding signed, installed apps.
 pub struct Fixture {

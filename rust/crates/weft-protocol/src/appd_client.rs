@@ -1,11 +1,34 @@
-//! A client of the control socket, for `weftctl` and tests.
+//! A client of weft-appd's control socket (feature `appd-client`), for
+//! `weftctl`, the shells and tests.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use weft_protocol::appd::{PROTOCOL_VERSION, Reply, Request, read_frame, write_frame};
+
+use crate::appd::{FrameError, PROTOCOL_VERSION, Reply, Request, read_frame, write_frame};
+
+/// Why talking to weft-appd failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket could not be reached.
+    #[error("connecting to {}: {source}", path.display())]
+    Connect {
+        /// The control socket.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection failed or carried something else than a message.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// weft-appd did not accept the handshake.
+    #[error("weft-appd refused the handshake: {0}")]
+    Refused(String),
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
 
 /// A connection that completed the version handshake.
 pub struct Client {
@@ -18,12 +41,12 @@ impl Client {
     pub async fn connect(path: &Path) -> Result<Self> {
         let stream = UnixStream::connect(path)
             .await
-            .with_context(|| format!("connecting to {}", path.display()))?;
+            .map_err(|source| ClientError::Connect { path: path.to_owned(), source })?;
         let (reader, writer) = stream.into_split();
         let mut client = Self { reader, writer };
         match client.request(&Request::Hello { versions: vec![PROTOCOL_VERSION] }).await? {
             Reply::Welcome { .. } => Ok(client),
-            other => bail!("weft-appd refused the handshake: {other:?}"),
+            other => Err(ClientError::Refused(format!("{other:?}"))),
         }
     }
 
@@ -57,7 +80,7 @@ impl Client {
     /// Sends a raw frame payload (for tests of hostile input).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
         use tokio::io::AsyncWriteExt;
-        self.writer.write_all(bytes).await?;
+        self.writer.write_all(bytes).await.map_err(FrameError::Io)?;
         Ok(())
     }
 }
