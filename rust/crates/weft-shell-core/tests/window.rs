@@ -78,6 +78,15 @@ fn frames_reach_the_screen_and_input_comes_back() {
         Some(Event::Input(Input::Touch { id: 2, x: 30.0, y: 20.0, phase: TouchPhase::Down }))
     );
 
+    window.set_title("Hello again");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let titles =
+        || -> Vec<(u64, Option<String>, String)> { compositor.ask(Command::Windows).unwrap() };
+    while titles().iter().all(|(_, _, title)| title != "Hello again") {
+        assert!(Instant::now() < deadline, "the new title never reached the compositor");
+        window.dispatch(Duration::from_millis(20)).unwrap();
+    }
+
     compositor.send(Command::CloseApp("org.weft.hello".into(), "session ended".into()));
     let closed = wait_for(&mut window, |event| matches!(event, Event::Closed(_)));
     assert_eq!(closed, Some(Event::Closed("session ended".into())));
