@@ -759,9 +759,11 @@ impl Daemon {
             .flatten();
         let status = status.ok();
         let clean_exit = status.is_some_and(|status| status.success());
+        // The OOM killer may take the app shell before the runtime; whichever
+        // died first, a session over its memory limit ended because of it.
         let reason = match cause {
+            _ if memory_limit_hit => "memory limit exceeded (cgroup memory.max)".to_owned(),
             Some(cause) => cause,
-            None if memory_limit_hit => "memory limit exceeded (cgroup memory.max)".to_owned(),
             None => describe_runtime_exit(status.as_ref()),
         };
         RunEnd { failed: !clean_exit || reason != "finished", reason }
