@@ -630,7 +630,7 @@ impl Daemon {
         let policy = &self.config.restart;
         let mut processes = processes;
         loop {
-            let ended = self.follow(session, &launch.id, processes).await;
+            let ended = self.follow(session, launch, processes).await;
             let (stop_requested, restarts) = self
                 .with_session(session, |record| (record.stop_requested, record.restarts))
                 .unwrap_or((true, 0));
@@ -665,7 +665,13 @@ impl Daemon {
 
     /// Follows one run: READY (or the timeout), the session channel, the app
     /// shell, the runtime's exit; then tears the run down completely.
-    async fn follow(self: &Arc<Self>, session: u64, id: &AppId, processes: Processes) -> RunEnd {
+    async fn follow(
+        self: &Arc<Self>,
+        session: u64,
+        launch: &Launch,
+        processes: Processes,
+    ) -> RunEnd {
+        let id = &launch.id;
         let Processes { mut child, portal, stdout, listener, session_dir, cgroup } = processes;
         let runtime_pid = child.id();
         let (ready_tx, mut ready_rx) = oneshot::channel();
@@ -701,7 +707,7 @@ impl Daemon {
                     if ready.is_ok() {
                         self.set_state(session, SessionState::Running, None);
                         self.broadcast(Reply::AppReady { session, app_id: id.to_string() });
-                        shell = self.start_shell(session, id, cgroup.as_ref(), runtime_pid).await;
+                        shell = self.start_shell(session, launch, cgroup.as_ref(), runtime_pid).await;
                         shell_tried = self.config.app_shell_bin.is_some();
                     }
                 }
@@ -775,11 +781,12 @@ impl Daemon {
     async fn start_shell(
         &self,
         session: u64,
-        id: &AppId,
+        launch: &Launch,
         cgroup: Option<&SessionCgroup>,
         runtime_pid: Option<u32>,
     ) -> Option<tokio::process::Child> {
         let shell_bin = self.config.app_shell_bin.as_ref()?;
+        let id = &launch.id;
         let display = match &self.config.compositor_socket {
             Some(socket) => {
                 let (socket, app_id) = (socket.clone(), id.to_string());
@@ -804,6 +811,10 @@ impl Daemon {
             if let Some(display) = &display {
                 command.env("WAYLAND_DISPLAY", display);
             }
+            // The shell serves the UI from the verified package (the image
+            // mount) and relays the page's messages through the control socket.
+            command.env("WEFT_APP_PACKAGE", &launch.package);
+            command.env("WEFT_APPD_SOCKET", self.config.socket_path());
             command.arg(id.as_str()).arg(session.to_string()).spawn()
         });
         match spawned {

@@ -9,47 +9,21 @@
 //! loop); one thread holds the connection to weft-appd.
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use weft_protocol::appd::{Reply, Request, SessionState};
-use weft_protocol::appd_client::{Client, ClientError};
+use weft_protocol::appd_client::Client;
+
+use crate::bridge::{Bridge, BridgeError, Delivery};
 use weft_protocol::session::{IPC_BURST, IPC_PER_SECOND, MAX_IPC_MESSAGE_BYTES, RateLimit};
-
-/// Why a message did not go, or the bridge ended.
-#[derive(Debug, thiserror::Error)]
-pub enum BridgeError {
-    /// weft-appd could not be reached.
-    #[error(transparent)]
-    Connect(#[from] ClientError),
-    /// The message is over the size limit.
-    #[error("a message of {0} bytes is larger than the limit of {MAX_IPC_MESSAGE_BYTES}")]
-    TooLarge(usize),
-    /// More messages than the relay takes; try again later.
-    #[error("too many messages: at most {IPC_PER_SECOND} a second after a burst of {IPC_BURST}")]
-    RateLimited,
-    /// The session ended or the connection to weft-appd closed.
-    #[error("the session's channel is closed: {0}")]
-    Closed(String),
-}
-
-/// What the bridge hands to the page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FromApp {
-    /// A message the app sent to its UI.
-    Message(String),
-    /// weft-appd refused a message (its reason).
-    Refused(String),
-    /// The session stopped (its reason); nothing more will come.
-    Stopped(String),
-}
 
 /// One session's bridge.
 pub struct IpcBridge {
     outgoing: tokio::sync::mpsc::Sender<String>,
-    incoming: mpsc::Receiver<FromApp>,
-    rate: RateLimit,
+    incoming: Mutex<mpsc::Receiver<Delivery>>,
+    rate: Mutex<RateLimit>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -69,26 +43,31 @@ impl IpcBridge {
             .map_err(|error| BridgeError::Closed(format!("no thread: {error}")))?;
         Ok(Self {
             outgoing,
-            incoming,
-            rate: RateLimit::new(IPC_BURST, IPC_PER_SECOND),
+            incoming: Mutex::new(incoming),
+            rate: Mutex::new(RateLimit::new(IPC_BURST, IPC_PER_SECOND)),
             thread: Some(thread),
         })
     }
+}
 
+impl Bridge for IpcBridge {
     /// Sends `message` to the app, or says why not.
-    pub fn send(&mut self, message: String) -> Result<(), BridgeError> {
+    fn send(&self, message: String) -> Result<(), BridgeError> {
         if message.len() > MAX_IPC_MESSAGE_BYTES {
-            return Err(BridgeError::TooLarge(message.len()));
+            return Err(BridgeError::TooLarge {
+                size: message.len(),
+                limit: MAX_IPC_MESSAGE_BYTES,
+            });
         }
-        if !self.rate.allow() {
-            return Err(BridgeError::RateLimited);
+        if !self.rate.lock().expect("the rate limit is never poisoned").allow() {
+            return Err(BridgeError::RateLimited { burst: IPC_BURST, per_second: IPC_PER_SECOND });
         }
         self.outgoing.try_send(message).map_err(|error| BridgeError::Closed(format!("{error}")))
     }
 
     /// The next thing for the page, waiting up to `timeout`.
-    pub fn recv(&self, timeout: Duration) -> Option<FromApp> {
-        self.incoming.recv_timeout(timeout).ok()
+    fn recv(&self, timeout: Duration) -> Option<Delivery> {
+        self.incoming.lock().expect("the receiver is never poisoned").recv_timeout(timeout).ok()
     }
 }
 
@@ -109,34 +88,34 @@ async fn relay(
     mut client: Client,
     session: u64,
     mut from_page: tokio::sync::mpsc::Receiver<String>,
-    to_page: mpsc::Sender<FromApp>,
+    to_page: mpsc::Sender<Delivery>,
 ) {
     loop {
         tokio::select! {
             message = from_page.recv() => {
                 let Some(message) = message else { return };
                 if let Err(error) = client.send(&Request::IpcForward { session, message }).await {
-                    let _ = to_page.send(FromApp::Stopped(error.to_string()));
+                    let _ = to_page.send(Delivery::Stopped(error.to_string()));
                     return;
                 }
             }
             reply = client.next() => {
                 let item = match reply {
                     Ok(Reply::IpcMessage { session: from, message }) if from == session => {
-                        FromApp::Message(message)
+                        Delivery::Message(message)
                     }
                     Ok(Reply::AppState { session: from, state: SessionState::Stopped, reason, .. })
                         if from == session =>
                     {
-                        let _ = to_page.send(FromApp::Stopped(reason.unwrap_or_default()));
+                        let _ = to_page.send(Delivery::Stopped(reason.unwrap_or_default()));
                         return;
                     }
                     Ok(Reply::Error { code, message }) => {
-                        FromApp::Refused(format!("{code:?}: {message}"))
+                        Delivery::Refused(format!("{code:?}: {message}"))
                     }
                     Ok(_) => continue,
                     Err(error) => {
-                        let _ = to_page.send(FromApp::Stopped(error.to_string()));
+                        let _ = to_page.send(Delivery::Stopped(error.to_string()));
                         return;
                     }
                 };

@@ -1,6 +1,7 @@
 //! `weft-app://<app-id>/<path>`: an app's UI files, served from the UI
 //! directory of its package (the directory of `ui.entry`, on a WEFT system
-//! the read-only image mount) and nothing else. Another app's id, `..`,
+//! the read-only image mount) and nothing else. The system UI's pages are
+//! served the same way as `weft://system/<path>` from their directory. Another app's id, `..`,
 //! encoded slashes or backslashes, absolute paths, NUL, symlinks and special
 //! files are all "not found"; so is anything outside the UI directory, such
 //! as the component or the manifest.
@@ -14,8 +15,13 @@ use percent_encoding::percent_decode_str;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use weft_manifest::{AppId, PackagePath};
 
-/// The scheme's name.
+/// The scheme of apps' pages.
 pub const SCHEME: &str = "weft-app";
+/// The scheme of the system UI's pages (`weft://system/…`), which is also the
+/// `Origin` weft-appd's WebSocket expects from the system UI.
+pub const SYSTEM_SCHEME: &str = "weft";
+/// The host of the system UI's pages.
+pub const SYSTEM_HOST: &str = "system";
 /// Largest file served, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 << 20;
 
@@ -23,10 +29,10 @@ pub const MAX_FILE_BYTES: u64 = 64 << 20;
 /// reason is for the shell's log.
 #[derive(Debug, thiserror::Error)]
 pub enum NotFound {
-    /// Not a `weft-app://` URL.
-    #[error("{0:?} is not a weft-app:// URL")]
+    /// Not a URL of this scheme.
+    #[error("{0:?} is not a URL of this shell's scheme")]
     NotThisScheme(String),
-    /// A URL for another app than this shell's.
+    /// A URL for another app than this shell's (or another host than `system`).
     #[error("{asked:?} is another app than {own}")]
     OtherApp {
         /// The host of the URL.
@@ -65,7 +71,10 @@ pub struct Served {
 /// One app's UI files: the package's UI directory, opened once.
 #[derive(Debug)]
 pub struct AppFiles {
-    app_id: AppId,
+    /// `weft-app` or `weft`.
+    scheme: &'static str,
+    /// The app's id, or `system`.
+    host: String,
     entry: PackagePath,
     /// The UI directory inside the package (`ui`), with a trailing `/`.
     ui_prefix: String,
@@ -76,6 +85,22 @@ impl AppFiles {
     /// Serves `app_id`'s package at `package`, whose UI entry is `entry`
     /// (the manifest's `ui.entry`); files come only from the entry's directory.
     pub fn open(package: &Path, app_id: AppId, entry: PackagePath) -> io::Result<Self> {
+        Self::open_as(SCHEME, app_id.to_string(), package, entry)
+    }
+
+    /// Serves the system UI's pages in `dir` as `weft://system/…`, entry
+    /// `index.html`.
+    pub fn system_ui(dir: &Path) -> io::Result<Self> {
+        let entry = PackagePath::new("index.html").expect("a plain file name is a package path");
+        Self::open_as(SYSTEM_SCHEME, SYSTEM_HOST.to_owned(), dir, entry)
+    }
+
+    fn open_as(
+        scheme: &'static str,
+        host: String,
+        package: &Path,
+        entry: PackagePath,
+    ) -> io::Result<Self> {
         let ui = entry.as_path().parent().unwrap_or(Path::new(""));
         let ui_prefix = match ui.to_str() {
             Some("") | None => String::new(),
@@ -87,12 +112,12 @@ impl AppFiles {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Self { app_id, entry, ui_prefix, ui_dir })
+        Ok(Self { scheme, host, entry, ui_prefix, ui_dir })
     }
 
     /// The URL of the app's UI entry page.
     pub fn entry_url(&self) -> String {
-        format!("{SCHEME}://{}/{}", self.app_id, self.entry.as_str())
+        format!("{}://{}/{}", self.scheme, self.host, self.entry.as_str())
     }
 
     /// Answers `url`: the file, or why there is none.
@@ -130,19 +155,21 @@ impl AppFiles {
         Ok(Served { path, mime, body })
     }
 
+    /// The scheme and host of this shell's pages (`weft-app://org.weft.hello`).
+    pub fn origin(&self) -> String {
+        format!("{}://{}", self.scheme, self.host)
+    }
+
     /// The package path `url` names: its host must be this app, its path a
     /// package path inside the UI directory (the root is the entry page).
     fn package_path(&self, url: &str) -> Result<String, NotFound> {
         let rest = url
-            .strip_prefix(SCHEME)
+            .strip_prefix(self.scheme)
             .and_then(|rest| rest.strip_prefix("://"))
             .ok_or_else(|| NotFound::NotThisScheme(url.to_owned()))?;
         let (host, raw_path) = rest.split_once('/').unwrap_or((rest, ""));
-        if host != self.app_id.as_str() {
-            return Err(NotFound::OtherApp {
-                asked: host.to_owned(),
-                own: self.app_id.to_string(),
-            });
+        if host != self.host {
+            return Err(NotFound::OtherApp { asked: host.to_owned(), own: self.host.clone() });
         }
         // Query and fragment are the page's business, not the file's.
         let raw_path = raw_path.split(['?', '#']).next().unwrap_or("");
@@ -204,6 +231,23 @@ mod tests {
             ("weft-app://org.weft.hello/ui/data.bin", "application/octet-stream"),
         ] {
             assert_eq!(files.serve(url).unwrap().mime, mime, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_system_ui_is_served_as_weft_system_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<h1>system</h1>").unwrap();
+        let files = AppFiles::system_ui(dir.path()).unwrap();
+        assert_eq!(files.entry_url(), "weft://system/index.html");
+        assert_eq!(files.origin(), "weft://system");
+        assert_eq!(files.serve("weft://system/").unwrap().body, b"<h1>system</h1>");
+        for url in [
+            "weft-app://system/index.html",
+            "weft://org.weft.hello/index.html",
+            "weft://system/../index.html",
+        ] {
+            assert!(files.serve(url).is_err(), "{url} was served");
         }
     }
 

@@ -4,11 +4,12 @@
 //! navigation gestures) and the input aimed at it, for the shell to hand to
 //! its web view.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use wayland_client::backend::WaylandError;
 use wayland_client::protocol::{
     wl_buffer, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
     wl_surface, wl_touch,
@@ -250,12 +251,12 @@ impl ShellWindow {
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, width, height);
         surface.commit();
-        self.connection.flush().map_err(|error| WindowError::Connection(error.to_string()))
+        self.flush()
     }
 
     /// Waits up to `timeout` for the compositor, then returns what happened.
     pub fn dispatch(&mut self, timeout: Duration) -> Result<Vec<Event>, WindowError> {
-        self.connection.flush().map_err(|error| WindowError::Connection(error.to_string()))?;
+        self.flush()?;
         self.queue.dispatch_pending(&mut self.state).map_err(connection_error)?;
         if self.state.events.is_empty()
             && let Some(guard) = self.queue.prepare_read()
@@ -265,17 +266,31 @@ impl ShellWindow {
             let timeout = rustix::event::Timespec::try_from(timeout).ok();
             let ready = rustix::event::poll(&mut poll, timeout.as_ref()).unwrap_or(0);
             if ready > 0 {
-                guard.read().map_err(|error| WindowError::Connection(error.to_string()))?;
+                match guard.read() {
+                    Ok(_) => {}
+                    // Readable by poll, but another read took the bytes.
+                    Err(WaylandError::Io(error)) if error.kind() == ErrorKind::WouldBlock => {}
+                    Err(error) => return Err(WindowError::Connection(error.to_string())),
+                }
             }
             self.queue.dispatch_pending(&mut self.state).map_err(connection_error)?;
         }
         Ok(std::mem::take(&mut self.state.events))
     }
 
+    /// Sends what is queued; a full socket keeps the rest for the next call
+    /// (the compositor is behind, not gone).
+    fn flush(&self) -> Result<(), WindowError> {
+        match self.connection.flush() {
+            Err(WaylandError::Io(error)) if error.kind() == ErrorKind::WouldBlock => Ok(()),
+            other => other.map_err(|error| WindowError::Connection(error.to_string())),
+        }
+    }
+
     /// Renames the window.
     pub fn set_title(&mut self, title: &str) {
         self.window.update_metadata(title.to_owned());
-        let _ = self.connection.flush();
+        let _ = self.flush();
     }
 }
 

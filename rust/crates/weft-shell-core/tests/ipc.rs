@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use weft_protocol::appd::{Reply, Request};
 use weft_protocol::appd_client::Client;
 use weft_protocol::session::{IPC_BURST, MAX_IPC_MESSAGE_BYTES};
-use weft_shell_core::ipc::{BridgeError, FromApp, IpcBridge};
+use weft_shell_core::bridge::{Bridge, BridgeError, Delivery};
+use weft_shell_core::ipc::IpcBridge;
 
 /// weft-appd (built beside this test) with the hello app signed and installed.
 struct Appd {
@@ -88,27 +89,27 @@ impl Drop for Appd {
 fn built_apps_a_page_message_reaches_the_app_and_its_answer_comes_back() {
     let appd = Appd::start();
     let session = appd.launch_hello();
-    let mut bridge = IpcBridge::connect(&appd.socket(), session).unwrap();
+    let bridge = IpcBridge::connect(&appd.socket(), session).unwrap();
 
     let oversized = "x".repeat(MAX_IPC_MESSAGE_BYTES + 1);
-    assert!(matches!(bridge.send(oversized), Err(BridgeError::TooLarge(_))));
+    assert!(matches!(bridge.send(oversized), Err(BridgeError::TooLarge { .. })));
 
     bridge.send("WEFT".into()).unwrap();
     let answer = bridge.recv(Duration::from_secs(10));
-    assert_eq!(answer, Some(FromApp::Message("Hello, WEFT!".into())));
+    assert_eq!(answer, Some(Delivery::Message("Hello, WEFT!".into())));
     // hello answers once and finishes; the page hears that the session ended.
     let end = bridge.recv(Duration::from_secs(10));
-    assert_eq!(end, Some(FromApp::Stopped("finished".into())));
+    assert_eq!(end, Some(Delivery::Stopped("finished".into())));
 }
 
 #[test]
 fn built_apps_a_flood_is_refused_before_it_leaves() {
     let appd = Appd::start();
     let session = appd.launch_hello();
-    let mut bridge = IpcBridge::connect(&appd.socket(), session).unwrap();
+    let bridge = IpcBridge::connect(&appd.socket(), session).unwrap();
     let refused = (0..=IPC_BURST * 2)
         .map(|n| bridge.send(format!("message {n}")))
-        .filter(|sent| matches!(sent, Err(BridgeError::RateLimited)))
+        .filter(|sent| matches!(sent, Err(BridgeError::RateLimited { .. })))
         .count();
     assert!(refused > 0, "a burst of {} went through unlimited", IPC_BURST * 2 + 1);
 }

@@ -1,0 +1,8 @@
+//! weft-servo-shell: the system UI on Servo (see `weft_servo::system`).
+
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let _scratch = weft_servo::init()?;
+    weft_servo::system::main(weft_servo::system::Args::parse())
+}

@@ -1,0 +1,277 @@
+//! One web view on one zweft-shell window: Servo renders the page with
+//! `SoftwareRenderingContext` (llvmpipe through surfaceless EGL, no GPU), each
+//! new frame is read back and shown through wl_shm by
+//! [`weft_shell_core::window::ShellWindow`], and the window's input goes to the
+//! web view. The loop ends when the compositor closes the window.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use dpi::PhysicalSize;
+use servo::protocol_handler::ProtocolRegistry;
+use servo::{
+    DeviceIntRect, DevicePoint, EventLoopWaker, InputEvent, LoadStatus, MouseButton,
+    MouseButtonAction, MouseButtonEvent, MouseMoveEvent, NavigationRequest, Preferences,
+    RenderingContext, ServoBuilder, SoftwareRenderingContext, TouchEvent, TouchEventType, TouchId,
+    TouchPointerType, UserContentManager, UserScript, WebResourceLoad, WebResourceResponse,
+    WebView, WebViewBuilder, WebViewDelegate, WebViewPoint,
+};
+use url::Url;
+use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase};
+
+use crate::keys::Keyboard;
+use crate::scheme::ShellScheme;
+use weft_shell_core::policy::NetworkPolicy;
+
+/// What one shell shows and how.
+pub struct Page {
+    /// The app id the window is for (`system` for the system UI).
+    pub app_id: String,
+    /// The window's first title (the page's `<title>` replaces it).
+    pub title: String,
+    /// Panel (system UI) or application.
+    pub role: Role,
+    /// The size to ask the compositor for.
+    pub size: (i32, i32),
+    /// The page to open.
+    pub entry: Url,
+    /// The scheme `handler` serves (`weft-app` or `weft`).
+    pub scheme: &'static str,
+    /// The page's files and bridge endpoint.
+    pub handler: ShellScheme,
+    /// The script injected before the page's own (the bridge's page side).
+    pub user_script: String,
+    /// Where the page may load from and connect to.
+    pub network: NetworkPolicy,
+    /// Run SpiderMonkey without its JIT tiers (interpreter only).
+    pub no_jit: bool,
+}
+
+/// Runs `page` until its window is closed; `on_gesture` gets the navigation
+/// gestures the compositor sends (the system UI forwards them).
+pub fn run(page: Page, on_gesture: &dyn Fn(&str)) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut window = ShellWindow::connect(&page.app_id, &page.title, page.role, page.size)
+        .context("cannot open the window")?;
+    let (width, height) = window.size();
+    let context = Rc::new(
+        SoftwareRenderingContext::new(PhysicalSize::new(width as u32, height as u32))
+            .map_err(|error| anyhow::anyhow!("no software rendering context: {error:?}"))?,
+    );
+    context.make_current().map_err(|error| anyhow::anyhow!("cannot use the context: {error:?}"))?;
+
+    let mut registry = ProtocolRegistry::default();
+    registry
+        .register(page.scheme, page.handler)
+        .map_err(|error| anyhow::anyhow!("cannot register {}://: {error:?}", page.scheme))?;
+    let woken = Arc::new(AtomicBool::new(true));
+    let servo = ServoBuilder::default()
+        .preferences(preferences(page.no_jit))
+        .protocol_registry(registry)
+        .event_loop_waker(Box::new(Waker(Arc::clone(&woken))))
+        .build();
+    let user_content = Rc::new(UserContentManager::new(&servo));
+    user_content.add_script(Rc::new(UserScript::new(page.user_script, None)));
+    let delegate = Rc::new(Delegate {
+        network: page.network,
+        frame_ready: Cell::new(false),
+        loaded: Cell::new(false),
+        title: RefCell::new(None),
+        crashed: RefCell::new(None),
+    });
+    let webview = WebViewBuilder::new(&servo, context.clone())
+        .url(page.entry.clone())
+        .delegate(delegate.clone())
+        .user_content_manager(user_content)
+        .build();
+    webview.set_focused(true);
+    tracing::info!(url = %page.entry, "shell window {width}x{height} open after {:?}", started.elapsed());
+
+    let mut keyboard = Keyboard::default();
+    let mut pointer = DevicePoint::new(0.0, 0.0);
+    let mut size = (width, height);
+    let mut first_frame = true;
+    loop {
+        let wait = if woken.swap(false, Ordering::AcqRel) {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(8)
+        };
+        for event in window.dispatch(wait).context("the compositor connection failed")? {
+            match event {
+                Event::Configured { width, height } if (width, height) != size => {
+                    size = (width, height);
+                    let physical = PhysicalSize::new(width as u32, height as u32);
+                    context.resize(physical);
+                    webview.resize(physical);
+                }
+                Event::Configured { .. } => {}
+                Event::Closed(reason) => {
+                    tracing::info!("the compositor closed the window: {reason}");
+                    return Ok(());
+                }
+                Event::Focus(focused) => webview.set_focused(focused),
+                Event::Gesture(gesture) => on_gesture(&gesture),
+                Event::Input(input) => {
+                    if let Some(event) = web_input(input, &mut pointer, &mut keyboard) {
+                        webview.notify_input_event(event);
+                    }
+                }
+            }
+        }
+        servo.spin_event_loop();
+        if let Some(reason) = delegate.crashed.borrow_mut().take() {
+            bail!("the page's engine crashed: {reason}");
+        }
+        if let Some(title) = delegate.title.borrow_mut().take() {
+            window.set_title(&title);
+        }
+        if delegate.frame_ready.replace(false) {
+            webview.paint();
+            let rect = DeviceIntRect::from_size(servo::DeviceIntSize::new(size.0, size.1));
+            let image = context.read_to_image(rect).context("cannot read the frame back")?;
+            context.present();
+            window.present(image.as_raw(), size.0, size.1).context("cannot show the frame")?;
+            if first_frame && delegate.loaded.get() {
+                first_frame = false;
+                tracing::info!("first frame of the loaded page after {:?}", started.elapsed());
+            }
+        }
+    }
+}
+
+/// The engine's preferences: no devtools server, and without the JIT when asked.
+fn preferences(no_jit: bool) -> Preferences {
+    let mut preferences = Preferences::default();
+    preferences.devtools_server_enabled = false;
+    if no_jit {
+        preferences.js_disable_jit = true;
+        preferences.js_baseline_jit_enabled = false;
+        preferences.js_ion_enabled = false;
+        preferences.js_wasm_baseline_enabled = false;
+        preferences.js_wasm_ion_enabled = false;
+        preferences.js_wasm_enabled = false;
+        preferences.js_asmjs_enabled = false;
+    }
+    preferences
+}
+
+/// The window's input as the web view's, or `None` for what it has no use for.
+fn web_input(
+    input: Input,
+    pointer: &mut DevicePoint,
+    keyboard: &mut Keyboard,
+) -> Option<InputEvent> {
+    let at = |x: f64, y: f64| WebViewPoint::Device(DevicePoint::new(x as f32, y as f32));
+    match input {
+        Input::PointerMotion { x, y } => {
+            *pointer = DevicePoint::new(x as f32, y as f32);
+            Some(InputEvent::MouseMove(MouseMoveEvent::new(at(x, y))))
+        }
+        Input::PointerButton { button, pressed } => {
+            // evdev BTN_LEFT, BTN_RIGHT, BTN_MIDDLE.
+            let button = match button {
+                0x110 => MouseButton::Primary,
+                0x111 => MouseButton::Secondary,
+                0x112 => MouseButton::Auxiliary,
+                other => MouseButton::Other(other as u16),
+            };
+            let action = if pressed { MouseButtonAction::Down } else { MouseButtonAction::Up };
+            let point = WebViewPoint::Device(*pointer);
+            Some(InputEvent::MouseButton(MouseButtonEvent::new(action, button, point)))
+        }
+        Input::Key { code, pressed } => keyboard.event(code, pressed).map(InputEvent::Keyboard),
+        Input::Touch { id, x, y, phase } => {
+            let kind = match phase {
+                TouchPhase::Down => TouchEventType::Down,
+                TouchPhase::Motion => TouchEventType::Move,
+                TouchPhase::Up => TouchEventType::Up,
+            };
+            let point =
+                if phase == TouchPhase::Up { WebViewPoint::Device(*pointer) } else { at(x, y) };
+            if phase != TouchPhase::Up {
+                *pointer = DevicePoint::new(x as f32, y as f32);
+            }
+            Some(InputEvent::Touch(TouchEvent::new(
+                kind,
+                TouchId(id),
+                point,
+                TouchPointerType::Touch,
+            )))
+        }
+    }
+}
+
+/// Wakes the loop when Servo has work.
+#[derive(Clone)]
+struct Waker(Arc<AtomicBool>);
+
+impl EventLoopWaker for Waker {
+    fn clone_box(&self) -> Box<dyn EventLoopWaker> {
+        Box::new(self.clone())
+    }
+
+    fn wake(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// What the web view tells the shell.
+struct Delegate {
+    network: NetworkPolicy,
+    frame_ready: Cell<bool>,
+    loaded: Cell<bool>,
+    title: RefCell<Option<String>>,
+    crashed: RefCell<Option<String>>,
+}
+
+impl WebViewDelegate for Delegate {
+    fn notify_new_frame_ready(&self, _webview: WebView) {
+        self.frame_ready.set(true);
+    }
+
+    fn notify_load_status_changed(&self, _webview: WebView, status: LoadStatus) {
+        if status == LoadStatus::Complete {
+            self.loaded.set(true);
+        }
+    }
+
+    fn notify_page_title_changed(&self, _webview: WebView, title: Option<String>) {
+        *self.title.borrow_mut() = title;
+    }
+
+    fn notify_crashed(&self, _webview: WebView, reason: String, _backtrace: Option<String>) {
+        *self.crashed.borrow_mut() = Some(reason);
+    }
+
+    fn request_navigation(&self, _webview: WebView, request: NavigationRequest) {
+        if self.network.allows(&request.url) {
+            request.allow();
+        } else {
+            tracing::warn!(url = %request.url, "navigation refused: not this shell's page");
+            request.deny();
+        }
+    }
+
+    fn load_web_resource(&self, _webview: WebView, load: WebResourceLoad) {
+        let url = load.request().url.clone();
+        if !self.network.allows(&url) {
+            tracing::warn!(%url, "load refused: {}", self.network.why_not(&url));
+            let refused = WebResourceResponse::new(url).status_code(http::StatusCode::FORBIDDEN);
+            load.intercept(refused).cancel();
+        }
+    }
+
+    fn show_console_message(
+        &self,
+        _webview: WebView,
+        level: servo::ConsoleLogLevel,
+        message: String,
+    ) {
+        tracing::info!(target: "page", "{level:?}: {message}");
+    }
+}

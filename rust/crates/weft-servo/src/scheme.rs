@@ -1,0 +1,103 @@
+//! The shell's scheme handler for Servo: files from [`AppFiles`] (the app's
+//! read-only package, or the system UI's directory) and the page's bridge
+//! endpoint ([`weft_shell_core::bridge::answer`]). Everything else is a 404.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use servo::protocol_handler::{
+    DoneChannel, FetchContext, HttpStatus, ProtocolHandler, Request, ResourceFetchTiming, Response,
+    ResponseBody,
+};
+use weft_shell_core::bridge::{Answer, Bridge, POLL_WAIT, answer};
+use weft_shell_core::scheme::AppFiles;
+
+/// Serves one shell's pages and its bridge endpoint.
+pub struct ShellScheme {
+    files: AppFiles,
+    /// The endpoint's path (`/.weft/ipc`) and what stands behind it.
+    endpoint: Option<(&'static str, Arc<dyn Bridge>)>,
+}
+
+impl ShellScheme {
+    /// Serves `files`, and `bridge` at `path` when given.
+    pub fn new(files: AppFiles, endpoint: Option<(&'static str, Arc<dyn Bridge>)>) -> Self {
+        Self { files, endpoint }
+    }
+}
+
+impl ProtocolHandler for ShellScheme {
+    fn load(
+        &self,
+        request: &mut Request,
+        _done: &mut DoneChannel,
+        _context: &FetchContext,
+    ) -> Pin<Box<dyn Future<Output = Response> + Send>> {
+        let url = request.current_url();
+        let timing = ResourceFetchTiming::new(request.timing_type());
+        let respond = move |answer: Answer| {
+            let mut response = Response::new(url, timing);
+            response.status = HttpStatus::new_raw(answer.status, Vec::new());
+            if let Ok(value) = answer.content_type.parse::<http::HeaderValue>() {
+                response.headers.insert("content-type", value);
+            }
+            *response.body.lock() = ResponseBody::Done(answer.body);
+            response
+        };
+        let raw = request.current_url();
+        if let Some((path, bridge)) = &self.endpoint
+            && same_origin_path(&self.files.origin(), raw.as_str(), path)
+        {
+            let method = request.method.as_str().to_owned();
+            let message = raw
+                .as_url()
+                .query_pairs()
+                .find(|(key, _)| key == "m")
+                .map(|(_, value)| value.into_owned())
+                .unwrap_or_default();
+            // A GET may wait for up to POLL_WAIT: answer it from a thread so
+            // the fetch runtime never blocks.
+            let bridge = Arc::clone(bridge);
+            let (sender, receiver) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || {
+                let _ = sender.send(answer(&*bridge, &method, message.as_bytes(), POLL_WAIT));
+            });
+            return Box::pin(async move {
+                let answered = receiver.await.unwrap_or(Answer {
+                    status: 500,
+                    content_type: "text/plain".into(),
+                    body: b"the bridge went away".to_vec(),
+                });
+                respond(answered)
+            });
+        }
+        let answered = match self.files.serve(raw.as_str()) {
+            Ok(served) => Answer { status: 200, content_type: served.mime, body: served.body },
+            Err(not_found) => {
+                tracing::info!("404 {}: {not_found}", raw.as_str());
+                Answer {
+                    status: 404,
+                    content_type: "text/plain".into(),
+                    body: b"not found".to_vec(),
+                }
+            }
+        };
+        Box::pin(std::future::ready(respond(answered)))
+    }
+
+    fn is_fetchable(&self) -> bool {
+        true
+    }
+
+    fn is_secure(&self) -> bool {
+        true
+    }
+}
+
+/// Whether `url` is `origin` + `path`, with or without a query.
+fn same_origin_path(origin: &str, url: &str, path: &str) -> bool {
+    url.strip_prefix(origin)
+        .and_then(|rest| rest.strip_prefix(path))
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
+}

@@ -1,0 +1,80 @@
+//! `weft-servo-shell`: the system UI (launcher, running apps, notifications)
+//! as the compositor's `panel`. The shell holds weft-appd's authenticated
+//! WebSocket (token and `Origin: weft://system`) and carries the page's
+//! messages over it; the compositor's navigation gestures go to weft-appd as
+//! `PANEL_GESTURE`, which broadcasts them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use weft_shell_core::appd::AppdSocket;
+use weft_shell_core::bridge::{APPD_PATH, Bridge, user_script};
+use weft_shell_core::policy::NetworkPolicy;
+use weft_shell_core::scheme::{AppFiles, SYSTEM_SCHEME};
+use weft_shell_core::window::Role;
+
+use crate::app::{parse_size, runtime_dir};
+use crate::host::{Page, run};
+use crate::sandbox::Sandbox;
+use crate::scheme::ShellScheme;
+
+/// The system UI on Servo.
+#[derive(Parser)]
+#[command(name = "weft-servo-shell", version)]
+pub struct Args {
+    /// The system UI's pages (`index.html` and what it loads).
+    #[arg(long, env = "WEFT_SYSTEM_UI_DIR")]
+    pub ui_dir: PathBuf,
+    /// weft-appd's runtime directory (`appd.ws-port`, `appd.token`);
+    /// default `$XDG_RUNTIME_DIR/weft`.
+    #[arg(long)]
+    pub appd_dir: Option<PathBuf>,
+    /// Run JavaScript without the JIT (interpreter only).
+    #[arg(long, env = "WEFT_SHELL_NO_JIT")]
+    pub no_jit: bool,
+    /// The panel size to ask for, WIDTHxHEIGHT (the compositor decides).
+    #[arg(long, default_value = "1024x48", value_parser = parse_size)]
+    pub size: (i32, i32),
+}
+
+/// Runs the system UI shell.
+pub fn main(args: Args) -> anyhow::Result<()> {
+    let files = AppFiles::system_ui(&args.ui_dir)
+        .with_context(|| format!("opening the system UI in {}", args.ui_dir.display()))?;
+    let entry = files.entry_url().parse().context("the entry URL")?;
+    let network = NetworkPolicy::new(files.origin(), Vec::new());
+    let appd_dir = match args.appd_dir {
+        Some(dir) => dir,
+        None => runtime_dir()?.join("weft"),
+    };
+    let appd = AppdSocket::from_runtime_dir(&appd_dir).context("connecting to weft-appd")?;
+    let bridge: Arc<dyn Bridge> = Arc::new(appd);
+    let report = Sandbox {
+        scratch: std::env::temp_dir(),
+        read_only: vec![args.ui_dir.clone()],
+        tcp_ports: Vec::new(),
+    }
+    .enter()?;
+    tracing::info!("sandboxed: {report}");
+    let gestures = Arc::clone(&bridge);
+    let page = Page {
+        app_id: "system".into(),
+        title: "WEFT".into(),
+        role: Role::Panel,
+        size: args.size,
+        entry,
+        scheme: SYSTEM_SCHEME,
+        handler: ShellScheme::new(files, Some((APPD_PATH, bridge))),
+        user_script: user_script("weftAppd", APPD_PATH),
+        network,
+        no_jit: args.no_jit,
+    };
+    run(page, &move |gesture| {
+        let message = serde_json::json!({ "type": "PANEL_GESTURE", "gesture": gesture });
+        if let Err(error) = gestures.send(message.to_string()) {
+            tracing::warn!("cannot forward the gesture {gesture:?}: {error}");
+        }
+    })
+}

@@ -1,0 +1,238 @@
+//! How a page in a shell talks to the world outside its web view. Servo 0.7
+//! has no postMessage-to-embedder API, so the shell injects a small script
+//! ([`user_script`]) that gives the page a global object (`weftIpc` in an
+//! app's page, `weftAppd` in the system UI) and carries its messages over
+//! `fetch()` to an endpoint of the shell's own scheme ([`IPC_PATH`],
+//! [`APPD_PATH`]): a `POST` sends one message (in the query, `?m=…`: Servo
+//! 0.7's scheme handlers cannot read request bodies), a `GET` waits for what
+//! came back. [`answer`] is that endpoint; a [`Bridge`] is what stands behind it
+//! (an app's session relay, [`crate::ipc::IpcBridge`], or weft-appd's
+//! WebSocket, [`crate::appd::AppdSocket`]).
+//!
+//! Nothing is dropped silently: a refused message rejects the page's
+//! `send()` promise with the reason, and messages that arrive before the page
+//! sets `onmessage` wait for it.
+
+use std::time::Duration;
+
+/// The app page's endpoint (`weft-app://<id>/.weft/ipc`).
+pub const IPC_PATH: &str = "/.weft/ipc";
+/// The system UI's endpoint (`weft://system/.weft/appd`).
+pub const APPD_PATH: &str = "/.weft/appd";
+/// How long one `GET` waits for something to arrive before answering `[]`.
+pub const POLL_WAIT: Duration = Duration::from_secs(20);
+/// At most this many deliveries go out in one `GET` answer.
+pub const MAX_BATCH: usize = 256;
+
+/// What comes back to the page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A message for the page.
+    Message(String),
+    /// The other side refused something the page sent (its reason).
+    Refused(String),
+    /// The other side ended (its reason); nothing more will come.
+    Stopped(String),
+}
+
+/// Why a message did not go, or the bridge ended.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// weft-appd could not be reached.
+    #[error(transparent)]
+    Connect(#[from] weft_protocol::appd_client::ClientError),
+    /// weft-appd's WebSocket could not be reached or refused the shell.
+    #[error("weft-appd's WebSocket: {0}")]
+    WebSocket(String),
+    /// The message is over the bridge's size limit.
+    #[error("a message of {size} bytes is larger than the limit of {limit}")]
+    TooLarge {
+        /// The message's size.
+        size: usize,
+        /// The bridge's limit.
+        limit: usize,
+    },
+    /// More messages than the other side takes; try again later.
+    #[error("too many messages: at most {per_second} a second after a burst of {burst}")]
+    RateLimited {
+        /// Messages allowed at once.
+        burst: u32,
+        /// Messages allowed a second after that.
+        per_second: u32,
+    },
+    /// The other side ended or the connection closed.
+    #[error("the channel is closed: {0}")]
+    Closed(String),
+}
+
+/// What stands behind a page's endpoint.
+pub trait Bridge: Send + Sync {
+    /// Sends `message`, or says why not.
+    fn send(&self, message: String) -> Result<(), BridgeError>;
+    /// The next delivery, waiting up to `timeout`.
+    fn recv(&self, timeout: Duration) -> Option<Delivery>;
+}
+
+/// The endpoint's answer: an HTTP status, a content type and a body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body's MIME type.
+    pub content_type: String,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    fn text(status: u16, text: impl Into<String>) -> Self {
+        let content_type = "text/plain; charset=utf-8".to_owned();
+        Self { status, content_type, body: text.into().into_bytes() }
+    }
+}
+
+/// Answers one request to a bridge endpoint: `POST` sends `message` (UTF-8
+/// text, the page's `?m=` query parameter, decoded) and answers 204, or 400, 413, 429 or 410 with the reason; `GET`
+/// waits up to `wait` and answers a JSON array of what arrived
+/// (`{"message": …}`, `{"refused": …}`, `{"stopped": …}`), empty if nothing did.
+pub fn answer(bridge: &dyn Bridge, method: &str, message: &[u8], wait: Duration) -> Answer {
+    match method {
+        "POST" => {
+            let Ok(message) = std::str::from_utf8(message) else {
+                return Answer::text(400, "a message must be UTF-8 text");
+            };
+            match bridge.send(message.to_owned()) {
+                Ok(()) => Answer::text(204, ""),
+                Err(error @ BridgeError::TooLarge { .. }) => Answer::text(413, error.to_string()),
+                Err(error @ BridgeError::RateLimited { .. }) => {
+                    Answer::text(429, error.to_string())
+                }
+                Err(error) => Answer::text(410, error.to_string()),
+            }
+        }
+        "GET" => {
+            let mut batch = Vec::new();
+            if let Some(first) = bridge.recv(wait) {
+                let mut ended = matches!(first, Delivery::Stopped(_));
+                batch.push(first);
+                while !ended && batch.len() < MAX_BATCH {
+                    let Some(next) = bridge.recv(Duration::ZERO) else { break };
+                    ended = matches!(next, Delivery::Stopped(_));
+                    batch.push(next);
+                }
+            }
+            let items: Vec<serde_json::Value> = batch
+                .into_iter()
+                .map(|delivery| match delivery {
+                    Delivery::Message(text) => serde_json::json!({ "message": text }),
+                    Delivery::Refused(reason) => serde_json::json!({ "refused": reason }),
+                    Delivery::Stopped(reason) => serde_json::json!({ "stopped": reason }),
+                })
+                .collect();
+            Answer {
+                status: 200,
+                content_type: "application/json".to_owned(),
+                body: serde_json::to_vec(&items).expect("JSON values serialise"),
+            }
+        }
+        other => Answer::text(405, format!("{other} is not GET or POST")),
+    }
+}
+
+/// The script a shell injects into every page before the page's own: it
+/// defines `window[global]` with `send(message) -> Promise`, `onmessage`,
+/// `onrefused` and `onstop`, carried over `path`.
+pub fn user_script(global: &str, path: &str) -> String {
+    let quote = |text: &str| serde_json::to_string(text).expect("strings serialise");
+    format!("{BRIDGE_JS}\n__weftBridge({}, {});\n", quote(global), quote(path))
+}
+
+/// The bridge's page side (see [`user_script`]).
+const BRIDGE_JS: &str = include_str!("bridge.js");
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// A bridge that records what is sent and hands out what a test queued.
+    struct Recorder {
+        sent: Mutex<Vec<String>>,
+        refuse: Option<fn() -> BridgeError>,
+        queued: Mutex<mpsc::Receiver<Delivery>>,
+    }
+
+    impl Bridge for Recorder {
+        fn send(&self, message: String) -> Result<(), BridgeError> {
+            if let Some(refusal) = self.refuse {
+                return Err(refusal());
+            }
+            self.sent.lock().unwrap().push(message);
+            Ok(())
+        }
+
+        fn recv(&self, timeout: Duration) -> Option<Delivery> {
+            self.queued.lock().unwrap().recv_timeout(timeout).ok()
+        }
+    }
+
+    fn recorder(refuse: Option<fn() -> BridgeError>) -> (Recorder, mpsc::Sender<Delivery>) {
+        let (queue, queued) = mpsc::channel();
+        let bridge = Recorder { sent: Mutex::default(), refuse, queued: Mutex::new(queued) };
+        (bridge, queue)
+    }
+
+    #[test]
+    fn a_post_sends_its_body_and_refusals_get_their_status_and_reason() {
+        let (bridge, _queue) = recorder(None);
+        assert_eq!(answer(&bridge, "POST", b"WEFT", Duration::ZERO).status, 204);
+        assert_eq!(*bridge.sent.lock().unwrap(), ["WEFT"]);
+        assert_eq!(answer(&bridge, "POST", b"\xff", Duration::ZERO).status, 400);
+        assert_eq!(answer(&bridge, "DELETE", b"", Duration::ZERO).status, 405);
+        let refusals: [(fn() -> BridgeError, u16); 3] = [
+            (|| BridgeError::TooLarge { size: 70_000, limit: 65_536 }, 413),
+            (|| BridgeError::RateLimited { burst: 1000, per_second: 500 }, 429),
+            (|| BridgeError::Closed("finished".into()), 410),
+        ];
+        for (refusal, status) in refusals {
+            let (bridge, _queue) = recorder(Some(refusal));
+            let answered = answer(&bridge, "POST", b"x", Duration::ZERO);
+            assert_eq!(answered.status, status);
+            assert_eq!(String::from_utf8(answered.body).unwrap(), refusal().to_string());
+        }
+    }
+
+    #[test]
+    fn a_get_answers_what_arrived_in_order_and_stops_at_the_end() {
+        let (bridge, queue) = recorder(None);
+        let empty = answer(&bridge, "GET", b"", Duration::from_millis(10));
+        assert_eq!((empty.status, empty.body.as_slice()), (200, b"[]".as_slice()));
+        for delivery in [
+            Delivery::Message("one".into()),
+            Delivery::Refused("rate-limited".into()),
+            Delivery::Message("<two>".into()),
+            Delivery::Stopped("finished".into()),
+            Delivery::Message("after the end".into()),
+        ] {
+            queue.send(delivery).unwrap();
+        }
+        let batch = answer(&bridge, "GET", b"", Duration::ZERO);
+        let items: serde_json::Value = serde_json::from_slice(&batch.body).unwrap();
+        assert_eq!(
+            items,
+            serde_json::json!([
+                {"message": "one"}, {"refused": "rate-limited"}, {"message": "<two>"},
+                {"stopped": "finished"}
+            ])
+        );
+    }
+
+    #[test]
+    fn the_user_script_names_its_global_and_path_as_json_strings() {
+        let script = user_script("weftIpc", IPC_PATH);
+        assert!(script.ends_with("__weftBridge(\"weftIpc\", \"/.weft/ipc\");\n"), "{script}");
+        assert!(user_script("a\"b", "/x").contains(r#"__weftBridge("a\"b", "/x")"#));
+    }
+}
