@@ -4,7 +4,7 @@
 # what the compositor links (pixman, xkbcommon; libudev, libinput and libseat
 # for DRM/KMS; all through pkg-config) and its
 # tests run (weston's and foot's clients, the xkb keymaps, a font for foot,
-# Mesa's software GLES for the winit backend).
+# Mesa's software GLES for the winit backend), and Chromium for the pages.
 set -euo pipefail
 
 missing=()
@@ -16,6 +16,8 @@ pkg-config --exists libudev libinput libseat 2>/dev/null || missing+=(pkg-config
 command -v weston-simple-shm >/dev/null || missing+=(weston)
 command -v foot >/dev/null || missing+=(foot fonts-dejavu-core)
 command -v wayland-info >/dev/null || missing+=(wayland-utils)
+# The shells' pages are tested in a real browser engine: headless Chromium.
+command -v chromium >/dev/null || missing+=(chromium)
 # The winit backend's GLES (dlopened): Mesa's EGL with llvmpipe, libwayland-egl.
 [[ -e /usr/lib/x86_64-linux-gnu/libEGL_mesa.so.0 || -e /usr/lib/aarch64-linux-gnu/libEGL_mesa.so.0 ]] ||
   missing+=(libegl1 libegl-mesa0 libgl1-mesa-dri libwayland-egl1 libwayland-client0)

@@ -1,5 +1,6 @@
-//! `hello`: the smallest WEFT app. It tells the supervisor it is ready, waits for
-//! one message from its UI and answers it with a greeting.
+//! `hello`: the smallest WEFT app. It tells the supervisor it is ready, then
+//! answers every message from its UI with a greeting until the UI closes the
+//! channel.
 
 wit_bindgen::generate!({
     path: "../../rust/wit",
@@ -20,21 +21,28 @@ fn greeting(message: &str) -> String {
 
 fn main() {
     notify::ready();
-    match ipc::recv(None) {
-        Ok(Some(message)) => {
-            if let Err(error) = ipc::send(&greeting(&message)) {
-                eprintln!("hello: could not answer the UI: {error:?}");
+    let mut answered = 0;
+    loop {
+        match ipc::recv(None) {
+            Ok(Some(message)) => {
+                if let Err(error) = ipc::send(&greeting(&message)) {
+                    eprintln!("hello: could not answer the UI: {error:?}");
+                    std::process::exit(1);
+                }
+                answered += 1;
+            }
+            // A bounded wait is never asked for above, so `None` cannot come
+            // back; treat it like a closed channel rather than guessing.
+            Ok(None) | Err(ipc::IpcError::Closed) => {
+                if answered == 0 {
+                    eprintln!("hello: the UI closed the channel before saying anything");
+                }
+                return;
+            }
+            Err(error) => {
+                eprintln!("hello: could not read from the UI: {error:?}");
                 std::process::exit(1);
             }
-        }
-        // A bounded wait is never asked for above, so `None` cannot come back;
-        // treat it like a closed channel rather than guessing.
-        Ok(None) | Err(ipc::IpcError::Closed) => {
-            eprintln!("hello: the UI closed the channel before saying anything");
-        }
-        Err(error) => {
-            eprintln!("hello: could not read from the UI: {error:?}");
-            std::process::exit(1);
         }
     }
 }

@@ -8,13 +8,14 @@
 //! - `export <name>` (data → documents) / `import <name>` (documents → data)
 //! - `copy <name>` (note → clipboard) / `paste <name>` (clipboard → note)
 //!
-//! Failures answer `error <what>`; names are single path components.
+//! Failures answer `error <what>`; names are single path components. A save
+//! also shows a notification ("Note saved", the name).
 
 wit_bindgen::generate!({ path: "../../rust/wit", world: "app" });
 
 use std::fs;
 
-use weft::app::{clipboard, ipc, notify};
+use weft::app::{clipboard, ipc, notifications, notify};
 
 const DATA: &str = "/data";
 const DOCUMENTS: &str = "/xdg/documents";
@@ -32,6 +33,8 @@ fn answer(command: &str) -> Result<String, String> {
             let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
             let name = note_name(name)?;
             fs::write(format!("{DATA}/{name}"), text).map_err(|e| format!("save {name}: {e}"))?;
+            // The note is saved either way; a refused notification is not an error.
+            let _ = notifications::notify("Note saved", name);
             Ok(format!("saved {name}"))
         }
         "load" => {

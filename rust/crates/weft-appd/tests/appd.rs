@@ -10,7 +10,7 @@ use common::*;
 use weft_protocol::appd::{ErrorCode, Reply, Request, SessionState};
 
 #[tokio::test]
-async fn built_apps_hello_starts_answers_its_ui_and_stops() {
+async fn built_apps_hello_starts_answers_its_ui_until_terminated() {
     let fixture = Fixture::start(&["hello"], 30_000);
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.hello").await;
@@ -19,7 +19,9 @@ async fn built_apps_hello_starts_answers_its_ui_and_stops() {
     assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
     let answer = say(&mut client, session, "WEFT").await;
     assert_eq!(answer, "Hello, WEFT!");
-    assert_eq!(stopped_reason(&mut client, session).await, "finished");
+    assert_eq!(say(&mut client, session, "again").await, "Hello, again!");
+    client.request(&Request::TerminateApp { session }).await.unwrap();
+    assert_eq!(stopped_reason(&mut client, session).await, "terminated");
 }
 
 #[tokio::test]

@@ -17,7 +17,8 @@ const MEMORY_LIMIT: i32 = 5;
 const CPU_BUDGET: i32 = 6;
 const STACK_OVERFLOW: i32 = 7;
 /// The notes app's own capabilities.
-const READ_WRITE_NOTES: &str = "\"fs:rw:app-data\", \"fs:rw:xdg-documents\", \"sys:clipboard\"";
+const READ_WRITE_NOTES: &str =
+    "\"fs:rw:app-data\", \"fs:rw:xdg-documents\", \"sys:clipboard\", \"sys:notifications\"";
 
 #[test]
 fn built_apps_hello_is_ready_once_and_answers_its_ui() {
@@ -25,6 +26,10 @@ fn built_apps_hello_is_ready_once_and_answers_its_ui() {
     app.expect_ready();
     app.send_ipc("WEFT");
     assert_eq!(app.recv_ipc(), "Hello, WEFT!");
+    app.send_ipc("again");
+    assert_eq!(app.recv_ipc(), "Hello, again!");
+    // It answers until its UI goes away.
+    app.close_session();
     assert_eq!(app.exit_code(), 0, "{}", app.stderr());
     // READY was the only line on stdout.
     assert_eq!(app.next_stdout_line(Duration::from_millis(100)), None);
@@ -172,6 +177,14 @@ fn built_apps_notes_reads_and_writes_what_it_is_granted() {
         ("save ../escape nope", "error bad note name \"../escape\""),
     ] {
         app.send_ipc(command);
+        // A save is announced with a notification before its answer.
+        if let Some(name) = reply.strip_prefix("saved ") {
+            let notification = app.recv(Duration::from_secs(30));
+            let Some(FromApp::Notification { title, body }) = notification else {
+                panic!("expected a notification for {command:?}, got {notification:?}")
+            };
+            assert_eq!((title.as_str(), body.as_str()), ("Note saved", name));
+        }
         assert_eq!(app.recv_ipc(), reply, "{command}");
     }
     assert_eq!(fs::read_to_string(data.path().join("todo")).unwrap(), "buy milk");
@@ -220,7 +233,7 @@ fn built_apps_read_only_grants_cannot_write() {
     let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     fs::write(data.path().join("kept"), "old text").unwrap();
     let mut app = notes(
-        "\"fs:read:app-data\", \"fs:read:xdg-documents\", \"sys:clipboard\"",
+        "\"fs:read:app-data\", \"fs:read:xdg-documents\", \"sys:clipboard\", \"sys:notifications\"",
         data.path(),
         documents.path(),
     );
@@ -299,6 +312,7 @@ fn built_apps_oversized_and_malformed_messages_are_refused_and_skipped() {
     app.send(&ToApp::Done { id: 99, error: None });
     app.send_ipc("still here");
     assert_eq!(app.recv_ipc(), "Hello, still here!");
+    app.close_session();
     assert_eq!(app.exit_code(), 0);
 }
 
