@@ -41,9 +41,23 @@ impl Appd {
     /// Signs and installs the example app `app` (built by apps/build.sh),
     /// renamed to `id` and `name` when given.
     pub fn install(self, app: &str, rename: Option<(&str, &str)>) -> Self {
+        self.install_with_ui(app, rename, None)
+    }
+
+    /// Like [`Appd::install`], with the files of `ui` as the package's `ui/`.
+    pub fn install_with_ui(
+        self,
+        app: &str,
+        rename: Option<(&str, &str)>,
+        ui: Option<&Path>,
+    ) -> Self {
         let package =
             self.dir.path().join(format!("packages/{app}-{}", rename.map_or("", |r| r.0)));
         weft_testkit::copy_tree(&weft_testkit::built_package(app), &package);
+        if let Some(ui) = ui {
+            std::fs::remove_dir_all(package.join("ui")).unwrap();
+            weft_testkit::copy_tree(ui, &package.join("ui"));
+        }
         if let Some((id, name)) = rename {
             let manifest = package.join("wapp.toml");
             let text = std::fs::read_to_string(&manifest).unwrap();
@@ -136,6 +150,26 @@ impl Appd {
         })
     }
 
+    /// Every event weft-appd broadcasts from now on.
+    pub fn events(&self) -> std::sync::mpsc::Receiver<Reply> {
+        let socket = self.socket();
+        let (sender, events) = std::sync::mpsc::channel();
+        let (connected, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            block_on(async {
+                let mut client = Client::connect(&socket).await.unwrap();
+                connected.send(()).unwrap();
+                while let Ok(event) = client.next().await {
+                    if sender.send(event).is_err() {
+                        return;
+                    }
+                }
+            });
+        });
+        ready.recv().unwrap();
+        events
+    }
+
     /// The state and stop reason of `session`.
     pub fn state(&self, session: u64) -> (SessionState, Option<String>) {
         match self.request(Request::QueryAppState { session }) {
@@ -181,4 +215,34 @@ pub fn eventually<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
 /// The directory of the system UI's pages.
 pub fn system_ui_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../weft-servo/system-ui")
+}
+
+/// The compositor, headless in this process, with its control socket where
+/// weft-appd looks for it (`<run>/weft/compositor.sock`) and the system UI's
+/// Wayland socket at `<run>/wayland-system`.
+pub fn compositor(appd: &Appd, size: (i32, i32)) -> weft_compositor::server::Handle {
+    use weft_compositor::server::{Command, Config, Handle};
+    use weft_compositor::state::Authorization;
+    let run = appd.dir.path().join("run");
+    let handle = Handle::spawn(Config {
+        backend: Default::default(),
+        size: size.into(),
+        socket: None,
+        runtime_dir: run.clone(),
+        keymap: Default::default(),
+        drm_device: None,
+    });
+    std::fs::create_dir_all(run.join("weft")).unwrap();
+    weft_compositor::control::serve(&run.join("weft/compositor.sock"), handle.commands()).unwrap();
+    let system = std::os::unix::net::UnixListener::bind(run.join("wayland-system")).unwrap();
+    let commands = handle.commands();
+    std::thread::spawn(move || {
+        for stream in system.incoming() {
+            let Ok(stream) = stream else { return };
+            if commands.send(Command::AddClient(stream, Authorization::system_ui())).is_err() {
+                return;
+            }
+        }
+    });
+    handle
 }

@@ -1,0 +1,225 @@
+//! The Servo suite (`make test-servo`, which builds the shells and sets
+//! `WEFT_SERVO_BIN_DIR`): the real weft-app-shell and weft-servo-shell, on the
+//! real compositor (headless, in this process), launched by a real weft-appd
+//! with real wasm apps. The shells' pages are rendered by Servo and checked on
+//! the compositor's screen; a click goes through the compositor into the page,
+//! to the wasm app and back onto the screen; a hostile page cannot read
+//! another app's files, its package outside `ui/`, parent paths, `file:` or
+//! the network. Screens are saved as PNG in `WEFT_SERVO_OUT`. The figures it
+//! prints (start to first frame, round trip, RSS) are the shells' benchmark.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::{Appd, compositor, system_ui_dir};
+use weft_compositor::backend::Screenshot;
+use weft_compositor::server::{Command as Compositor, Handle};
+use weft_protocol::appd::{Reply, Request};
+
+const WAIT: Duration = Duration::from_secs(60);
+/// hello's page background, #f4f1ea.
+const HELLO_BACKGROUND: [u8; 4] = [0xf4, 0xf1, 0xea, 255];
+/// The system UI's bar, #27304a, and its buttons, #3a4668.
+const BAR: [u8; 4] = [0x27, 0x30, 0x4a, 255];
+const BUTTON: [u8; 4] = [0x3a, 0x46, 0x68, 255];
+
+fn servo_bin(name: &str) -> OsString {
+    let dir = std::env::var_os("WEFT_SERVO_BIN_DIR")
+        .expect("WEFT_SERVO_BIN_DIR (make test-servo sets it)");
+    Path::new(&dir).join(name).into_os_string()
+}
+
+fn save(shot: &Screenshot, name: &str) -> PathBuf {
+    let dir = std::env::var_os("WEFT_SERVO_OUT").map_or_else(std::env::temp_dir, PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, shot.to_png().unwrap()).unwrap();
+    path
+}
+
+/// Waits until the screen passes `check`; the last screen either way.
+fn wait_screen(handle: &Handle, check: impl Fn(&Screenshot) -> bool) -> (bool, Screenshot) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let shot = handle.screenshot().unwrap();
+        if check(&shot) || Instant::now() > deadline {
+            return (check(&shot), shot);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pixels in the box darker than mid-grey (text).
+fn dark_pixels(shot: &Screenshot, xs: std::ops::Range<u32>, ys: std::ops::Range<u32>) -> usize {
+    ys.flat_map(|y| xs.clone().map(move |x| (x, y)))
+        .filter(|&(x, y)| shot.pixel(x, y)[..3].iter().all(|&c| c < 100))
+        .count()
+}
+
+fn click(handle: &Handle, x: f64, y: f64) {
+    handle.send(Compositor::PointerMotion(x, y));
+    handle.send(Compositor::PointerButton(0x110, true));
+    handle.send(Compositor::PointerButton(0x110, false));
+}
+
+/// weft-appd with `appd`'s apps, the app shell and the compositor.
+fn start(appd: Appd, handle_size: (i32, i32)) -> (Appd, Handle) {
+    let handle = compositor(&appd, handle_size);
+    let control = appd.dir.path().join("run/weft/compositor.sock");
+    let appd = appd.start(&[
+        ("WEFT_APP_SHELL_BIN", servo_bin("weft-app-shell")),
+        ("WEFT_COMPOSITOR_SOCKET", control.into_os_string()),
+    ]);
+    (appd, handle)
+}
+
+/// The next message `session`'s app sent to its UI.
+fn app_message(events: &Receiver<Reply>, session: u64) -> Option<String> {
+    let deadline = Instant::now() + WAIT;
+    while let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        if let Reply::IpcMessage { session: from, message } = event
+            && from == session
+        {
+            return Some(message);
+        }
+    }
+    None
+}
+
+/// The resident memory of the process whose command line has all of `words`.
+fn rss_of(words: &[&str]) -> Option<u64> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+        let args: Vec<String> =
+            cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        words.iter().all(|word| args.iter().any(|arg| arg.ends_with(word))).then_some(())?;
+        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+    })
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_shows_hellos_page_and_round_trips_a_click_through_its_wasm_app() {
+    let (appd, handle) = start(Appd::new().install("hello", None), (800, 600));
+    let events = appd.events();
+    let launched = Instant::now();
+    let session = appd.launch("org.weft.hello");
+    let ready = launched.elapsed();
+    let (shown, shot) = wait_screen(&handle, |shot| shot.pixel(700, 500) == HELLO_BACKGROUND);
+    let first_frame = launched.elapsed();
+    let path = save(&shot, "servo-hello.png");
+    assert!(shown, "hello's page never appeared: {}", path.display());
+    // The heading "Hello" is drawn in dark text at the top left.
+    let (heading, _) = wait_screen(&handle, |shot| dark_pixels(shot, 30..140, 25..75) > 100);
+    assert!(heading, "no heading on the page: {}", path.display());
+    let answer_box = |shot: &Screenshot| dark_pixels(shot, 30..400, 125..185);
+    assert_eq!(answer_box(&handle.screenshot().unwrap()), 0, "an answer before any question");
+
+    // Click "Say hello": the page sends its name field through weftIpc to the
+    // wasm app, whose answer weft-appd broadcasts and the page shows.
+    let clicked = Instant::now();
+    click(&handle, 305.0, 105.0);
+    assert_eq!(app_message(&events, session).as_deref(), Some("Hello, WEFT!"));
+    let to_app_and_back = clicked.elapsed();
+    let (answered, shot) = wait_screen(&handle, |shot| answer_box(shot) > 50);
+    let on_screen = clicked.elapsed();
+    let path = save(&shot, "servo-hello-answered.png");
+    assert!(answered, "the answer never reached the screen: {}", path.display());
+
+    let rss = rss_of(&["weft-app-shell", "org.weft.hello"]).expect("the app shell's process");
+    println!(
+        "servo app shell: LAUNCH_APP to READY {ready:?}; to the page's first frame on screen \
+         {first_frame:?}; click to the app's answer {to_app_and_back:?}, to the answer on screen \
+         {on_screen:?}; app shell RSS {:.1} MiB",
+        rss as f64 / (1 << 20) as f64
+    );
+
+    // The session's end closes the window and ends the shell.
+    appd.request(Request::TerminateApp { session });
+    let (closed, _) = wait_screen(&handle, |shot| shot.pixel(700, 500) != HELLO_BACKGROUND);
+    assert!(closed, "the window outlived its session");
+    let gone = common::eventually(WAIT, || {
+        rss_of(&["weft-app-shell", "org.weft.hello"]).is_none().then_some(())
+    });
+    assert!(gone.is_some(), "the app shell outlived its session");
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_a_hostile_page_reads_only_its_own_ui() {
+    let probe_ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/probe-ui");
+    let appd = Appd::new().install("hello", None).install_with_ui(
+        "hello",
+        Some(("org.weft.test.probe", "Probe")),
+        Some(&probe_ui),
+    );
+    let (appd, _handle) = start(appd, (800, 600));
+    let events = appd.events();
+    let session = appd.launch("org.weft.test.probe");
+    let answer = app_message(&events, session).expect("the probe page reported nothing");
+    let results = answer.strip_prefix("Hello, ").and_then(|r| r.strip_suffix('!')).unwrap();
+    let results: BTreeMap<&str, &str> =
+        results.split('|').filter_map(|line| line.rsplit_once(' ')).collect();
+    assert_eq!(results.get("probe.js"), Some(&"200"), "{answer}");
+    for target in [
+        "weft-app://org.weft.hello/ui/index.html",
+        "../wapp.toml",
+        "/wapp.toml",
+        "/app.wasm",
+        "%2e%2e/wapp.toml",
+        "..%2fwapp.toml",
+        "file:///etc/passwd",
+        "https://example.org/",
+    ] {
+        let got = results.get(target).copied();
+        assert!(matches!(got, Some("404" | "refused")), "{target} gave {got:?}: {answer}");
+    }
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_the_system_ui_is_the_panel_and_launches_an_app() {
+    let appd = Appd::new()
+        .install("hello", None)
+        .install("hello", Some(("org.weft.hostile", "<img src=x onerror=alert(1)>")));
+    let (appd, handle) = start(appd, (1024, 640));
+    let run = appd.dir.path().join("run");
+    let mut shell = Command::new(servo_bin("weft-servo-shell"))
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("WAYLAND_DISPLAY", run.join("wayland-system"))
+        .env_remove("DISPLAY")
+        .arg("--ui-dir")
+        .arg(system_ui_dir())
+        .args(["--size", "1024x96"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let (shown, shot) = wait_screen(&handle, |shot| {
+        shot.pixel(600, 20) == BAR
+            && (0..1024).filter(|&x| shot.pixel(x, 20) == BUTTON).count() > 40
+    });
+    let first_frame = started.elapsed();
+    let path = save(&shot, "servo-system-ui.png");
+    assert!(shown, "the panel with its launcher never appeared: {}", path.display());
+    // The launcher's first button is Hello; clicking it launches the app,
+    // whose page appears below the panel.
+    let first_button = (0..1024).find(|&x| shot.pixel(x, 20) == BUTTON).unwrap();
+    click(&handle, f64::from(first_button + 12), 20.0);
+    let (launched, shot) = wait_screen(&handle, |shot| shot.pixel(900, 500) == HELLO_BACKGROUND);
+    let path = save(&shot, "servo-system-ui-and-hello.png");
+    assert!(launched, "clicking Hello in the launcher showed no app: {}", path.display());
+    let Reply::RunningApps { sessions } = appd.request(Request::QueryRunning) else { panic!() };
+    assert!(sessions.iter().any(|s| s.app_id == "org.weft.hello"), "{sessions:?}");
+    println!("servo system UI shell: start to the panel on screen {first_frame:?}");
+    let _ = shell.kill();
+    let _ = shell.wait();
+}
