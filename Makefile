@@ -4,13 +4,15 @@
 #   make demo   build the example app, sign it, build and verify its image, install it
 #   make test   build everything and run every check and test
 #   make vm     only the boot-to-app VM scenarios (SCENARIOS="boot kill" for some)
+#   make servo  build the Servo web shells (75+ minutes cold; cached after)
+#   make test-servo  only the Servo suite (skipped, saying why, without that build)
 
 # Heavy build outputs live outside the clone, so a new checkout reuses them.
 WEFT_CACHE_DIR ?= /var/cache/weft
 export WEFT_CACHE_DIR
 export CARGO_TARGET_DIR ?= $(WEFT_CACHE_DIR)/target
 
-.PHONY: demo test vm
+.PHONY: demo test vm servo test-servo
 
 demo:
 	bash images/demo.sh
@@ -20,3 +22,9 @@ test:
 
 vm:
 	bash tests/vm/run.sh $(SCENARIOS)
+
+servo:
+	bash tests/servo.sh build
+
+test-servo:
+	bash tests/servo.sh test

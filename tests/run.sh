@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: builds the example apps
 # (installing the guest toolchain when missing), checks the Nix files, then
-# formats, lints and tests the Rust workspace, and boots WEFT in a VM to run
-# the boot-to-app scenarios (tests/vm/). Warnings fail the run.
+# formats, lints and tests the Rust workspace, runs the Servo suite when the
+# cached Servo build is there (tests/servo.sh; it says so when skipped), and
+# boots WEFT in a VM to run the boot-to-app scenarios (tests/vm/). Warnings
+# fail the run.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +41,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 step "rust: tests"
 cargo nextest run --locked --workspace --no-fail-fast
+
+step "servo: the web shells on Servo (when their cached build is there)"
+bash "$repo/tests/servo.sh" test
 
 step "vm: boot WEFT under QEMU (TCG) and run the boot-to-app scenarios"
 bash "$repo/tests/vm/run.sh"
