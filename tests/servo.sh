@@ -79,6 +79,14 @@ case $mode in
       exit 0
     fi
     build
+    servo_env
+    step() { printf '\n== %s\n' "$*"; }
+    step "servo: formatting and clippy (warnings are errors)"
+    cargo fmt --manifest-path "$manifest" --check
+    cargo clippy --quiet --locked --manifest-path "$manifest" --all-targets -- -D warnings
+    step "servo: the shells' own tests (the sandbox, in a child process)"
+    cargo test --quiet --locked --manifest-path "$manifest" --lib
+    step "servo: the shells on the compositor under weft-appd"
     export CARGO_TARGET_DIR=$workspace_target
     export WEFT_SERVO_BIN_DIR=$servo_target/debug WEFT_SERVO_OUT=$WEFT_CACHE_DIR/servo-out
     unset WAYLAND_DISPLAY DISPLAY

@@ -16,7 +16,7 @@ use weft_shell_core::policy::NetworkPolicy;
 use weft_shell_core::scheme::{AppFiles, SCHEME};
 use weft_shell_core::window::Role;
 
-use crate::host::{Page, run};
+use crate::host::{Page, open_window, run};
 use crate::sandbox::Sandbox;
 use crate::scheme::ShellScheme;
 
@@ -58,23 +58,22 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         Some(socket) => socket,
         None => runtime_dir()?.join("weft/appd.sock"),
     };
+    // A shell that cannot show its window exits non-zero: weft-appd then ends
+    // the session with that reason.
+    let window = open_window(app_id.as_str(), &manifest.name, Role::Application, args.size)?;
+    let ports: Vec<u16> = network.fetch_origins().iter().map(|origin| origin.port()).collect();
+    let sandbox = Sandbox {
+        scratch: std::env::temp_dir(),
+        read_only: vec![args.package.clone()],
+        tcp_ports: ports,
+    };
+    let report = sandbox.enter()?;
+    tracing::info!(app = %app_id, session = args.session, "sandboxed: {report}");
     let bridge: Arc<dyn Bridge> = Arc::new(
         IpcBridge::connect(&appd_socket, args.session)
             .with_context(|| format!("the session's IPC relay at {}", appd_socket.display()))?,
     );
-    let ports: Vec<u16> = network.fetch_origins().iter().map(|origin| origin.port()).collect();
-    let report = Sandbox {
-        scratch: std::env::temp_dir(),
-        read_only: vec![args.package.clone()],
-        tcp_ports: ports,
-    }
-    .enter()?;
-    tracing::info!(app = %app_id, session = args.session, "sandboxed: {report}");
     let page = Page {
-        app_id: app_id.to_string(),
-        title: manifest.name.clone(),
-        role: Role::Application,
-        size: args.size,
         entry,
         scheme: SCHEME,
         handler: ShellScheme::new(files, Some((IPC_PATH, bridge))),
@@ -82,7 +81,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         network,
         no_jit: args.no_jit,
     };
-    run(page, &|_| {})
+    run(page, window, &|_| {})
 }
 
 /// `$XDG_RUNTIME_DIR`, which weft-appd's socket lives under.

@@ -29,14 +29,6 @@ use weft_shell_core::policy::NetworkPolicy;
 
 /// What one shell shows and how.
 pub struct Page {
-    /// The app id the window is for (`system` for the system UI).
-    pub app_id: String,
-    /// The window's first title (the page's `<title>` replaces it).
-    pub title: String,
-    /// Panel (system UI) or application.
-    pub role: Role,
-    /// The size to ask the compositor for.
-    pub size: (i32, i32),
     /// The page to open.
     pub entry: Url,
     /// The scheme `handler` serves (`weft-app` or `weft`).
@@ -51,12 +43,21 @@ pub struct Page {
     pub no_jit: bool,
 }
 
-/// Runs `page` until its window is closed; `on_gesture` gets the navigation
-/// gestures the compositor sends (the system UI forwards them).
-pub fn run(page: Page, on_gesture: &dyn Fn(&str)) -> anyhow::Result<()> {
+/// Opens the shell's window on `$WAYLAND_DISPLAY` (before the sandbox, which
+/// allows no new connections to the compositor's socket directory).
+pub fn open_window(
+    app_id: &str,
+    title: &str,
+    role: Role,
+    size: (i32, i32),
+) -> anyhow::Result<ShellWindow> {
+    ShellWindow::connect(app_id, title, role, size).context("cannot open the window")
+}
+
+/// Runs `page` in `window` until the window is closed; `on_gesture` gets the
+/// navigation gestures the compositor sends (the system UI forwards them).
+pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut window = ShellWindow::connect(&page.app_id, &page.title, page.role, page.size)
-        .context("cannot open the window")?;
     let (width, height) = window.size();
     let context = Rc::new(
         SoftwareRenderingContext::new(PhysicalSize::new(width as u32, height as u32))
@@ -89,7 +90,7 @@ pub fn run(page: Page, on_gesture: &dyn Fn(&str)) -> anyhow::Result<()> {
         .user_content_manager(user_content)
         .build();
     webview.set_focused(true);
-    tracing::info!(url = %page.entry, "shell window {width}x{height} open after {:?}", started.elapsed());
+    tracing::info!(url = %page.entry, "engine up for a {width}x{height} window after {:?}", started.elapsed());
 
     let mut keyboard = Keyboard::default();
     let mut pointer = DevicePoint::new(0.0, 0.0);
@@ -146,9 +147,9 @@ pub fn run(page: Page, on_gesture: &dyn Fn(&str)) -> anyhow::Result<()> {
 
 /// The engine's preferences: no devtools server, and without the JIT when asked.
 fn preferences(no_jit: bool) -> Preferences {
-    let mut preferences = Preferences::default();
-    preferences.devtools_server_enabled = false;
+    let mut preferences = Preferences { devtools_server_enabled: false, ..Default::default() };
     if no_jit {
+        tracing::info!("JavaScript runs without the JIT (interpreter only)");
         preferences.js_disable_jit = true;
         preferences.js_baseline_jit_enabled = false;
         preferences.js_ion_enabled = false;

@@ -24,6 +24,7 @@ pub fn init() -> std::io::Result<tempfile::TempDir> {
     // writes.
     // SAFETY: nothing else runs yet: `main` calls this first, before any
     // thread exists, so no other thread can read the environment meanwhile.
+    #[expect(unsafe_code, reason = "setting the environment is unsafe while other threads run")]
     unsafe {
         std::env::set_var("MESA_SHADER_CACHE_DISABLE", "true");
         std::env::set_var("TMPDIR", scratch.path());

@@ -16,7 +16,7 @@ use weft_shell_core::scheme::{AppFiles, SYSTEM_SCHEME};
 use weft_shell_core::window::Role;
 
 use crate::app::{parse_size, runtime_dir};
-use crate::host::{Page, run};
+use crate::host::{Page, open_window, run};
 use crate::sandbox::Sandbox;
 use crate::scheme::ShellScheme;
 
@@ -49,21 +49,19 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         Some(dir) => dir,
         None => runtime_dir()?.join("weft"),
     };
-    let appd = AppdSocket::from_runtime_dir(&appd_dir).context("connecting to weft-appd")?;
-    let bridge: Arc<dyn Bridge> = Arc::new(appd);
-    let report = Sandbox {
+    let (port, token) = AppdSocket::read_runtime_dir(&appd_dir).context("finding weft-appd")?;
+    let window = open_window("system", "WEFT", Role::Panel, args.size)?;
+    let sandbox = Sandbox {
         scratch: std::env::temp_dir(),
         read_only: vec![args.ui_dir.clone()],
-        tcp_ports: Vec::new(),
-    }
-    .enter()?;
+        tcp_ports: vec![port],
+    };
+    let report = sandbox.enter()?;
     tracing::info!("sandboxed: {report}");
+    let appd = AppdSocket::connect(port, &token).context("connecting to weft-appd")?;
+    let bridge: Arc<dyn Bridge> = Arc::new(appd);
     let gestures = Arc::clone(&bridge);
     let page = Page {
-        app_id: "system".into(),
-        title: "WEFT".into(),
-        role: Role::Panel,
-        size: args.size,
         entry,
         scheme: SYSTEM_SCHEME,
         handler: ShellScheme::new(files, Some((APPD_PATH, bridge))),
@@ -71,7 +69,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
         network,
         no_jit: args.no_jit,
     };
-    run(page, &move |gesture| {
+    run(page, window, &move |gesture| {
         let message = serde_json::json!({ "type": "PANEL_GESTURE", "gesture": gesture });
         if let Err(error) = gestures.send(message.to_string()) {
             tracing::warn!("cannot forward the gesture {gesture:?}: {error}");

@@ -29,9 +29,15 @@ pub struct AppdSocket {
 }
 
 impl AppdSocket {
-    /// Connects with the port and token weft-appd wrote to `runtime_dir`
-    /// (`appd.ws-port`, `appd.token`).
+    /// Connects with the port and token weft-appd wrote to `runtime_dir`.
     pub fn from_runtime_dir(runtime_dir: &Path) -> Result<Self, BridgeError> {
+        let (port, token) = Self::read_runtime_dir(runtime_dir)?;
+        Self::connect(port, &token)
+    }
+
+    /// The WebSocket's port and token, from weft-appd's runtime directory
+    /// (`appd.ws-port`, `appd.token`).
+    pub fn read_runtime_dir(runtime_dir: &Path) -> Result<(u16, String), BridgeError> {
         let read = |name: &str| {
             std::fs::read_to_string(runtime_dir.join(name)).map_err(|error| {
                 BridgeError::WebSocket(format!("{}: {error}", runtime_dir.join(name).display()))
@@ -41,7 +47,7 @@ impl AppdSocket {
         let port: u16 = port.trim().parse().map_err(|_| {
             BridgeError::WebSocket(format!("appd.ws-port holds {port:?}, not a port"))
         })?;
-        Self::connect(port, read("appd.token")?.trim())
+        Ok((port, read("appd.token")?.trim().to_owned()))
     }
 
     /// Connects to `ws://127.0.0.1:<port>/?token=<token>` as the system UI.

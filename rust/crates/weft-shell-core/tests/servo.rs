@@ -68,14 +68,19 @@ fn click(handle: &Handle, x: f64, y: f64) {
     handle.send(Compositor::PointerButton(0x110, false));
 }
 
-/// weft-appd with `appd`'s apps, the app shell and the compositor.
-fn start(appd: Appd, handle_size: (i32, i32)) -> (Appd, Handle) {
+/// weft-appd with `appd`'s apps, the app shell and the compositor; with
+/// `no_jit`, the shells run JavaScript without the JIT (the kiosk option).
+fn start(appd: Appd, handle_size: (i32, i32), no_jit: bool) -> (Appd, Handle) {
     let handle = compositor(&appd, handle_size);
     let control = appd.dir.path().join("run/weft/compositor.sock");
-    let appd = appd.start(&[
+    let mut env = vec![
         ("WEFT_APP_SHELL_BIN", servo_bin("weft-app-shell")),
         ("WEFT_COMPOSITOR_SOCKET", control.into_os_string()),
-    ]);
+    ];
+    if no_jit {
+        env.push(("WEFT_SHELL_NO_JIT", "true".into()));
+    }
+    let appd = appd.start(&env);
     (appd, handle)
 }
 
@@ -108,7 +113,7 @@ fn rss_of(words: &[&str]) -> Option<u64> {
 #[test]
 #[ignore = "needs the Servo shells: make test-servo"]
 fn servo_shows_hellos_page_and_round_trips_a_click_through_its_wasm_app() {
-    let (appd, handle) = start(Appd::new().install("hello", None), (800, 600));
+    let (appd, handle) = start(Appd::new().install("hello", None), (800, 600), false);
     let events = appd.events();
     let launched = Instant::now();
     let session = appd.launch("org.weft.hello");
@@ -161,7 +166,8 @@ fn servo_a_hostile_page_reads_only_its_own_ui() {
         Some(("org.weft.test.probe", "Probe")),
         Some(&probe_ui),
     );
-    let (appd, _handle) = start(appd, (800, 600));
+    // The probe runs without the JIT: the kiosk option works end to end.
+    let (appd, _handle) = start(appd, (800, 600), true);
     let events = appd.events();
     let session = appd.launch("org.weft.test.probe");
     let answer = app_message(&events, session).expect("the probe page reported nothing");
@@ -190,7 +196,7 @@ fn servo_the_system_ui_is_the_panel_and_launches_an_app() {
     let appd = Appd::new()
         .install("hello", None)
         .install("hello", Some(("org.weft.hostile", "<img src=x onerror=alert(1)>")));
-    let (appd, handle) = start(appd, (1024, 640));
+    let (appd, handle) = start(appd, (1024, 640), false);
     let run = appd.dir.path().join("run");
     let mut shell = Command::new(servo_bin("weft-servo-shell"))
         .env("XDG_RUNTIME_DIR", &run)
