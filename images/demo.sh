@@ -2,8 +2,10 @@
 # The main job on embedded defaults (`make demo`): builds the example app, signs
 # it with a demo key, builds its EROFS + dm-verity image, verifies both, installs
 # the package into a demo store (compiling it ahead of time), then starts the
-# session supervisor, launches the app in its sandboxed runtime through it and
-# talks to it as its UI would (weftctl). Last, it boots the whole system in a
+# session supervisor and, when the Servo shells are built, the system UI
+# (weft-servo-shell); launches the app in its sandboxed runtime, with its web UI
+# in weft-app-shell, and talks to it as its UI would (weftctl); the screen is
+# saved as $WEFT_CACHE_DIR/demo/screen.png. Last, it boots the whole system in a
 # VM (QEMU, TCG): weft-compositor on DRM/KMS, weft-appd, and the app launched
 # from its signed image through weft-mount-helper and dm-verity; the VM's
 # screen is saved as $WEFT_CACHE_DIR/vm/out/hello.png.
@@ -53,35 +55,57 @@ step "installing the package into $WEFT_APP_STORE"
 "$weft_pack" install --replace "$demo/hello"
 "$weft_pack" list
 
+# The web shells (weft-servo-shell, weft-app-shell) run on Servo, whose cold
+# build takes 75+ minutes (`make servo`); when their cached build is there they
+# show the system UI and hello's page, else a stock Wayland client stands in
+# for the app's UI and there is no system UI.
+servo_bins=$(bash tests/servo.sh bins)
+if [[ -x $servo_bins/weft-app-shell && -f $WEFT_CACHE_DIR/mozjs/libmozjs-x86_64-unknown-linux-gnu.tar.gz ]]; then
+  step "building the Servo web shells (cached)"
+  bash tests/servo.sh build | tail -1
+  app_shell=$servo_bins/weft-app-shell
+else
+  echo "demo: the Servo web shells are not built (make servo, 75+ minutes cold);" \
+    "a stock Wayland client stands in for the app's web UI"
+  servo_bins=""
+  printf '#!/bin/sh\nexec weston-simple-shm >/dev/null 2>&1\n' >"$demo/app-shell"
+  chmod 755 "$demo/app-shell"
+  app_shell=$demo/app-shell
+fi
+
 step "starting the compositor (headless) and the session supervisor (weft-appd)"
 export XDG_RUNTIME_DIR=$demo/run
 rm -rf "$XDG_RUNTIME_DIR" && mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 weftctl() { "$CARGO_TARGET_DIR/debug/weftctl" "$@"; }
 compositor=$CARGO_TARGET_DIR/debug/weft-compositor
-"$compositor" --size 640x400 --socket wayland-demo 2>"$demo/compositor.log" &
+"$compositor" --size 1024x640 --socket wayland-demo --socket-app-id system 2>"$demo/compositor.log" &
 pids=($!)
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 for _ in $(seq 200); do [[ -S $XDG_RUNTIME_DIR/weft/compositor.sock ]] && break; sleep 0.05; done
-# The app's web UI shell (weft-app-shell, on Servo) is not built yet; a stock
-# Wayland client stands in for it, on the session's own compositor socket.
-printf '#!/bin/sh\nexec weston-simple-shm >/dev/null 2>&1\n' >"$demo/app-shell"
-chmod 755 "$demo/app-shell"
-WEFT_APPD_WS_PORT=0 WEFT_APP_SHELL_BIN=$demo/app-shell \
+WEFT_APPD_WS_PORT=0 WEFT_APP_SHELL_BIN=$app_shell \
   WEFT_COMPOSITOR_SOCKET=$XDG_RUNTIME_DIR/weft/compositor.sock \
   "$CARGO_TARGET_DIR/debug/weft-appd" 2>"$demo/appd.log" &
 pids+=($!)
 for _ in $(seq 200); do [[ -S $XDG_RUNTIME_DIR/weft/appd.sock ]] && break; sleep 0.05; done
+if [[ -n $servo_bins ]]; then
+  step "starting the system UI (weft-servo-shell): the panel with the launcher"
+  WAYLAND_DISPLAY=wayland-demo "$servo_bins/weft-servo-shell" --ui-dir "$repo/rust/crates/weft-servo/system-ui" \
+    --size 1024x96 2>"$demo/system-ui.log" &
+  pids+=($!)
+fi
 step "launching org.weft.hello"
 weftctl installed
 started=$(date +%s%N)
 weftctl launch org.weft.hello
 echo "LAUNCH_APP to READY took $(( ($(date +%s%N) - started) / 1000000 )) ms (debug build)"
-sleep 0.5
-printf 'its UI shell drew on the compositor; screenshot: '
-"$compositor" screenshot "$demo/screen.png"
+# The app's UI shell starts after READY; give it time to load and draw.
+sleep "$([[ -n $servo_bins ]] && echo 4 || echo 0.5)"
 step "saying WEFT to it as its UI would"
 printf 'the app answered: '
 weftctl send 1 WEFT
+sleep 0.5
+printf 'the screen (system UI, the app and its page showing the answer): '
+"$compositor" screenshot "$demo/screen.png"
 weftctl ps
 step "the session's output (weftctl logs 1)"
 weftctl logs 1
