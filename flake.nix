@@ -43,6 +43,7 @@
     {
       overlays.default = final: _prev: {
         weft = final.callPackage ./packages/weft/package.nix { };
+        weft-servo = final.callPackage ./packages/weft-servo/package.nix { };
       };
 
       packages = forAllSystems (
@@ -58,7 +59,7 @@
           );
         in
         {
-          inherit (pkgs) weft;
+          inherit (pkgs) weft weft-servo;
           default = pkgs.weft;
           installer-iso = self.nixosConfigurations.installer.config.system.build.isoImage;
         }

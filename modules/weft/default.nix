@@ -121,8 +121,30 @@ in
 
     appShell = lib.mkOption {
       type = lib.types.nullOr lib.types.path;
-      default = null;
-      description = "The per-app UI shell appd starts after READY (weft-app-shell once it ships).";
+      default = if cfg.webShells.enable then "${cfg.webShells.package}/bin/weft-app-shell" else null;
+      defaultText = lib.literalExpression ''"''${config.weft.webShells.package}/bin/weft-app-shell"'';
+      description = "The per-app UI shell appd starts after READY (null: none).";
+    };
+
+    webShells = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Show apps' web UIs (weft-app-shell) and the system UI (weft-servo-shell) with embedded Servo.";
+      };
+      package = lib.mkPackageOption pkgs "weft-servo" { };
+      systemUi = lib.mkOption {
+        type = lib.types.bool;
+        default = cfg.profile == "desktop";
+        defaultText = lib.literalExpression ''config.weft.profile == "desktop"'';
+        description = "Run the system UI (launcher, running apps, notifications) as the compositor's panel.";
+      };
+      noJit = lib.mkOption {
+        type = lib.types.bool;
+        default = cfg.profile == "kiosk";
+        defaultText = lib.literalExpression ''config.weft.profile == "kiosk"'';
+        description = "Run the shells' JavaScript without SpiderMonkey's JIT (slower, a smaller attack surface).";
+      };
     };
 
     session.user = lib.mkOption {
@@ -220,7 +242,20 @@ in
         // lib.optionalAttrs (cfg.appsSlice.cpuQuota != null) { CPUQuota = cfg.appsSlice.cpuQuota; };
     };
 
-    systemd.services = units;
+    systemd.services =
+      units
+      // lib.optionalAttrs cfg.webShells.enable {
+        # The shells inherit weft-appd's environment.
+        weft-appd.environment.WEFT_SHELL_NO_JIT = lib.boolToString cfg.webShells.noJit;
+      }
+      // lib.optionalAttrs (cfg.webShells.enable && cfg.webShells.systemUi) {
+        weft-system-ui = import ./system-ui.nix {
+          package = cfg.webShells.package;
+          user = cfg.session.user;
+          inherit uid;
+          inherit (cfg.webShells) noJit;
+        };
+      };
     systemd.defaultUnit = "graphical.target";
   };
 }

@@ -24,8 +24,9 @@ let
   notesTampered = testImage "notes" { tamper = true; };
   fetchUntrusted = testImage "fetch" { };
 
-  # The app UI shell until weft-app-shell ships: a stock Wayland client, as
-  # in tests/vm.
+  # A stock Wayland client stands in for the app's web UI shell, as in
+  # tests/vm, so these tests do not build Servo; `web-ui` below uses the real
+  # shells.
   appShell = pkgs.writeShellScript "weft-test-app-shell" ''
     exec ${pkgs.weston}/bin/weston-simple-shm
   '';
@@ -41,7 +42,8 @@ let
       ];
       weft = {
         enable = true;
-        appShell = appShell;
+        appShell = lib.mkDefault appShell;
+        webShells.enable = lib.mkDefault false;
         apps = map (image: {
           id = "org.weft.${image.name}";
           inherit image;
@@ -93,6 +95,34 @@ in
     assert shot.getpixel((600, 600)) == (0x1C, 0x24, 0x30), shot.getpixel((600, 600))
     assert "Hello, WEFT!" in weftctl("send 1 WEFT")
   '';
+
+  # The web shells: the system UI (weft-servo-shell) as the panel, then
+  # hello's own page in weft-app-shell below it, the app's answer on it.
+  vm-web-ui =
+    test "web-ui"
+      {
+        machine = machine [ hello ] {
+          weft.webShells.enable = true;
+          weft.appShell = "${pkgs.weft-servo}/bin/weft-app-shell";
+        };
+      }
+      ''
+        machine.wait_for_unit("weft-system-ui.service")
+        machine.sleep(5)
+        machine.screenshot("system-ui")
+        weftctl("launch org.weft.hello")
+        machine.sleep(8)
+        assert "Hello, WEFT!" in weftctl("send 1 WEFT")
+        machine.sleep(2)
+        machine.screenshot("system-ui-and-hello")
+        from PIL import Image
+        import os
+        shot = Image.open(os.path.join(machine.out_dir, "system-ui-and-hello.png")).convert("RGB")
+        # The panel's bar (#27304a) on top, hello's page (#f4f1ea) below it.
+        assert shot.getpixel((600, 20)) == (0x27, 0x30, 0x4A), shot.getpixel((600, 20))
+        assert shot.getpixel((900, 600)) == (0xF4, 0xF1, 0xEA), shot.getpixel((900, 600))
+        machine.succeed("pgrep -f weft-app-shell")
+      '';
 
   # tests/vm scenario `tampered`, at build time: a system whose app image was
   # changed after signing does not build.
