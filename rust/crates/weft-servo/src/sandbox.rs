@@ -10,7 +10,6 @@
 //! with `EPERM`. Which hosts on those ports is enforced in the shell's fetch
 //! path ([`weft_shell_core::policy::NetworkPolicy`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +18,7 @@ use landlock::{
     ABI, Access, AccessFs, AccessNet, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus,
 };
-use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
-};
+use weft_sandbox::{Allowlist, COMMON_SYSCALLS, SOCKET_SYSCALLS, Width};
 
 /// The Landlock ABI the ruleset is written for (older kernels enforce what
 /// they can; the report says what was enforced).
@@ -81,106 +77,32 @@ impl fmt::Display for Report {
     }
 }
 
-/// The system calls Servo, SpiderMonkey, WebRender, llvmpipe and the shell's
-/// own threads make once set up: memory, threads, time, signals, I/O on held
-/// descriptors, files beneath what Landlock allows (its storage in the
-/// scratch directory), polling and the Unix sockets of its event loops.
-const SYSCALLS: &[i64] = &[
-    libc::SYS_read,
-    libc::SYS_write,
-    libc::SYS_readv,
-    libc::SYS_writev,
-    libc::SYS_pread64,
-    libc::SYS_pwrite64,
-    libc::SYS_lseek,
-    libc::SYS_close,
-    libc::SYS_fcntl,
+/// What Servo, SpiderMonkey, WebRender, llvmpipe and the shell's own threads
+/// make once set up, on top of [`COMMON_SYSCALLS`]: more file calls beneath
+/// what Landlock allows (the engine's storage in the scratch directory), CPU
+/// affinity and facts, identity queries; with [`SOCKET_SYSCALLS`], which
+/// `socket` itself limits to Unix sockets without TCP ports.
+const ENGINE_SYSCALLS: &[i64] = &[
     libc::SYS_dup,
     libc::SYS_dup3,
-    libc::SYS_fstat,
     libc::SYS_fstatfs,
-    libc::SYS_statx,
-    libc::SYS_newfstatat,
-    libc::SYS_openat,
-    libc::SYS_openat2,
     libc::SYS_access,
     libc::SYS_faccessat,
     libc::SYS_faccessat2,
     libc::SYS_readlink,
-    libc::SYS_readlinkat,
-    libc::SYS_getdents64,
     libc::SYS_getcwd,
     libc::SYS_mkdir,
-    libc::SYS_mkdirat,
     libc::SYS_unlink,
-    libc::SYS_unlinkat,
     libc::SYS_rename,
-    libc::SYS_renameat,
-    libc::SYS_renameat2,
     libc::SYS_fchown,
-    libc::SYS_ftruncate,
-    libc::SYS_fallocate,
-    libc::SYS_fsync,
-    libc::SYS_fdatasync,
-    libc::SYS_fadvise64,
-    libc::SYS_brk,
-    libc::SYS_mmap,
-    libc::SYS_munmap,
-    libc::SYS_mprotect,
-    libc::SYS_mremap,
-    libc::SYS_madvise,
-    libc::SYS_memfd_create,
-    libc::SYS_futex,
-    libc::SYS_sched_yield,
-    libc::SYS_sched_getaffinity,
     libc::SYS_sched_setaffinity,
-    libc::SYS_clone,
-    libc::SYS_clone3,
-    libc::SYS_set_robust_list,
-    libc::SYS_rseq,
-    libc::SYS_gettid,
-    libc::SYS_getpid,
     libc::SYS_getuid,
     libc::SYS_geteuid,
     libc::SYS_getgid,
     libc::SYS_getegid,
     libc::SYS_sysinfo,
     libc::SYS_uname,
-    libc::SYS_exit,
-    libc::SYS_exit_group,
-    libc::SYS_tgkill,
     libc::SYS_restart_syscall,
-    libc::SYS_rt_sigaction,
-    libc::SYS_rt_sigprocmask,
-    libc::SYS_rt_sigreturn,
-    libc::SYS_sigaltstack,
-    libc::SYS_getrandom,
-    libc::SYS_clock_gettime,
-    libc::SYS_clock_getres,
-    libc::SYS_clock_nanosleep,
-    libc::SYS_nanosleep,
-    libc::SYS_gettimeofday,
-    libc::SYS_poll,
-    libc::SYS_ppoll,
-    libc::SYS_epoll_create1,
-    libc::SYS_epoll_ctl,
-    libc::SYS_epoll_wait,
-    libc::SYS_epoll_pwait,
-    libc::SYS_eventfd2,
-    libc::SYS_pipe2,
-    libc::SYS_socketpair,
-    libc::SYS_connect,
-    libc::SYS_recvfrom,
-    libc::SYS_recvmsg,
-    libc::SYS_sendto,
-    libc::SYS_sendmsg,
-    libc::SYS_shutdown,
-    libc::SYS_getsockopt,
-    libc::SYS_setsockopt,
-    libc::SYS_getsockname,
-    libc::SYS_getpeername,
-    libc::SYS_sendmmsg,
-    libc::SYS_recvmmsg,
     libc::SYS_prlimit64,
 ];
 
@@ -216,8 +138,8 @@ impl Sandbox {
 
 /// Builds the allowlist and applies it to every thread of the process.
 fn restrict_syscalls(network: bool) -> anyhow::Result<usize> {
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> =
-        SYSCALLS.iter().map(|&call| (call, Vec::new())).collect();
+    let mut list = Allowlist::new(COMMON_SYSCALLS);
+    list.allow(ENGINE_SYSCALLS).allow(SOCKET_SYSCALLS);
     // Unix sockets always (the event loops' wake-ups); IP sockets only with
     // TCP ports (Landlock then limits TCP to those ports).
     let families: &[u64] = if network {
@@ -225,35 +147,12 @@ fn restrict_syscalls(network: bool) -> anyhow::Result<usize> {
     } else {
         &[libc::AF_UNIX as u64]
     };
-    rules.insert(libc::SYS_socket, arg_is_one_of(0, families)?);
+    list.allow_when(libc::SYS_socket, 0, Width::Int, families)?;
     // Thread names and names of anonymous memory, nothing else.
     let prctl = [libc::PR_SET_NAME as u64, libc::PR_GET_NAME as u64, libc::PR_SET_VMA as u64];
-    rules.insert(libc::SYS_prctl, arg_is_one_of(0, &prctl)?);
-    // Non-blocking and close-on-exec flags only, never device control.
-    let ioctl = [libc::FIONBIO, libc::FIONREAD, libc::FIOCLEX];
-    rules.insert(libc::SYS_ioctl, arg_is_one_of(1, &ioctl)?);
-    let allowed = rules.len();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Errno(libc::EPERM as u32),
-        SeccompAction::Allow,
-        TargetArch::x86_64,
-    )?;
-    let program: BpfProgram = filter.try_into()?;
-    seccompiler::apply_filter_all_threads(&program)?;
-    Ok(allowed)
-}
-
-/// Rules that allow a call whose argument `index` is one of `values`.
-fn arg_is_one_of(index: u8, values: &[u64]) -> anyhow::Result<Vec<SeccompRule>> {
-    values
-        .iter()
-        .map(|&value| {
-            let condition =
-                SeccompCondition::new(index, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value)?;
-            Ok(SeccompRule::new(vec![condition])?)
-        })
-        .collect()
+    list.allow_when(libc::SYS_prctl, 0, Width::Int, &prctl)?;
+    list.allow_descriptor_ioctls()?;
+    Ok(list.apply_to_all_threads()?)
 }
 
 #[cfg(test)]

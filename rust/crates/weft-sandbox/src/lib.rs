@@ -1,0 +1,238 @@
+//! What WEFT's sandboxed processes (the runtime, the web shells) share: a
+//! seccomp allowlist, built from the system calls a process was measured to
+//! make, some of them only with given arguments, and applied to every thread
+//! of the process. Anything not on the list fails with `EPERM`.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+/// What every sandboxed WEFT process needs once set up, whatever else it
+/// does: memory, threads, signals, time, I/O on what it holds, and files
+/// beneath the directories its Landlock ruleset allows (Landlock bounds them).
+pub const COMMON_SYSCALLS: &[i64] = &[
+    // Memory.
+    libc::SYS_brk,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_memfd_create,
+    // Threads and their synchronisation.
+    libc::SYS_futex,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_sched_yield,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_gettid,
+    libc::SYS_getpid,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_tgkill,
+    // Signals.
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    // Time and randomness.
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_gettimeofday,
+    libc::SYS_getrandom,
+    // I/O on descriptors the process holds, and polling.
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_lseek,
+    libc::SYS_close,
+    libc::SYS_fcntl,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_epoll_create1,
+    libc::SYS_epoll_ctl,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_eventfd2,
+    // Unnamed sockets and pipes (event-loop wake-ups), messages on held sockets.
+    libc::SYS_socketpair,
+    libc::SYS_pipe2,
+    libc::SYS_recvfrom,
+    libc::SYS_sendto,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
+    libc::SYS_shutdown,
+    // The *at family beneath directories Landlock allows.
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_newfstatat,
+    libc::SYS_fstat,
+    libc::SYS_statx,
+    libc::SYS_getdents64,
+    libc::SYS_mkdirat,
+    libc::SYS_unlinkat,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_readlinkat,
+    libc::SYS_ftruncate,
+    libc::SYS_fallocate,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+    libc::SYS_fadvise64,
+];
+
+/// Connecting and tuning sockets a process makes with `socket`, which each
+/// process allows for the address families it may use.
+pub const SOCKET_SYSCALLS: &[i64] = &[
+    libc::SYS_connect,
+    libc::SYS_getsockopt,
+    libc::SYS_setsockopt,
+    libc::SYS_getsockname,
+    libc::SYS_getpeername,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvmmsg,
+];
+
+/// Why the filter could not be built or applied.
+#[derive(Debug, thiserror::Error)]
+#[error("seccomp: {0}")]
+pub struct Error(String);
+
+/// How wide an argument is, for comparing it.
+#[derive(Clone, Copy, Debug)]
+pub enum Width {
+    /// An `int` (flags, options, families, `ioctl` requests): the low 32 bits.
+    Int,
+    /// A pointer or a 64-bit value: all 64 bits.
+    Long,
+}
+
+/// The system calls a process may make.
+#[derive(Default)]
+pub struct Allowlist {
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+}
+
+impl Allowlist {
+    /// A list allowing `calls` with any arguments.
+    pub fn new(calls: &[i64]) -> Self {
+        let mut list = Self::default();
+        list.allow(calls);
+        list
+    }
+
+    /// Allows `calls` with any arguments.
+    pub fn allow(&mut self, calls: &[i64]) -> &mut Self {
+        self.rules.extend(calls.iter().map(|&call| (call, Vec::new())));
+        self
+    }
+
+    /// Allows `call` only when its argument `index` is one of `values`.
+    pub fn allow_when(
+        &mut self,
+        call: i64,
+        index: u8,
+        width: Width,
+        values: &[u64],
+    ) -> Result<&mut Self, Error> {
+        let length = || match width {
+            Width::Int => SeccompCmpArgLen::Dword,
+            Width::Long => SeccompCmpArgLen::Qword,
+        };
+        let rules = values
+            .iter()
+            .map(|&value| {
+                let condition = SeccompCondition::new(index, length(), SeccompCmpOp::Eq, value)
+                    .map_err(|error| Error(error.to_string()))?;
+                SeccompRule::new(vec![condition]).map_err(|error| Error(error.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.rules.insert(call, rules);
+        Ok(self)
+    }
+
+    /// Allows `ioctl` for a descriptor's own flags only (non-blocking, bytes
+    /// readable, close-on-exec), never terminal or device control.
+    pub fn allow_descriptor_ioctls(&mut self) -> Result<&mut Self, Error> {
+        let requests = [libc::FIONBIO, libc::FIONREAD, libc::FIOCLEX];
+        self.allow_when(libc::SYS_ioctl, 1, Width::Int, &requests)
+    }
+
+    /// How many system calls are on the list.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether the list is empty (then every call would fail).
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Applies the list to every thread of the process (`SECCOMP_FILTER_FLAG_TSYNC`)
+    /// and returns its length. The process needs `PR_SET_NO_NEW_PRIVS` first.
+    pub fn apply_to_all_threads(self) -> Result<usize, Error> {
+        let allowed = self.rules.len();
+        let filter = SeccompFilter::new(
+            self.rules,
+            SeccompAction::Errno(libc::EPERM as u32),
+            SeccompAction::Allow,
+            TargetArch::x86_64,
+        )
+        .map_err(|error| Error(error.to_string()))?;
+        let program: BpfProgram = filter
+            .try_into()
+            .map_err(|error: seccompiler::BackendError| Error(error.to_string()))?;
+        seccompiler::apply_filter_all_threads(&program)
+            .map_err(|error| Error(error.to_string()))?;
+        Ok(allowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// Set in the child this test runs itself as: a filter is for the whole
+    /// process.
+    const CHILD: &str = "WEFT_SANDBOX_ALLOWLIST_CHILD";
+
+    #[test]
+    fn calls_off_the_list_or_with_other_arguments_fail_with_eperm() {
+        if std::env::var_os(CHILD).is_some() {
+            rustix::thread::set_no_new_privs(true).unwrap();
+            let mut list = Allowlist::new(COMMON_SYSCALLS);
+            list.allow_when(libc::SYS_socket, 0, Width::Int, &[libc::AF_UNIX as u64]).unwrap();
+            let allowed = list.apply_to_all_threads().unwrap();
+            let unix = std::os::unix::net::UnixDatagram::unbound().is_ok();
+            let inet = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.raw_os_error());
+            let exec = Command::new("/bin/true").status().map_err(|e| e.raw_os_error());
+            println!("allowed={allowed} unix={unix} inet={inet:?} exec={exec:?}");
+            return;
+        }
+        let test = "tests::calls_off_the_list_or_with_other_arguments_fail_with_eperm";
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let report = String::from_utf8(output.stdout).unwrap();
+        let expected = format!(
+            "allowed={} unix=true inet=Err(Some({eperm})) exec=Err(Some({eperm}))",
+            COMMON_SYSCALLS.len() + 1,
+            eperm = libc::EPERM
+        );
+        assert!(report.contains(&expected), "{expected:?} not in:\n{report}");
+    }
+}
