@@ -139,6 +139,19 @@ pub struct Daemon {
 impl Daemon {
     /// A daemon with no sessions; it takes over its cgroup if it is delegated.
     pub fn new(config: Config) -> Arc<Self> {
+        // No session outlives its daemon (its processes die with it), so what
+        // a killed daemon left in `sessions/` is stale: its sockets would stop
+        // this daemon's sessions of the same numbers from binding.
+        let stale = config.runtime_dir.join("sessions");
+        match fs::remove_dir_all(&stale) {
+            Ok(()) => {
+                tracing::info!(dir = %stale.display(), "removed a previous daemon's sessions")
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(dir = %stale.display(), "cannot remove stale sessions: {error}")
+            }
+        }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (log_lines, _) = broadcast::channel(EVENT_BACKLOG);
         Arc::new(Self {

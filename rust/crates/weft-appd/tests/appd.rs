@@ -169,6 +169,11 @@ async fn built_apps_no_session_outlives_a_killed_daemon() {
     fixture.daemon.kill().unwrap();
     fixture.daemon.wait().unwrap();
     assert!(gone(pid), "runtime {pid} outlived its supervisor");
+    // A new daemon on the same runtime directory numbers sessions from 1
+    // again: what the killed one left there does not stand in its way.
+    fixture.restart();
+    let mut client = fixture.client().await;
+    assert_eq!(launch(&mut client, "org.weft.test.never-ready").await, session);
 }
 
 #[test]

@@ -222,3 +222,60 @@ fn servo_the_system_ui_is_the_panel_and_launches_an_app() {
     let _ = shell.kill();
     let _ = shell.wait();
 }
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_an_app_shell_without_a_window_ends_its_session_cleanly() {
+    // No compositor: the shell cannot open its window, exits non-zero, and
+    // weft-appd ends the session with that reason and the runtime with it.
+    let appd = Appd::new()
+        .install("hello", None)
+        .start(&[("WEFT_APP_SHELL_BIN", servo_bin("weft-app-shell"))]);
+    let session = appd.launch("org.weft.hello");
+    let stopped = common::eventually(WAIT, || {
+        let (state, reason) = appd.state(session);
+        (state == weft_protocol::appd::SessionState::Stopped).then_some(reason)
+    });
+    assert_eq!(stopped, Some(Some("app shell exited 1".into())));
+    assert!(
+        rss_of(&["weft-runtime", "org.weft.hello"]).is_none(),
+        "the runtime outlived its shell"
+    );
+}
+
+/// Launches hello `runs` times and returns the median time from LAUNCH_APP to
+/// its page on screen, and the app shell's RSS then.
+fn hello_to_first_frame(no_jit: bool, runs: usize) -> (Duration, u64) {
+    let mut times = Vec::new();
+    let mut rss = 0;
+    for _ in 0..runs {
+        let (appd, handle) = start(Appd::new().install("hello", None), (800, 600), no_jit);
+        let launched = Instant::now();
+        let session = appd.launch("org.weft.hello");
+        let (shown, _) = wait_screen(&handle, |shot| {
+            shot.pixel(700, 500) == HELLO_BACKGROUND && dark_pixels(shot, 30..140, 25..75) > 100
+        });
+        assert!(shown, "hello's page never appeared");
+        times.push(launched.elapsed());
+        rss = rss_of(&["weft-app-shell", "org.weft.hello"]).unwrap_or(0);
+        appd.request(Request::TerminateApp { session });
+    }
+    times.sort();
+    (times[runs / 2], rss)
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_bench_first_frame_with_and_without_the_jit() {
+    let runs = 3;
+    let (jit, jit_rss) = hello_to_first_frame(false, runs);
+    let (interpreter, interpreter_rss) = hello_to_first_frame(true, runs);
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    println!(
+        "servo bench (median of {runs}): LAUNCH_APP to hello's page on screen {jit:?} with the \
+         JIT, {interpreter:?} without (x{:.2}); app shell RSS {:.1} MiB / {:.1} MiB",
+        interpreter.as_secs_f64() / jit.as_secs_f64(),
+        mib(jit_rss),
+        mib(interpreter_rss),
+    );
+}

@@ -17,6 +17,8 @@ pub struct Fixture {
     pub daemon: Child,
     /// The cgroup the daemon was started in, removed on drop.
     pub cgroup: Option<PathBuf>,
+    /// The daemon's command, to start it again.
+    command: Command,
 }
 
 /// How a test's daemon is set up.
@@ -103,14 +105,25 @@ impl Fixture {
             .env("WEFT_APPD_WS_ORIGINS", "weft://system")
             .envs(env.iter().copied());
         let daemon = command.spawn().unwrap();
-        let fixture = Self { dir, daemon, cgroup };
+        let fixture = Self { dir, daemon, cgroup, command };
+        fixture.wait_listening();
+        fixture
+    }
+
+    /// Starts the daemon again (after it was killed), on the same directories.
+    pub fn restart(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = fs::remove_file(self.dir.path().join("run/weft/appd.ws-port"));
+        self.daemon = self.command.spawn().unwrap();
+        self.wait_listening();
+    }
+
+    fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !fixture.dir.path().join("run/weft/appd.ws-port").exists()
-            && Instant::now() < deadline
-        {
+        while !self.dir.path().join("run/weft/appd.ws-port").exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        fixture
     }
 
     /// The control socket.
