@@ -145,11 +145,11 @@ impl Daemon {
         let stale = config.runtime_dir.join("sessions");
         match fs::remove_dir_all(&stale) {
             Ok(()) => {
-                tracing::info!(dir = %stale.display(), "removed a previous daemon's sessions")
+                tracing::info!(dir = %stale.display(), "removed a previous daemon's sessions");
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
-                tracing::warn!(dir = %stale.display(), "cannot remove stale sessions: {error}")
+                tracing::warn!(dir = %stale.display(), "cannot remove stale sessions: {error}");
             }
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
