@@ -68,6 +68,11 @@ fn click(handle: &Handle, x: f64, y: f64) {
     handle.send(Compositor::PointerButton(0x110, false));
 }
 
+fn key(handle: &Handle, code: u32) {
+    handle.send(Compositor::Key(code, true));
+    handle.send(Compositor::Key(code, false));
+}
+
 /// weft-appd with `appd`'s apps, the app shell and the compositor; with
 /// `no_jit`, the shells run JavaScript without the JIT (the kiosk option).
 fn start(appd: Appd, handle_size: (i32, i32), no_jit: bool) -> (Appd, Handle) {
@@ -138,6 +143,21 @@ fn servo_shows_hellos_page_and_round_trips_a_click_through_its_wasm_app() {
     let on_screen = clicked.elapsed();
     let path = save(&shot, "servo-hello-answered.png");
     assert!(answered, "the answer never reached the screen: {}", path.display());
+
+    // Keys reach the page too: type into the name field (evdev codes for
+    // "Servo" with Shift for the S), then send it.
+    click(&handle, 262.0, 100.0);
+    for _ in 0..4 {
+        key(&handle, 14); // Backspace
+    }
+    handle.send(Compositor::Key(42, true)); // Shift down
+    key(&handle, 31); // S
+    handle.send(Compositor::Key(42, false));
+    for code in [18, 19, 47, 24] {
+        key(&handle, code); // e r v o
+    }
+    click(&handle, 305.0, 105.0);
+    assert_eq!(app_message(&events, session).as_deref(), Some("Hello, Servo!"));
 
     let rss = rss_of(&["weft-app-shell", "org.weft.hello"]).expect("the app shell's process");
     println!(
