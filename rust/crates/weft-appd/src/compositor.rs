@@ -24,3 +24,12 @@ pub fn close_session(socket: &Path, session: u64, reason: String) -> Result<()> 
         other => bail!("the compositor did not close session {session}: {other:?}"),
     }
 }
+
+/// Brings the session's window to the front.
+pub fn focus_session(socket: &Path, session: u64) -> Result<()> {
+    match request(socket, &ControlRequest::FocusSession { session })? {
+        ControlReply::Ok => Ok(()),
+        ControlReply::Error { message } => bail!("{message}"),
+        other => bail!("unexpected answer from the compositor: {other:?}"),
+    }
+}

@@ -252,6 +252,28 @@ impl Daemon {
             .collect()
     }
 
+    /// Brings a running session's window to the front in the compositor.
+    pub async fn focus(&self, session: u64) -> Result<(), Failure> {
+        let state =
+            self.with_session(session, |record| record.state).ok_or_else(|| no_session(session))?;
+        if state != SessionState::Running {
+            return Err(Failure::new(
+                ErrorCode::InvalidState,
+                format!("session {session} is {state:?}, not running").to_lowercase(),
+            ));
+        }
+        let Some(socket) = self.config.compositor_socket.clone() else {
+            return Err(Failure::new(
+                ErrorCode::InvalidState,
+                "weft-appd has no compositor to focus windows in (compositor-socket)",
+            ));
+        };
+        tokio::task::spawn_blocking(move || crate::compositor::focus_session(&socket, session))
+            .await
+            .map_err(|error| Failure::new(ErrorCode::InvalidState, error.to_string()))?
+            .map_err(|error| Failure::new(ErrorCode::InvalidState, format!("{error:#}")))
+    }
+
     /// One session's state.
     pub fn state_of(&self, session: u64) -> Result<Reply, Failure> {
         self.with_session(session, |record| Reply::AppState {

@@ -339,6 +339,10 @@ async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure
             daemon.forward(session, message).await?;
             Reply::Ok
         }
+        Request::FocusSession { session } => {
+            daemon.focus(session).await?;
+            Reply::Ok
+        }
         Request::PanelGesture { gesture } => {
             daemon.broadcast(Reply::NavigationGesture { gesture });
             Reply::Ok

@@ -25,6 +25,23 @@ async fn built_apps_hello_starts_answers_its_ui_until_terminated() {
 }
 
 #[tokio::test]
+async fn built_apps_focus_needs_a_running_session_and_a_compositor() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let mut client = fixture.client().await;
+    let unknown = client.request(&Request::FocusSession { session: 42 }).await.unwrap();
+    assert!(matches!(unknown, Reply::Error { code: ErrorCode::NotFound, .. }), "{unknown:?}");
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let Reply::Error { code, message } =
+        client.request(&Request::FocusSession { session }).await.unwrap()
+    else {
+        panic!("focused without a compositor")
+    };
+    assert_eq!(code, ErrorCode::InvalidState);
+    assert!(message.contains("compositor-socket"), "{message}");
+}
+
+#[tokio::test]
 async fn built_apps_an_app_that_is_never_ready_is_stopped_at_the_timeout() {
     let fixture = Fixture::start(&["test-never-ready"], 500);
     let mut client = fixture.client().await;

@@ -140,6 +140,15 @@ fn serve_requests(
                     Err(_) => ControlReply::Error { message: "the compositor stopped".to_owned() },
                 }
             }
+            ControlRequest::FocusSession { session } => {
+                match ask(commands, |reply| Command::FocusSession(session, reply)) {
+                    Ok(true) => ControlReply::Ok,
+                    Ok(false) => ControlReply::Error {
+                        message: format!("session {session} has no window to focus"),
+                    },
+                    Err(message) => ControlReply::Error { message },
+                }
+            }
             ControlRequest::Screenshot { path } => match ask(commands, Command::Screenshot) {
                 Ok(Ok(screenshot)) => match screenshot
                     .to_png()

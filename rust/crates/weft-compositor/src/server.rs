@@ -112,6 +112,9 @@ pub enum Command {
     Unsubscribe(u64),
     /// Focus a window.
     Focus(WindowId),
+    /// Focus the application window of a weft-appd session; answers whether
+    /// it has one.
+    FocusSession(u64, mpsc::Sender<bool>),
     /// A key from a virtual keyboard (tests, remote input): evdev code, pressed.
     Key(u32, bool),
     /// Move a virtual pointer to (x, y) in output coordinates.
@@ -195,6 +198,9 @@ impl Compositor {
                 self.subscribers.remove(&id);
             }
             Command::Focus(window) => self.state.focus(window),
+            Command::FocusSession(session, reply) => {
+                let _ = reply.send(self.state.focus_session(session));
+            }
             Command::Key(code, pressed) => self.state.key(code, pressed),
             Command::PointerMotion(x, y) => self.state.pointer_motion((x, y).into()),
             Command::PointerButton(button, pressed) => self.state.pointer_button(button, pressed),

@@ -409,6 +409,16 @@ impl Weft {
         }
     }
 
+    /// Focuses the application window of `session`; false if it has none.
+    pub fn focus_session(&mut self, session: u64) -> bool {
+        let window = self
+            .windows
+            .iter()
+            .find(|(_, window)| window.session == Some(session) && window.role != Role::Panel)
+            .map(|(&id, _)| id);
+        window.inspect(|&id| self.focus(id)).is_some()
+    }
+
     /// Where a visible window's surface starts (its visible part sits at its
     /// layout geometry: an xdg window's may start inside its surface, after
     /// client-side shadows).

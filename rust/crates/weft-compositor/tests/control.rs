@@ -117,6 +117,30 @@ fn sessions_get_their_own_socket_and_windows_follow_the_session() {
 }
 
 #[test]
+fn focusing_a_session_brings_its_window_to_the_front() {
+    let (_scratch, compositor, control_path) = controlled(320, 240);
+    let mut control = Control::connect(&control_path);
+    let mut clients = Vec::new();
+    for (session, app, colour) in
+        [(1, "org.weft.hello", [200, 30, 30, 255]), (2, "org.weft.notes", [30, 30, 200, 255])]
+    {
+        let opened = control.request(&ControlRequest::OpenSession { session, app_id: app.into() });
+        let ControlReply::SessionOpened { wayland_display, .. } = opened else {
+            panic!("{opened:?}")
+        };
+        let mut client = TestClient::on(UnixStream::connect(&wayland_display).unwrap(), colour);
+        let window = client.zweft_window(app, Role::Application, 100);
+        // The newest window is in front.
+        assert_eq!(wait_for_pixel(&compositor, 10, 10, colour), colour);
+        clients.push((client, window));
+    }
+    assert_eq!(control.request(&ControlRequest::FocusSession { session: 1 }), ControlReply::Ok);
+    assert_eq!(wait_for_pixel(&compositor, 10, 10, [200, 30, 30, 255]), [200, 30, 30, 255]);
+    let missing = control.request(&ControlRequest::FocusSession { session: 9 });
+    assert_eq!(missing, ControlReply::Error { message: "session 9 has no window to focus".into() });
+}
+
+#[test]
 fn malformed_control_requests_are_answered_and_a_missing_hello_is_refused() {
     let (_scratch, _compositor, control_path) = controlled(64, 64);
 

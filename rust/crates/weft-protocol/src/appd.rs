@@ -50,6 +50,12 @@ pub enum Request {
         /// The text, at most 64 KiB.
         message: String,
     },
+    /// Brings the session's window to the front in the compositor (the
+    /// system UI's task switcher); answered with `OK`.
+    FocusSession {
+        /// The session.
+        session: u64,
+    },
     /// A gesture on the system panel, relayed to UI subscribers.
     PanelGesture {
         /// The gesture's name, such as `swipe-up`.

@@ -39,6 +39,12 @@ pub enum ControlRequest {
         /// Why, for the windows' clients.
         reason: String,
     },
+    /// Focuses the session's application window (shows it and gives it the
+    /// keyboard); answered with `OK`, or an `ERROR` if it has none.
+    FocusSession {
+        /// The session.
+        session: u64,
+    },
     /// Writes the last frame as PNG to `path`; answered with `OK`.
     Screenshot {
         /// Where to write it.

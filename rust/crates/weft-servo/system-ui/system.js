@@ -1,6 +1,6 @@
 // The system UI: launcher (QUERY_INSTALLED_APPS), running apps with task
-// switching and stop (APP_STATE, QUERY_RUNNING, TERMINATE_APP), status and
-// notifications. It talks to weft-appd through `weftAppd`, which the shell
+// switching and stop (APP_STATE, QUERY_RUNNING, FOCUS_SESSION, TERMINATE_APP),
+// status and notifications. It talks to weft-appd through `weftAppd`, which the shell
 // injects (weft-shell-core's bridge.js); messages are weft-appd's JSON.
 //
 // Everything an app controls (its name, id, notification text, error text)
@@ -73,9 +73,11 @@ function renderRunning() {
   running.replaceChildren(...items);
 }
 
+/** Brings `session`'s window to the front (weft-appd asks the compositor). */
 function focusSession(session) {
   focused = session;
   renderRunning();
+  send({ type: "FOCUS_SESSION", session });
 }
 
 /** The task switcher: the next running session after the focused one. */
@@ -100,8 +102,9 @@ function track(session, appId, state) {
     sessions.delete(session);
     if (focused === session) focused = null;
   } else {
+    // The compositor puts a new app's window in front; follow it.
+    if (!sessions.has(session)) focused = session;
     sessions.set(session, { session, app_id: appId, state });
-    if (focused === null) focused = session;
   }
   renderRunning();
 }

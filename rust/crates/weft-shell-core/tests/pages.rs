@@ -114,12 +114,17 @@ fn built_apps_the_system_ui_launches_switches_notifies_and_stops() {
     let session_of = |app: &str| sessions.iter().find(|s| s.app_id == app).unwrap().session;
     let (hello, notes) = (session_of("org.weft.hello"), session_of("org.weft.notes"));
 
-    // The task switcher: the first app is focused; the compositor's gesture,
-    // relayed by weft-appd, moves the focus to the next.
+    // The task switcher: the newest app is in front, as the compositor puts
+    // it; the compositor's gesture, relayed by weft-appd, moves to the next,
+    // and the page asks weft-appd to focus it (which, without a compositor
+    // here, it refuses by name).
     let focused = "document.querySelector('#running li.focused')?.dataset.session";
-    assert_eq!(browser.eval(focused), json!(hello.to_string()));
+    assert_eq!(browser.eval(focused), json!(notes.to_string()));
     appd.request(Request::PanelGesture { gesture: "switch-app".into() });
-    assert_eq!(browser.wait_for(&format!("{focused} === '{notes}'"), WAIT), Some(json!(true)));
+    assert_eq!(browser.wait_for(&format!("{focused} === '{hello}'"), WAIT), Some(json!(true)));
+    let status = "document.getElementById('status').textContent";
+    let refused = browser.wait_for(&format!("{status}.includes('compositor-socket')"), WAIT);
+    assert!(refused.is_some(), "no refusal shown: {}", browser.eval(status));
 
     // A notification from notes (saving a note) shows in the system UI.
     let notes_ui = IpcBridge::connect(&appd.socket(), notes).unwrap();

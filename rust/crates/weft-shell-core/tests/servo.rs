@@ -28,6 +28,11 @@ const HELLO_BACKGROUND: [u8; 4] = [0xf4, 0xf1, 0xea, 255];
 /// The system UI's bar, #27304a, and its buttons, #3a4668.
 const BAR: [u8; 4] = [0x27, 0x30, 0x4a, 255];
 const BUTTON: [u8; 4] = [0x3a, 0x46, 0x68, 255];
+/// A running app in the system UI's list, #2f5a3f; clock's page, #10141c.
+const RUNNING: [u8; 4] = [0x2f, 0x5a, 0x3f, 255];
+const CLOCK_BACKGROUND: [u8; 4] = [0x10, 0x14, 0x1c, 255];
+/// A row of the panel through its buttons, above their text.
+const ROW: u32 = 10;
 
 fn servo_bin(name: &str) -> OsString {
     let dir = std::env::var_os("WEFT_SERVO_BIN_DIR")
@@ -203,10 +208,26 @@ fn servo_a_hostile_page_reads_only_its_own_ui() {
     }
 }
 
+/// The runs of `colour` along row `y`: (first x, last x).
+fn runs(shot: &Screenshot, y: u32, colour: [u8; 4]) -> Vec<(u32, u32)> {
+    let mut found: Vec<(u32, u32)> = Vec::new();
+    for x in 0..shot.width {
+        if shot.pixel(x, y) != colour {
+            continue;
+        }
+        match found.last_mut() {
+            Some(run) if run.1 + 1 == x => run.1 = x,
+            _ => found.push((x, x)),
+        }
+    }
+    found.into_iter().filter(|(first, last)| last - first > 8).collect()
+}
+
 #[test]
 #[ignore = "needs the Servo shells: make test-servo"]
-fn servo_the_system_ui_is_the_panel_and_launches_an_app() {
+fn servo_the_system_ui_is_the_panel_launches_and_switches_apps() {
     let appd = Appd::new()
+        .install("clock", None)
         .install("hello", None)
         .install("hello", Some(("org.weft.hostile", "<img src=x onerror=alert(1)>")));
     let (appd, handle) = start(appd, (1024, 640), false);
@@ -223,21 +244,46 @@ fn servo_the_system_ui_is_the_panel_and_launches_an_app() {
         .unwrap();
     let started = Instant::now();
     let (shown, shot) = wait_screen(&handle, |shot| {
-        shot.pixel(600, 20) == BAR
-            && (0..1024).filter(|&x| shot.pixel(x, 20) == BUTTON).count() > 40
+        shot.pixel(600, 20) == BAR && runs(shot, ROW, BUTTON).len() == 3
     });
     let first_frame = started.elapsed();
     let path = save(&shot, "servo-system-ui.png");
     assert!(shown, "the panel with its launcher never appeared: {}", path.display());
-    // The launcher's first button is Hello; clicking it launches the app,
-    // whose page appears below the panel.
-    let first_button = (0..1024).find(|&x| shot.pixel(x, 20) == BUTTON).unwrap();
-    click(&handle, f64::from(first_button + 12), 20.0);
+    // The launcher lists Clock, Hello and the hostile name (as text); clicking
+    // Hello, then Clock, launches them, each page in front in turn.
+    let buttons = runs(&shot, ROW, BUTTON);
+    let centre = |(first, last): (u32, u32)| f64::from(first + last) / 2.0;
+    click(&handle, centre(buttons[1]), 20.0);
     let (launched, shot) = wait_screen(&handle, |shot| shot.pixel(900, 500) == HELLO_BACKGROUND);
     let path = save(&shot, "servo-system-ui-and-hello.png");
     assert!(launched, "clicking Hello in the launcher showed no app: {}", path.display());
-    let Reply::RunningApps { sessions } = appd.request(Request::QueryRunning) else { panic!() };
-    assert!(sessions.iter().any(|s| s.app_id == "org.weft.hello"), "{sessions:?}");
+    click(&handle, centre(buttons[0]), 20.0);
+    let (clock, shot) = wait_screen(&handle, |shot| shot.pixel(900, 500) == CLOCK_BACKGROUND);
+    let path = save(&shot, "servo-system-ui-and-clock.png");
+    assert!(clock, "clicking Clock in the launcher showed no clock: {}", path.display());
+    // Its wasm side's ticks reach the page: the time shown changes.
+    let time_area = |shot: &Screenshot| -> Vec<[u8; 4]> {
+        (200..270)
+            .flat_map(|y| (380..660).map(move |x| (x, y)))
+            .map(|(x, y)| shot.pixel(x, y))
+            .collect()
+    };
+    let before = time_area(&shot);
+    let (ticked, shot) = wait_screen(&handle, |shot| time_area(shot) != before);
+    let path = save(&shot, "servo-system-ui-and-clock-ticking.png");
+    assert!(ticked, "the clock's page never changed its time: {}", path.display());
+    // The running list (Hello first): clicking Hello brings its page back to
+    // the front through weft-appd and the compositor.
+    let running = runs(&shot, ROW, RUNNING);
+    assert_eq!(running.len(), 2, "{}", path.display());
+    click(&handle, f64::from(running[0].0 + 10), 20.0);
+    let (switched, shot) = wait_screen(&handle, |shot| shot.pixel(900, 500) == HELLO_BACKGROUND);
+    let path = save(&shot, "servo-system-ui-switched.png");
+    assert!(
+        switched,
+        "clicking Hello in the running list did not bring it back: {}",
+        path.display()
+    );
     println!("servo system UI shell: start to the panel on screen {first_frame:?}");
     let _ = shell.kill();
     let _ = shell.wait();
