@@ -19,7 +19,8 @@ use tokio::sync::{broadcast, oneshot};
 use weft_manifest::{AppId, Capability, Directory};
 use weft_pack::keys::TrustedKeys;
 use weft_protocol::appd::{
-    ErrorCode, InstalledApp, LogLine, LogStream, Reply, SessionInfo, SessionState,
+    ErrorCode, InstalledApp, LogLine, LogStream, QueuedMessage, Reply, SessionInfo, SessionState,
+    UI_BACKLOG,
 };
 use weft_protocol::portal::{self, PortalRequest};
 use weft_protocol::session::{
@@ -118,6 +119,10 @@ struct Session {
     ipc_to_app: u64,
     restarts: u32,
     forward_rate: RateLimit,
+    /// Whether this run's UI attached (`ATTACH_UI`); until it does, the app's
+    /// messages are also kept in `ui_backlog` for it.
+    ui_attached: bool,
+    ui_backlog: VecDeque<QueuedMessage>,
 }
 
 /// The supervisor's state, shared by every connection and session task.
@@ -250,6 +255,16 @@ impl Daemon {
                 info
             })
             .collect()
+    }
+
+    /// The session's UI is here: from now on the app's messages are only
+    /// broadcast; what it sent before comes back, oldest first.
+    pub fn attach_ui(&self, session: u64) -> Result<Vec<QueuedMessage>, Failure> {
+        self.with_session(session, |record| {
+            record.ui_attached = true;
+            record.ui_backlog.drain(..).collect()
+        })
+        .ok_or_else(|| no_session(session))
     }
 
     /// Brings a running session's window to the front in the compositor.
@@ -386,6 +401,8 @@ impl Daemon {
                 ipc_to_app: 0,
                 restarts: 0,
                 forward_rate: RateLimit::new(IPC_BURST, IPC_PER_SECOND),
+                ui_attached: false,
+                ui_backlog: VecDeque::new(),
             },
         );
         self.broadcast(Reply::AppState {
@@ -897,6 +914,9 @@ impl Daemon {
         let writer = Arc::new(tokio::sync::Mutex::new(writer));
         let Some(app_id) = self.with_session(session, |record| {
             record.channel = Some(Arc::clone(&writer));
+            // A new run gets a new UI (its app shell starts after READY).
+            record.ui_attached = false;
+            record.ui_backlog.clear();
             record.app_id.clone()
         }) else {
             return;
@@ -908,8 +928,20 @@ impl Daemon {
             let reply = match read_message_async::<FromApp>(&mut reader).await {
                 Ok(FromApp::Ipc { message }) => {
                     if ipc_rate.allow() {
-                        self.with_session(session, |record| record.ipc_to_ui += 1);
-                        self.broadcast(Reply::IpcMessage { session, message });
+                        let seq = self.with_session(session, |record| {
+                            record.ipc_to_ui += 1;
+                            let seq = record.ipc_to_ui;
+                            if !record.ui_attached {
+                                if record.ui_backlog.len() == UI_BACKLOG {
+                                    record.ui_backlog.pop_front();
+                                }
+                                let queued = QueuedMessage { seq, message: message.clone() };
+                                record.ui_backlog.push_back(queued);
+                            }
+                            seq
+                        });
+                        let seq = seq.unwrap_or_default();
+                        self.broadcast(Reply::IpcMessage { session, message, seq });
                     } else {
                         tracing::warn!(session, app = %app_id, "IPC message over the rate limit dropped");
                     }

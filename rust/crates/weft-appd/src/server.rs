@@ -339,6 +339,9 @@ async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure
             daemon.forward(session, message).await?;
             Reply::Ok
         }
+        Request::AttachUi { session } => {
+            Reply::UiAttached { session, backlog: daemon.attach_ui(session)? }
+        }
         Request::FocusSession { session } => {
             daemon.focus(session).await?;
             Reply::Ok

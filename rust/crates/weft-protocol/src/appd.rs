@@ -50,6 +50,13 @@ pub enum Request {
         /// The text, at most 64 KiB.
         message: String,
     },
+    /// A session's UI (its app shell's bridge) is here: answered with
+    /// `UI_ATTACHED` and the messages the app sent before, so a UI that comes
+    /// up after its app loses none of them.
+    AttachUi {
+        /// The session.
+        session: u64,
+    },
     /// Brings the session's window to the front in the compositor (the
     /// system UI's task switcher); answered with `OK`.
     FocusSession {
@@ -123,6 +130,20 @@ pub enum LogStream {
     Stdout,
     /// The runtime's standard error (the app's, and the runtime's own messages).
     Stderr,
+}
+
+/// How many of an app's messages weft-appd keeps for a UI that has not
+/// attached yet.
+pub const UI_BACKLOG: usize = 256;
+
+/// An app's message kept for its UI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueuedMessage {
+    /// Its number among the session's messages to its UI.
+    pub seq: u64,
+    /// The text.
+    pub message: String,
 }
 
 /// One line of a session's output.
@@ -223,6 +244,19 @@ pub enum Reply {
         session: u64,
         /// The text.
         message: String,
+        /// Its number among the session's messages to its UI, from 1 (0 from
+        /// a sender that does not number them).
+        #[serde(default)]
+        seq: u64,
+    },
+    /// The answer to `ATTACH_UI`: the app's messages sent before a UI
+    /// attached to this run, oldest first.
+    UiAttached {
+        /// The session.
+        session: u64,
+        /// What the app sent while no UI was attached (at most
+        /// [`UI_BACKLOG`], the newest kept).
+        backlog: Vec<QueuedMessage>,
     },
     /// Event: a panel gesture, for the UI.
     NavigationGesture {

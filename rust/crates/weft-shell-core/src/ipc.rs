@@ -83,13 +83,20 @@ impl Drop for IpcBridge {
 }
 
 /// Moves messages both ways until the session stops, the page side goes
-/// away, or weft-appd closes the connection.
+/// away, or weft-appd closes the connection. It first attaches as the
+/// session's UI: the app's messages from before (the backlog) come first,
+/// then the broadcast ones, each once and in order (by their number).
 async fn relay(
     mut client: Client,
     session: u64,
     mut from_page: tokio::sync::mpsc::Receiver<String>,
     to_page: mpsc::Sender<Delivery>,
 ) {
+    let mut order = InOrder::default();
+    if let Err(error) = client.send(&Request::AttachUi { session }).await {
+        let _ = to_page.send(Delivery::Stopped(error.to_string()));
+        return;
+    }
     loop {
         tokio::select! {
             message = from_page.recv() => {
@@ -100,9 +107,12 @@ async fn relay(
                 }
             }
             reply = client.next() => {
-                let item = match reply {
-                    Ok(Reply::IpcMessage { session: from, message }) if from == session => {
-                        Delivery::Message(message)
+                let items = match reply {
+                    Ok(Reply::UiAttached { session: from, backlog }) if from == session => {
+                        order.attached(backlog.into_iter().map(|queued| (queued.seq, queued.message)))
+                    }
+                    Ok(Reply::IpcMessage { session: from, message, seq }) if from == session => {
+                        order.broadcast(seq, message)
                     }
                     Ok(Reply::AppState { session: from, state: SessionState::Stopped, reason, .. })
                         if from == session =>
@@ -111,7 +121,7 @@ async fn relay(
                         return;
                     }
                     Ok(Reply::Error { code, message }) => {
-                        Delivery::Refused(format!("{code:?}: {message}"))
+                        vec![Delivery::Refused(format!("{code:?}: {message}"))]
                     }
                     Ok(_) => continue,
                     Err(error) => {
@@ -119,10 +129,78 @@ async fn relay(
                         return;
                     }
                 };
-                if to_page.send(item).is_err() {
-                    return;
+                for item in items {
+                    if to_page.send(item).is_err() {
+                        return;
+                    }
                 }
             }
         }
+    }
+}
+
+/// Puts the backlog and the broadcast messages in order, each once.
+#[derive(Default)]
+struct InOrder {
+    /// The backlog arrived; until then broadcast messages wait here.
+    attached: bool,
+    held: Vec<(u64, String)>,
+    /// The newest message handed on.
+    last: u64,
+}
+
+impl InOrder {
+    /// The backlog arrived: it, then what waited, newer than what went.
+    fn attached(&mut self, backlog: impl Iterator<Item = (u64, String)>) -> Vec<Delivery> {
+        self.attached = true;
+        let mut items: Vec<(u64, String)> = backlog.chain(self.held.drain(..)).collect();
+        items.sort_by_key(|(seq, _)| *seq);
+        items.into_iter().filter_map(|(seq, message)| self.pass(seq, message)).collect()
+    }
+
+    /// A broadcast message: held until the backlog is in, then handed on
+    /// unless it went already.
+    fn broadcast(&mut self, seq: u64, message: String) -> Vec<Delivery> {
+        if !self.attached {
+            self.held.push((seq, message));
+            return Vec::new();
+        }
+        self.pass(seq, message).into_iter().collect()
+    }
+
+    fn pass(&mut self, seq: u64, message: String) -> Option<Delivery> {
+        // 0: a sender that does not number its messages; pass them all.
+        if seq != 0 && seq <= self.last {
+            return None;
+        }
+        self.last = self.last.max(seq);
+        Some(Delivery::Message(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(items: Vec<Delivery>) -> Vec<String> {
+        items
+            .into_iter()
+            .map(|item| match item {
+                Delivery::Message(text) => text,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_backlog_and_the_broadcast_come_once_and_in_order() {
+        let mut order = InOrder::default();
+        // Broadcast before the backlog arrives (sent after the bridge connected).
+        assert!(order.broadcast(3, "three".into()).is_empty());
+        assert!(order.broadcast(4, "four".into()).is_empty());
+        let backlog = [(1, "one"), (2, "two"), (3, "three")].map(|(n, t)| (n, t.to_owned()));
+        assert_eq!(texts(order.attached(backlog.into_iter())), ["one", "two", "three", "four"]);
+        assert_eq!(texts(order.broadcast(4, "four".into())), Vec::<String>::new());
+        assert_eq!(texts(order.broadcast(5, "five".into())), ["five"]);
     }
 }

@@ -38,6 +38,23 @@ fn built_apps_a_page_message_reaches_the_app_and_its_answer_comes_back() {
 }
 
 #[test]
+fn built_apps_what_the_app_sent_before_its_ui_came_up_is_not_lost() {
+    let appd = Appd::new().install("clock", None).start(&[]);
+    let session = appd.launch("org.weft.clock");
+    // clock sends the time at once and then every second; its UI comes late.
+    std::thread::sleep(Duration::from_millis(2_300));
+    let bridge = IpcBridge::connect(&appd.socket(), session).unwrap();
+    let mut times = Vec::new();
+    while let Some(Delivery::Message(message)) = bridge.recv(Duration::from_millis(300)) {
+        times.push(message.strip_prefix("time ").unwrap().parse::<u64>().unwrap());
+    }
+    assert!(times.len() >= 3, "only {times:?} came before the next tick");
+    assert!(times.windows(2).all(|pair| pair[0] < pair[1]), "out of order: {times:?}");
+    // The first is the one sent at READY, over two seconds ago.
+    assert!(times[times.len() - 1] - times[0] >= 1_900, "{times:?}");
+}
+
+#[test]
 fn built_apps_a_flood_is_refused_before_it_leaves() {
     let (appd, session) = hello();
     let bridge = IpcBridge::connect(&appd.socket(), session).unwrap();

@@ -98,7 +98,7 @@ fn start(appd: Appd, handle_size: (i32, i32), no_jit: bool) -> (Appd, Handle) {
 fn app_message(events: &Receiver<Reply>, session: u64) -> Option<String> {
     let deadline = Instant::now() + WAIT;
     while let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Reply::IpcMessage { session: from, message } = event
+        if let Reply::IpcMessage { session: from, message, .. } = event
             && from == session
         {
             return Some(message);

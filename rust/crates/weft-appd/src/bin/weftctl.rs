@@ -261,7 +261,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let answer = tokio::time::timeout(Duration::from_secs_f64(timeout), async {
                 loop {
-                    if let Reply::IpcMessage { session: from, message } = client.next().await?
+                    if let Reply::IpcMessage { session: from, message, .. } = client.next().await?
                         && from == session
                     {
                         return anyhow::Ok(message);

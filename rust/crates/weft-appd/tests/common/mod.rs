@@ -217,7 +217,7 @@ pub async fn say(client: &mut Client, session: u64, message: &str) -> String {
         client.request(&Request::IpcForward { session, message: message.into() }).await.unwrap();
     assert_eq!(forwarded, Reply::Ok);
     expect_event(client, |m| match m {
-        Reply::IpcMessage { session: s, message } if *s == session => Some(message.clone()),
+        Reply::IpcMessage { session: s, message, .. } if *s == session => Some(message.clone()),
         _ => None,
     })
     .await
