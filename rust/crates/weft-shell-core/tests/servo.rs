@@ -190,6 +190,7 @@ fn servo_a_hostile_page_reads_only_its_own_ui() {
         "hello",
         Some(("org.weft.test.probe", "Probe")),
         Some(&probe_ui),
+        None,
     );
     // The probe runs without the JIT: the kiosk option works end to end.
     let (appd, _handle) = start(appd, (800, 600), true);
@@ -287,6 +288,61 @@ fn servo_the_system_ui_is_the_panel_launches_and_switches_apps() {
     println!("servo system UI shell: start to the panel on screen {first_frame:?}");
     let _ = shell.kill();
     let _ = shell.wait();
+}
+
+/// A web server on 127.0.0.1 answering `net ok` to any page (CORS `*`);
+/// returns its port and a count of the requests it got.
+fn web_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&hits);
+    std::thread::spawn(move || {
+        for request in server.incoming_requests() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let cors = tiny_http::Header::from_bytes("Access-Control-Allow-Origin", "*").unwrap();
+            let _ = request.respond(tiny_http::Response::from_string("net ok").with_header(cors));
+        }
+    });
+    (port, hits)
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_a_page_reaches_its_net_fetch_origin_and_no_other() {
+    let (allowed, allowed_hits) = web_server();
+    let (other, other_hits) = web_server();
+    // A page that fetches both servers and reports what it got.
+    let ui = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ui.path().join("index.html"),
+        "<!doctype html><title>Net</title><script src=\"net.js\"></script>",
+    )
+    .unwrap();
+    let script = format!(
+        "const get = (url) => fetch(url).then((r) => r.text(), () => 'refused');\n\
+         Promise.all([get('http://127.0.0.1:{allowed}/'), get('http://127.0.0.1:{other}/')])\n\
+           .then(([a, b]) => weftIpc.send(`allowed=${{a}} other=${{b}}`));\n"
+    );
+    std::fs::write(ui.path().join("net.js"), script).unwrap();
+    let capabilities = format!("[\"net:fetch:http://127.0.0.1:{allowed}\"]");
+    let appd = Appd::new().install_with_ui(
+        "hello",
+        Some(("org.weft.test.net", "Net")),
+        Some(ui.path()),
+        Some(&capabilities),
+    );
+    let (appd, _handle) = start(appd, (800, 600), false);
+    let events = appd.events();
+    let session = appd.launch("org.weft.test.net");
+    let answer = app_message(&events, session);
+    assert_eq!(answer.as_deref(), Some("Hello, allowed=net ok other=refused!"));
+    assert_eq!(allowed_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        other_hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the other origin was reached"
+    );
 }
 
 #[test]

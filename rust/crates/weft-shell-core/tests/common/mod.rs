@@ -41,15 +41,17 @@ impl Appd {
     /// Signs and installs the example app `app` (built by apps/build.sh),
     /// renamed to `id` and `name` when given.
     pub fn install(self, app: &str, rename: Option<(&str, &str)>) -> Self {
-        self.install_with_ui(app, rename, None)
+        self.install_with_ui(app, rename, None, None)
     }
 
-    /// Like [`Appd::install`], with the files of `ui` as the package's `ui/`.
+    /// Like [`Appd::install`], with the files of `ui` as the package's `ui/`
+    /// and `capabilities` (a TOML array) as its capabilities.
     pub fn install_with_ui(
         self,
         app: &str,
         rename: Option<(&str, &str)>,
         ui: Option<&Path>,
+        capabilities: Option<&str>,
     ) -> Self {
         let package =
             self.dir.path().join(format!("packages/{app}-{}", rename.map_or("", |r| r.0)));
@@ -67,6 +69,10 @@ impl Appd {
                     *line = format!("id = {id:?}");
                 } else if line.starts_with("name = ") {
                     *line = format!("name = {}", toml_string(name));
+                } else if let Some(capabilities) = capabilities
+                    && line.starts_with("capabilities = ")
+                {
+                    *line = format!("capabilities = {capabilities}");
                 }
             }
             std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
