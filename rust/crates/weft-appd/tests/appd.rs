@@ -25,10 +25,13 @@ async fn built_apps_hello_starts_answers_its_ui_until_terminated() {
 }
 
 #[tokio::test]
-async fn built_apps_focus_needs_a_running_session_and_a_compositor() {
+async fn built_apps_focus_and_attach_need_a_session_and_focus_a_compositor() {
     let fixture = Fixture::start(&["hello"], 30_000);
     let mut client = fixture.client().await;
     let unknown = client.request(&Request::FocusSession { session: 42 }).await.unwrap();
+    assert!(matches!(unknown, Reply::Error { code: ErrorCode::NotFound, .. }), "{unknown:?}");
+    // Nor can a UI attach to a session that does not exist.
+    let unknown = client.request(&Request::AttachUi { session: 42 }).await.unwrap();
     assert!(matches!(unknown, Reply::Error { code: ErrorCode::NotFound, .. }), "{unknown:?}");
     let session = launch(&mut client, "org.weft.hello").await;
     wait_ready(&mut client, session).await;

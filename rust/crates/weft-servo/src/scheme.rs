@@ -16,13 +16,14 @@ use weft_shell_core::scheme::AppFiles;
 /// Serves one shell's pages and its bridge endpoint.
 pub struct ShellScheme {
     files: AppFiles,
-    /// The endpoint's path (`/.weft/ipc`) and what stands behind it.
-    endpoint: Option<(&'static str, Arc<dyn Bridge>)>,
+    /// The endpoint's URL (`weft-app://<id>/.weft/ipc`) and what stands behind it.
+    endpoint: Option<(String, Arc<dyn Bridge>)>,
 }
 
 impl ShellScheme {
     /// Serves `files`, and `bridge` at `path` when given.
     pub fn new(files: AppFiles, endpoint: Option<(&'static str, Arc<dyn Bridge>)>) -> Self {
+        let endpoint = endpoint.map(|(path, bridge)| (format!("{}{path}", files.origin()), bridge));
         Self { files, endpoint }
     }
 }
@@ -46,8 +47,8 @@ impl ProtocolHandler for ShellScheme {
             response
         };
         let raw = request.current_url();
-        if let Some((path, bridge)) = &self.endpoint
-            && same_origin_path(&self.files.origin(), raw.as_str(), path)
+        if let Some((endpoint, bridge)) = &self.endpoint
+            && is_endpoint(endpoint, raw.as_str())
         {
             let method = request.method.as_str().to_owned();
             let message = raw
@@ -100,9 +101,7 @@ impl ProtocolHandler for ShellScheme {
     }
 }
 
-/// Whether `url` is `origin` + `path`, with or without a query.
-fn same_origin_path(origin: &str, url: &str, path: &str) -> bool {
-    url.strip_prefix(origin)
-        .and_then(|rest| rest.strip_prefix(path))
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
+/// Whether `url` is the endpoint's URL, with or without a query.
+fn is_endpoint(endpoint: &str, url: &str) -> bool {
+    url.strip_prefix(endpoint).is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
 }
