@@ -39,6 +39,17 @@
         "notes"
         "fetch"
       ];
+      # An example app signed in its build by a throwaway key (the VM tests
+      # and the kiosk example; packages/weft-app/test-image.nix).
+      testImageFor =
+        system: name: args:
+        (pkgsFor system).callPackage ./packages/weft-app/test-image.nix (
+          {
+            package = self.packages.${system}."app-${name}";
+            inherit (self.packages.${system}."app-${name}") manifest;
+          }
+          // args
+        );
     in
     {
       overlays.default = final: _prev: {
@@ -59,27 +70,31 @@
           );
         in
         {
-          inherit (pkgs) weft weft-servo;
+          inherit (pkgs) weft;
           default = pkgs.weft;
+        }
+        # Servo's shells are built for x86_64-linux only (packages/weft-servo);
+        # elsewhere the output is left out rather than broken.
+        // lib.optionalAttrs (lib.meta.availableOn pkgs.stdenv.hostPlatform pkgs.weft-servo) {
+          inherit (pkgs) weft-servo;
+        }
+        # The installer carries the x86_64 WEFT system.
+        // lib.optionalAttrs (system == "x86_64-linux") {
           installer-iso = self.nixosConfigurations.installer.config.system.build.isoImage;
         }
         // lib.mapAttrs' (name: value: lib.nameValuePair "app-${name}" value) appPackages
       );
 
-      # Building and checking app images, for app flakes and system flakes.
+      # Apps as signed flake inputs (docs/nix.md): an app flake exports its
+      # author's bytes with mkWeftApp; a system verifies them with verifyWeftApp
+      # (weft.apps does it for every installed app) and never rebuilds them.
       lib = {
-        # mkWeftApp { pkgs, package, signature, publicKey }: the image of a
-        # package directory with its author's signature (see docs/nix.md).
-        mkWeftApp =
-          { pkgs, ... }@args:
-          pkgs.callPackage ./packages/weft-app/image.nix (
-            {
-              weft = self.packages.${pkgs.stdenv.hostPlatform.system}.weft;
-            }
-            // removeAttrs args [ "pkgs" ]
-          );
-        # verifyWeftApp { pkgs, image, trustedKeys }: fails the build unless
-        # `weft-pack verify` accepts the image with those keys.
+        # mkWeftApp { id, version, image, signature }: an app's signed image as
+        # its author built it (`weft-pack build-image --key`), for `weftApps`.
+        mkWeftApp = import ./packages/weft-app/app.nix { inherit lib; };
+        # verifyWeftApp { pkgs, app, trustedKeys }: the app's exact bytes,
+        # named `<id>-<version>.{wimg,sig}`; the build fails unless
+        # `weft-pack verify` accepts them as the declared id from a trusted key.
         verifyWeftApp =
           { pkgs, ... }@args:
           pkgs.callPackage ./packages/weft-app/verify.nix (
@@ -90,18 +105,54 @@
           );
       };
 
-      nixosModules.default = {
-        imports = [ ./modules/weft ];
-        nixpkgs.overlays = [ self.overlays.default ];
-      };
+      # The module never sets nixpkgs.*: it works with any pkgs (runNixOSTest's
+      # read-only ones, a user's own). Its packages default to pkgs.weft and
+      # pkgs.weft-servo where the user applied overlays.default, else to this
+      # flake's packages for the system's platform.
+      nixosModules.default =
+        { pkgs, ... }:
+        {
+          imports = [ ./modules/weft ];
+          _module.args.weftPackages = self.packages.${pkgs.stdenv.hostPlatform.system} or { };
+        };
 
       nixosConfigurations = {
-        # A WEFT machine for `nixos-rebuild build-vm` and the VM tests.
+        # A WEFT machine for `nixos-rebuild build-vm` and the VM tests: the
+        # desktop profile.
         vm = lib.nixosSystem {
           system = "x86_64-linux";
           modules = [
             self.nixosModules.default
             ./images/vm.nix
+          ];
+        };
+        # The same machine as a kiosk running the example clock (signed at
+        # build time by a key thrown away after signing).
+        vm-kiosk = self.nixosConfigurations.vm.extendModules {
+          modules = [
+            (
+              let
+                clock = testImageFor "x86_64-linux" "clock" { };
+              in
+              {
+                weft = {
+                  profile = "kiosk";
+                  kiosk.app = clock.app.id;
+                  apps = [ clock.app ];
+                  trustedKeys = [ "${clock.key}/test.pub" ];
+                };
+              }
+            )
+          ];
+        };
+        # The same machine without a display, on a kernel whose build proves
+        # every option WEFT needs (weft.kernel.enforceConfig).
+        vm-headless = self.nixosConfigurations.vm.extendModules {
+          modules = [
+            {
+              weft.profile = "headless";
+              weft.kernel.enforceConfig = true;
+            }
           ];
         };
         # The install medium (`nix build .#installer-iso`).
@@ -130,7 +181,7 @@
               pkgs.rust-analyzer
               pkgs.clippy
               pkgs.rustfmt
-              pkgs.nixfmt-rfc-style
+              pkgs.nixfmt
               pkgs.deadnix
               pkgs.statix
               pkgs.wasm-tools
@@ -140,7 +191,7 @@
         }
       );
 
-      formatter = forAllSystems (system: (pkgsFor system).nixfmt-rfc-style);
+      formatter = forAllSystems (system: (pkgsFor system).nixfmt);
 
       checks = forAllSystems (
         system:
@@ -153,14 +204,15 @@
           vmTests = import ./tests/nixos {
             inherit pkgs lib;
             weftModule = self.nixosModules.default;
-            apps = lib.genAttrs exampleApps (name: self.packages.${system}."app-${name}");
+            testImage = testImageFor system;
+            inherit (self.lib) verifyWeftApp;
             vmToplevel = self.nixosConfigurations.vm.config.system.build.toplevel;
           };
         in
         {
           inherit (pkgs) weft;
 
-          nix-format = pkgs.runCommand "weft-nix-format" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
+          nix-format = pkgs.runCommand "weft-nix-format" { nativeBuildInputs = [ pkgs.nixfmt ]; } ''
             find ${nixFiles} -name '*.nix' -print0 | xargs -0 nixfmt --check
             touch $out
           '';

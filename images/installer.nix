@@ -33,7 +33,7 @@ in
   # test runs this module without it).
   config =
     lib.optionalAttrs (options ? isoImage) {
-      isoImage.isoBaseName = lib.mkForce "weft-installer";
+      image.baseName = lib.mkForce "weft-installer";
       isoImage.storeContents = [ toplevel ];
     }
     // {

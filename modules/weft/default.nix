@@ -4,6 +4,8 @@
   config,
   lib,
   pkgs,
+  # The flake's packages for this system's platform (nixosModules.default).
+  weftPackages,
   ...
 }:
 let
@@ -56,25 +58,35 @@ let
     backend = cfg.compositor.backend;
   };
 
-  # Each image is checked at build time: a bad or untrusted signature fails
-  # the system build, not the first launch.
-  verifyWeftApp =
-    { image }:
+  # Each image is checked at build time: a bad or untrusted signature, or an
+  # image that is not the app it is declared as, fails the system build, not
+  # the first launch.
+  verifiedImage =
+    app:
     pkgs.callPackage ../../packages/weft-app/verify.nix {
       weft = cfg.package;
-      inherit image;
+      inherit app;
       inherit (cfg) trustedKeys;
     };
 
+  # What lib.mkWeftApp gives: the author's bytes and what they claim to be.
   appModule = lib.types.submodule {
     options = {
       id = lib.mkOption {
         type = lib.types.str;
-        description = "The app id (as in its `wapp.toml`).";
+        description = "The app id, as the author declares it; the build checks it against the signed statement.";
+      };
+      version = lib.mkOption {
+        type = lib.types.str;
+        description = "The app version (the image is `<id>-<version>.wimg`).";
       };
       image = lib.mkOption {
         type = lib.types.path;
-        description = "A directory holding the signed `<id>-<version>.wimg` and `.sig`.";
+        description = "The signed `.wimg` image, as its author built it.";
+      };
+      signature = lib.mkOption {
+        type = lib.types.path;
+        description = "The image's `.sig`, as its author signed it.";
       };
     };
   };
@@ -88,16 +100,23 @@ in
   options.weft = {
     enable = lib.mkEnableOption "WEFT OS: WebAssembly apps from signed images in a Wayland session";
 
-    package = lib.mkPackageOption pkgs "weft" { };
+    package = lib.mkOption {
+      type = lib.types.package;
+      default = pkgs.weft or weftPackages.weft;
+      defaultText = lib.literalExpression "pkgs.weft (with weft.overlays.default) or weft.packages.\${system}.weft";
+      description = "The WEFT binaries (weft-appd, weft-compositor, weft-mount-helper, ...).";
+    };
 
     apps = lib.mkOption {
       type = lib.types.listOf appModule;
       default = [ ];
       example = lib.literalExpression "[ inputs.clock.weftApps.clock ]";
       description = ''
-        Signed app images to install under `/var/lib/weft/images/<id>/`. Each is
-        verified against {option}`weft.trustedKeys` when the system is built
+        Signed app images to install under `/var/lib/weft/images/<id>/`, as app
+        flakes export them (`weft.lib.mkWeftApp`). Each is verified against
+        {option}`weft.trustedKeys` and its declared id when the system is built
         (`lib.verifyWeftApp`) and again by the mount helper at every launch.
+        The author's bytes are installed as they are, never rebuilt.
       '';
     };
 
@@ -129,10 +148,16 @@ in
     webShells = {
       enable = lib.mkOption {
         type = lib.types.bool;
-        default = true;
+        default = cfg.webShells.package != null;
+        defaultText = lib.literalExpression "config.weft.webShells.package != null";
         description = "Show apps' web UIs (weft-app-shell) and the system UI (weft-servo-shell) with embedded Servo.";
       };
-      package = lib.mkPackageOption pkgs "weft-servo" { };
+      package = lib.mkOption {
+        type = lib.types.nullOr lib.types.package;
+        default = pkgs.weft-servo or weftPackages.weft-servo or null;
+        defaultText = lib.literalExpression "pkgs.weft-servo or weft.packages.\${system}.weft-servo (x86_64-linux only) or null";
+        description = "The web shells (weft-servo-shell, weft-app-shell); none is built for this platform when null.";
+      };
       systemUi = lib.mkOption {
         type = lib.types.bool;
         default = cfg.profile == "desktop";
@@ -189,6 +214,14 @@ in
         assertion = cfg.apps == [ ] || cfg.trustedKeys != [ ];
         message = "weft.apps are installed but weft.trustedKeys is empty: no app could be launched.";
       }
+      {
+        assertion = cfg.webShells.enable -> cfg.webShells.package != null;
+        message = "weft.webShells.enable: no weft-servo is built for ${pkgs.stdenv.hostPlatform.system}; set weft.webShells.package or weft.webShells.enable = false.";
+      }
+      {
+        assertion = lib.allUnique (map (app: app.id) cfg.apps);
+        message = "weft.apps installs one app id twice: ${toString (map (app: app.id) cfg.apps)}.";
+      }
     ];
 
     users.users.${cfg.session.user} = {
@@ -231,9 +264,7 @@ in
       "d /var/lib/weft/images 0755 root root -"
       "d /var/lib/weft/aot 0700 ${cfg.session.user} ${cfg.session.user} -"
     ]
-    ++ map (
-      app: "L+ /var/lib/weft/images/${app.id} - - - - ${verifyWeftApp { inherit (app) image; }}"
-    ) cfg.apps;
+    ++ map (app: "L+ /var/lib/weft/images/${app.id} - - - - ${verifiedImage app}") cfg.apps;
 
     systemd.slices.weft-apps = {
       description = "WEFT apps";
@@ -242,20 +273,21 @@ in
         // lib.optionalAttrs (cfg.appsSlice.cpuQuota != null) { CPUQuota = cfg.appsSlice.cpuQuota; };
     };
 
-    systemd.services =
+    systemd.services = lib.mkMerge [
       units
-      // lib.optionalAttrs cfg.webShells.enable {
+      (lib.mkIf cfg.webShells.enable {
         # The shells inherit weft-appd's environment.
         weft-appd.environment.WEFT_SHELL_NO_JIT = lib.boolToString cfg.webShells.noJit;
-      }
-      // lib.optionalAttrs (cfg.webShells.enable && cfg.webShells.systemUi) {
+      })
+      (lib.mkIf (cfg.webShells.enable && cfg.webShells.systemUi) {
         weft-system-ui = import ./system-ui.nix {
           package = cfg.webShells.package;
           user = cfg.session.user;
           inherit uid;
           inherit (cfg.webShells) noJit;
         };
-      };
+      })
+    ];
     systemd.defaultUnit = "graphical.target";
   };
 }

@@ -1,49 +1,60 @@
-# The kernel a WEFT system needs: EROFS and dm-verity for app images,
-# Landlock and cgroups for sandboxes, and (for VMs) virtio-gpu. The chosen
-# kernel's configuration is asserted, so a kernel without them fails the
-# build with the option named instead of failing at the first launch.
-{
-  config,
-  lib,
-  pkgs,
-  ...
-}:
+# The kernel a WEFT system needs: EROFS (with LZ4, which weft-pack's images
+# use), dm-verity and loop devices for app images; cgroup v2 with the memory,
+# cpu and pids controllers for sessions; Landlock, seccomp and user
+# namespaces for sandboxes; virtio-gpu under DRM for VMs.
+#
+# nixpkgs' default kernel has every one of them (docs/nix.md, "Kernel"), so
+# a default system builds no kernel of its own. They are declared the NixOS
+# way, as `system.requiredKernelConfig`, which NixOS checks for a kernel
+# that carries no `features`. `weft.kernel.enforceConfig` also asks for them
+# through `boot.kernelPatches`' `structuredExtraConfig`, so that the kernel's
+# own configuration step fails when one cannot be set: for custom kernels.
+{ config, lib, ... }:
 let
   cfg = config.weft;
-  kernelConfig = config.boot.kernelPackages.kernel.config;
-  required = [
-    "EROFS_FS"
-    "BLK_DEV_DM"
-    "DM_VERITY"
-    "BLK_DEV_LOOP"
-    "SECURITY_LANDLOCK"
-    "CGROUPS"
-    "MEMCG"
-    "DRM_VIRTIO_GPU"
-  ];
+  inherit (lib.kernel) yes module;
+
+  # Each option and the answer a kernel built for WEFT gives it: tristate
+  # drivers as modules (as nixpkgs builds them), the rest built in.
+  required = {
+    EROFS_FS = module;
+    EROFS_FS_ZIP = yes;
+    BLK_DEV_DM = module;
+    DM_VERITY = module;
+    BLK_DEV_LOOP = module;
+    CGROUPS = yes;
+    MEMCG = yes;
+    CGROUP_SCHED = yes;
+    CGROUP_PIDS = yes;
+    SECURITY_LANDLOCK = yes;
+    SECCOMP = yes;
+    SECCOMP_FILTER = yes;
+    NAMESPACES = yes;
+    USER_NS = yes;
+    DRM = yes;
+    DRM_VIRTIO_GPU = module;
+  };
 in
 {
-  options.weft.kernel.minimal = lib.mkEnableOption ''
-    a kernel built for WEFT: the latest kernel with exactly the options WEFT
-    needs forced on (instead of the distribution default kernel)
-  '';
+  options.weft.kernel.enforceConfig = lib.mkEnableOption ''
+    WEFT's kernel options in the kernel's build (a `boot.kernelPatches` entry
+    with `structuredExtraConfig`): the kernel is rebuilt, and its configuration
+    fails when one of them cannot be set. For kernels other than nixpkgs'
+    default, which has them all'';
 
   config = lib.mkIf cfg.enable {
-    boot.kernelPackages = lib.mkIf cfg.kernel.minimal (
-      pkgs.linuxPackagesFor (
-        pkgs.linux_latest.override {
-          structuredExtraConfig = lib.genAttrs required (_: lib.kernel.yes);
-        }
-      )
-    );
+    system.requiredKernelConfig = map config.lib.kernelConfig.isEnabled (lib.attrNames required);
+    boot.kernelPatches = lib.mkIf cfg.kernel.enforceConfig [
+      {
+        name = "weft-required-config";
+        patch = null;
+        structuredExtraConfig = required;
+      }
+    ];
     boot.kernelModules = [
       "erofs"
       "dm-verity"
       "loop"
     ];
-    assertions = map (option: {
-      assertion = kernelConfig.isEnabled option;
-      message = "weft: the kernel lacks CONFIG_${option}; set weft.kernel.minimal or choose boot.kernelPackages with it.";
-    }) required;
   };
 }

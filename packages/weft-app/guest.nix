@@ -8,11 +8,13 @@
   name,
 }:
 let
-  component = pkgsWasip2.rustPlatform.buildRustPackage {
+  component = pkgsWasip2.rustPlatform.buildRustPackage (finalAttrs: {
     pname = "weft-app-${name}";
     version = "0.1.0";
+    # The apps' workspace and the WIT files they generate bindings from
+    # (`../../rust/wit` from each crate).
     src = lib.fileset.toSource {
-      root = ../../apps;
+      root = ../../.;
       fileset = lib.fileset.unions [
         ../../apps/Cargo.toml
         ../../apps/Cargo.lock
@@ -20,6 +22,7 @@ let
         ../../rust/wit
       ];
     };
+    sourceRoot = "${finalAttrs.src.name}/apps";
     cargoLock.lockFile = ../../apps/Cargo.lock;
     cargoBuildFlags = [
       "-p"
@@ -32,11 +35,16 @@ let
       install -Dm644 target/wasm32-wasip2/release/${name}.wasm $out/app.wasm
       runHook postInstall
     '';
-  };
+  });
 in
-runCommand "weft-app-${name}-package" { } ''
-  mkdir $out
-  cp ${../../apps + "/${name}/wapp.toml"} $out/wapp.toml
-  cp -r ${../../apps + "/${name}/ui"} $out/ui
-  cp ${component}/app.wasm $out/app.wasm
-''
+runCommand "weft-app-${name}-package"
+  {
+    # The manifest as written, for the app's id and version at evaluation time.
+    passthru.manifest = builtins.fromTOML (builtins.readFile (../../apps + "/${name}/wapp.toml"));
+  }
+  ''
+    mkdir $out
+    cp ${../../apps + "/${name}/wapp.toml"} $out/wapp.toml
+    cp -r ${../../apps + "/${name}/ui"} $out/ui
+    cp ${component}/app.wasm $out/app.wasm
+  ''

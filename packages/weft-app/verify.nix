@@ -1,16 +1,21 @@
-# lib.verifyWeftApp: checks a signed app image against trusted keys with
-# `weft-pack verify` (signature, trusted key, name, size, the whole dm-verity
-# tree, every file read back) and fails the build when anything is wrong.
-# The output is the verified image directory.
+# lib.verifyWeftApp: checks an app's signed image (from lib.mkWeftApp, or any
+# `{ id, version, image, signature }`) with `weft-pack verify` against the
+# trusted keys: the signature, a trusted key, the declared app id, the file
+# name and size, the whole dm-verity tree and every file read back. Any
+# failure fails the build. The output holds the very same bytes, named
+# `<id>-<version>.wimg` and `<id>-<version>.sig` as the app store expects.
 {
   lib,
   runCommand,
   cryptsetup,
   weft,
-  image,
+  app,
   trustedKeys,
 }:
-runCommand "weft-app-verified"
+let
+  base = "${app.id}-${app.version}";
+in
+runCommand "weft-app-${base}-verified"
   {
     nativeBuildInputs = [
       weft
@@ -18,16 +23,11 @@ runCommand "weft-app-verified"
     ];
   }
   ''
-    mkdir keys
+    mkdir keys $out
     ${lib.concatImapStringsSep "\n" (
       index: key: "cp ${key} keys/key-${toString index}.pub"
     ) trustedKeys}
-    images=(${image}/*.wimg)
-    if [ ''${#images[@]} -ne 1 ] || [ ! -e "''${images[0]}" ]; then
-      echo "verifyWeftApp: ${image} must hold exactly one .wimg" >&2
-      exit 1
-    fi
-    weft-pack verify --trusted-keys keys "''${images[0]}"
-    mkdir $out
-    cp "''${images[0]}" "''${images[0]%.wimg}.sig" $out/
+    cp ${app.image} $out/${base}.wimg
+    cp ${app.signature} $out/${base}.sig
+    weft-pack verify --id ${lib.escapeShellArg app.id} --trusted-keys keys $out/${base}.wimg
   ''

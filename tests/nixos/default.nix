@@ -6,23 +6,23 @@
   pkgs,
   lib,
   weftModule,
-  apps,
+  testImage,
+  verifyWeftApp,
   vmToplevel,
 }:
 let
-  testImage =
-    name: args:
-    pkgs.callPackage ../../packages/weft-app/test-image.nix (
-      {
-        inherit name;
-        package = apps.${name};
-      }
-      // args
-    );
   hello = testImage "hello" { };
   clock = testImage "clock" { };
   notesTampered = testImage "notes" { tamper = true; };
   fetchUntrusted = testImage "fetch" { };
+
+  # A build that must fail, and the reason its log must give.
+  buildFails =
+    name: drv: reason:
+    pkgs.runCommand "weft-${name}" { failed = pkgs.testers.testBuildFailure drv; } ''
+      grep -F ${lib.escapeShellArg reason} $failed/testBuildFailure.log
+      touch $out
+    '';
 
   # A stock Wayland client stands in for the app's web UI shell, as in
   # tests/vm, so these tests do not build Servo; `web-ui` below uses the real
@@ -44,10 +44,7 @@ let
         enable = true;
         appShell = lib.mkDefault appShell;
         webShells.enable = lib.mkDefault false;
-        apps = map (image: {
-          id = "org.weft.${image.name}";
-          inherit image;
-        }) images;
+        apps = map (image: image.app) images;
         trustedKeys = map (image: "${image.key}/test.pub") images;
       };
       virtualisation = {
@@ -124,14 +121,26 @@ in
         machine.succeed("pgrep -f weft-app-shell")
       '';
 
-  # tests/vm scenario `tampered`, at build time: a system whose app image was
-  # changed after signing does not build.
-  vm-tamper-build = pkgs.testers.testBuildFailure (
-    pkgs.callPackage ../../packages/weft-app/verify.nix {
-      image = notesTampered;
-      trustedKeys = [ "${notesTampered.key}/test.pub" ];
-    }
-  );
+  # tests/vm scenarios `tampered` and `untrusted`, at build time: a system
+  # whose app image was changed after signing, or is signed by a key it does
+  # not trust, or is not the app it declares, does not build.
+  vm-tamper-build = buildFails "tamper-build" (verifyWeftApp {
+    inherit pkgs;
+    inherit (notesTampered) app;
+    trustedKeys = [ "${notesTampered.key}/test.pub" ];
+  }) "dm-verity verification failed";
+  vm-untrusted-build = buildFails "untrusted-build" (verifyWeftApp {
+    inherit pkgs;
+    inherit (fetchUntrusted) app;
+    trustedKeys = [ "${hello.key}/test.pub" ];
+  }) "not among the trusted keys";
+  vm-wrong-id-build = buildFails "wrong-id-build" (verifyWeftApp {
+    inherit pkgs;
+    app = hello.app // {
+      id = "org.weft.clock";
+    };
+    trustedKeys = [ "${hello.key}/test.pub" ];
+  }) "not the declared org.weft.clock";
 
   # tests/vm scenarios `tampered` (on disk, after boot) and `untrusted`.
   vm-tamper-runtime =
@@ -186,18 +195,13 @@ in
   vm-rollback =
     let
       # Another build of the app: a new image, signed with another key.
-      nextHello = hello.overrideAttrs { name = "weft-test-image-hello-next"; };
+      nextHello = testImage "hello" { variant = "-next"; };
     in
     test "rollback"
       {
         machine = machine [ hello ] {
           specialisation.next.configuration.weft = {
-            apps = lib.mkForce [
-              {
-                id = "org.weft.hello";
-                image = nextHello;
-              }
-            ];
+            apps = lib.mkForce [ nextHello.app ];
             trustedKeys = lib.mkForce [ "${nextHello.key}/test.pub" ];
           };
         };

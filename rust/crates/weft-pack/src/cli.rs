@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -61,6 +61,10 @@ enum Command {
     Verify {
         /// A package directory or a .wimg image (its .sig beside it).
         target: PathBuf,
+        /// Refuse unless the signed statement is for this app id (the id a
+        /// system declares for the image it installs).
+        #[arg(long, value_name = "APP-ID")]
+        id: Option<String>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -235,8 +239,17 @@ pub fn run(cli: Cli) -> Result<()> {
                 statement.key
             );
         }
-        Command::Verify { target, json } => {
+        Command::Verify { target, id, json } => {
             let verified = verify_target(&target, &trusted()?)?;
+            if let Some(declared) = id
+                && declared != verified.statement.id
+            {
+                bail!(
+                    "{}: signed for app id {}, not the declared {declared}",
+                    target.display(),
+                    verified.statement.id
+                );
+            }
             print_report(&AppReport::new(&verified), json)?;
         }
         Command::BuildImage { key, out, package } => {

@@ -200,6 +200,17 @@ fn the_cli_builds_verifies_and_reports_an_image() {
     let report: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(report["image"]["file"], "org.example.viewer-2.0.0.wimg");
     assert_eq!(report["image"]["hash-algorithm"], "sha256");
+    // A system declares the id it installs an image as (verifyWeftApp).
+    let declared = world.cli(&store, &["verify", "--id", ID, image.to_str().unwrap()]);
+    assert!(declared.status.success(), "{}", String::from_utf8_lossy(&declared.stderr));
+    let other = world.cli(&store, &["verify", "--id", "org.example.bank", image.to_str().unwrap()]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&other.stderr)
+            .contains("signed for app id org.example.viewer, not the declared org.example.bank"),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
     flip_byte(&image, 4096 + 100);
     let verify = world.cli(&store, &["verify", image.to_str().unwrap()]);
     assert_eq!(verify.status.code(), Some(1));
