@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
-# Checks every .nix file in the repository without needing nixpkgs or a Nix store:
-# each parses (nix-instantiate --parse), all are formatted (nixfmt --check, from
-# crates.io's nixfmt-rs, which formats like nixpkgs' nixfmt-rfc-style) and none
-# has dead code (deadnix --fail). statix is not on crates.io (a different crate
-# has its name), so `nix develop` has it and it does not run here. Also checks
-# that flake.lock is valid JSON pinning nixpkgs, and evaluates the module's
-# plain-data parts to check that the systemd units and weft-appd settings the
-# NixOS module renders for the default profile match what the boot-to-app VM
-# (tests/vm/init, tests/vm/appd.toml) runs.
+# Checks the Nix layer without nixpkgs or a Nix store:
+# - every .nix file parses (the Nix 2.26 of ../shared/nix-eval), is formatted
+#   (nixfmt --check, from crates.io's nixfmt-rs, which formats like nixpkgs'
+#   nixfmt) and has no dead code (deadnix --fail); statix is not on crates.io
+#   (a different crate has its name), so `nix develop` has it and it does not
+#   run here; flake.lock is valid JSON pinning nixpkgs;
+# - every output of the flake evaluates with the real nixpkgs lib and module
+#   system against ../shared/nix-eval's model of nixpkgs (eval.sh: every
+#   nixosConfiguration, NixOS test, package on both systems, lib function),
+#   and any failure fails this script;
+# - the rendered units, /etc and kernel options of the desktop, kiosk and
+#   headless systems are what WEFT needs (tests/nix-units.py check), and the
+#   boot-to-app VM runs exactly the units' commands and settings
+#   (tests/nix-units.py vm-check).
 #
-# Installs its tools first, idempotently: Debian's nix-bin for the parser, and
-# nixfmt-rs and deadnix from crates.io into $WEFT_CACHE_DIR/tools (default
+# Installs its tools first, idempotently: nix-eval's own Nix (downloaded from
+# Debian's registry into /var/cache/nix-eval the first time), and nixfmt-rs
+# and deadnix from crates.io into $WEFT_CACHE_DIR/tools (default
 # /var/cache/weft/tools), so reruns take no time.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${WEFT_CACHE_DIR:-/var/cache/weft}
 tools=$cache/tools
+nix_eval=$repo/../shared/nix-eval
 
 ensure_tools() {
-  if ! command -v nix-instantiate >/dev/null; then
-    echo "check-nix.sh: installing nix-bin (for nix-instantiate --parse)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nix-bin
+  if [[ ! -f $nix_eval/eval.sh ]]; then
+    echo "check-nix.sh: $nix_eval is missing: the Nix checks evaluate the flake with it" >&2
+    exit 1
   fi
+  nix_bin=$(bash "$nix_eval/setup.sh")
   if [[ ! -x $tools/bin/nixfmt ]]; then
     echo "check-nix.sh: installing nixfmt-rs 0.5.3 into $tools" >&2
     cargo install --locked --root "$tools" nixfmt_rs@0.5.3
@@ -54,7 +61,7 @@ parse_config="build-users-group =${NIX_CONFIG:+$'\n'$NIX_CONFIG}"
 
 failed=0
 for file in "${files[@]}"; do
-  if ! NIX_CONFIG=$parse_config nix-instantiate --parse "$file" >/dev/null; then
+  if ! NIX_CONFIG=$parse_config "$nix_bin/nix-instantiate" --parse "$file" >/dev/null; then
     echo "check-nix.sh: $file does not parse" >&2
     failed=1
   fi
@@ -88,77 +95,15 @@ if missing:
     sys.exit(f"check-nix.sh: {path}: nodes.nixpkgs.locked lacks {', '.join(missing)}")
 PY
 
-# The module's units and settings for the default profile, against the VM.
-eval_json() { NIX_CONFIG=$parse_config nix-instantiate --eval --strict --json -E "$1"; }
-units=$(eval_json 'import ./modules/weft/units.nix {
-  package = "/PKG"; configFile = "/etc/weft/appd.toml"; user = "weft"; uid = 1000; }')
-# As the module passes them: every setting at its default, unset ones null.
-settings=$(eval_json 'let
-  defaults = builtins.mapAttrs (_: spec: if spec ? type then spec.default else defaults spec);
-in import ./modules/weft/appd-config.nix {
-  settings = defaults (import ./modules/weft/settings.nix);
-  uid = 1000; mountHelper = "/run/wrappers/bin/weft-mount-helper"; appShell = "/APP-SHELL"; }')
-defaults=$(eval_json 'import ./modules/weft/settings.nix')
-python3 - "$units" "$settings" "$defaults" tests/vm/init tests/vm/appd.toml <<'PY'
-import json
-import sys
-import tomllib
+# Every output of the flake, evaluated; the systems' dumps for the tests below.
+dump=$cache/nix-eval-out
+if ! bash "$nix_eval/eval.sh" --samples tests/nix-eval-samples.nix --out "$dump" . >"$cache/nix-eval.txt"; then
+  grep -v '^ok ' "$cache/nix-eval.txt" >&2
+  echo "check-nix.sh: the flake does not evaluate (above; the full logs are in $dump/logs)" >&2
+  exit 1
+fi
+grep -v '^ok ' "$cache/nix-eval.txt"
+python3 tests/nix-units.py check "$dump"
+python3 tests/nix-units.py vm-check "$dump"
 
-units, settings, table = (json.loads(arg) for arg in sys.argv[1:4])
-init = open(sys.argv[4], encoding="utf-8").read()
-with open(sys.argv[5], "rb") as f:
-    vm_settings = tomllib.load(f)
-problems = []
-
-def check(condition, message):
-    if not condition:
-        problems.append(message)
-
-# The same programs with the same arguments as the VM's /init.
-for unit, command in [
-    ("weft-compositor", "weft-compositor --backend drm"),
-    ("weft-appd", "weft-appd --config /etc/weft/appd.toml"),
-]:
-    service = units[unit]["serviceConfig"]
-    check(service["ExecStart"] == "/PKG/bin/" + command, f"{unit}: ExecStart {service['ExecStart']!r}")
-    check(command in init, f"tests/vm/init does not run {command!r}")
-    check(service["Type"] == "notify", f"{unit}: not Type=notify")
-    for key, value in [("ProtectSystem", "strict"), ("PrivateTmp", True), ("ProtectKernelModules", True)]:
-        check(service.get(key) == value, f"{unit}: {key} is {service.get(key)!r}, not {value!r}")
-    check(service.get("RestrictAddressFamilies"), f"{unit}: no RestrictAddressFamilies")
-    check(service.get("SystemCallFilter"), f"{unit}: no SystemCallFilter")
-appd = units["weft-appd"]["serviceConfig"]
-check(appd.get("Delegate") is True, "weft-appd: no Delegate=yes")
-check("/sys/fs/cgroup/weft-" in init and "cgroup.procs" in init, "the VM does not give appd its own cgroup")
-check("@mount" in appd["SystemCallFilter"], "weft-appd's filter would stop the mount helper")
-check(units["weft-compositor"]["serviceConfig"].get("NoNewPrivileges") is True, "compositor: NoNewPrivileges")
-
-# weft-appd's effective settings: the defaults under what each system fixes.
-def defaults(spec):
-    return {key: (value["default"] if "type" in value else defaults(value)) for key, value in spec.items()}
-
-def effective(fixed):
-    merged = defaults(table)
-    for key, value in fixed.items():
-        if isinstance(value, dict):
-            merged[key] = {**merged[key], **value}
-        else:
-            merged[key] = value
-    return merged
-
-# Where the two systems put the same things.
-same_place = {
-    "/run/wrappers/bin/weft-mount-helper": "/usr/bin/weft-mount-helper",
-    "/APP-SHELL": "/usr/bin/app-shell",
-    "/run/user/1000/weft/compositor.sock": "/run/user/0/weft/compositor.sock",
-}
-nixos = {key: same_place.get(value, value) if isinstance(value, str) else value for key, value in effective(settings).items()}
-vm = effective(vm_settings)
-for key in sorted(set(nixos) | set(vm)):
-    check(nixos.get(key) == vm.get(key), f"settings {key}: NixOS {nixos.get(key)!r}, VM {vm.get(key)!r}")
-
-if problems:
-    sys.exit("check-nix.sh: the NixOS module and the VM differ:\n  " + "\n  ".join(problems))
-PY
-
-echo "nix checks: ${#files[@]} files parse, formatted, no dead code; flake.lock pins nixpkgs; units and settings match the VM"
+echo "nix checks: ${#files[@]} files parse, formatted, no dead code; flake.lock pins nixpkgs; $(tail -1 "$cache/nix-eval.txt") in ../shared/nix-eval"

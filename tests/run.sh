@@ -20,8 +20,11 @@ bash tests/install-host-tools.sh
 step "apps: build every app into a component"
 bash apps/build.sh
 
-step "nix: parse, format and lint every .nix file"
+step "nix: parse, format and lint every .nix file; evaluate every flake output; check the rendered units"
 bash tests/check-nix.sh
+# The Rust tests evaluate the settings table with the same Nix.
+PATH=$(bash "$repo/../shared/nix-eval/setup.sh" 2>/dev/null):$PATH
+export PATH
 
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
 cd rust

@@ -1,17 +1,17 @@
 # The settings weft-appd reads on a WEFT system: the user's `weft.settings`
-# over what the system itself fixes (the mount helper, the compositor's
-# control socket, the app shell), unset keys dropped. Shared by the NixOS
+# over what the system itself fixes (the mount service's socket, the
+# compositor's control socket, the app shell), unset keys dropped. Shared by the NixOS
 # module and the check that the boot-to-app VM (tests/vm/appd.toml) runs the
 # same configuration. Plain builtins: it must evaluate without nixpkgs.
 {
   settings ? { },
   uid,
-  mountHelper,
+  mountSocket,
   appShell ? null,
 }:
 let
   system = {
-    mount-helper = mountHelper;
+    mount-socket = mountSocket;
     compositor-socket = "/run/user/${toString uid}/weft/compositor.sock";
     app-shell = appShell;
   };

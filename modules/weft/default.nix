@@ -41,12 +41,12 @@ let
       }
   );
 
-  uid = config.users.users.${cfg.session.user}.uid;
-  wrapperDir = config.security.wrapperDir;
+  sessionUser = config.users.users.${cfg.session.user};
+  inherit (sessionUser) uid;
+  mountSocket = "/run/weft/mount.sock";
   appdSettings = import ./appd-config.nix {
     inherit (cfg) settings;
-    inherit uid;
-    mountHelper = "${wrapperDir}/weft-mount-helper";
+    inherit uid mountSocket;
     appShell = cfg.appShell;
   };
   appdConfigFile = settingsFormat.generate "weft-appd.toml" appdSettings;
@@ -54,7 +54,8 @@ let
     package = cfg.package;
     configFile = "/etc/weft/appd.toml";
     user = cfg.session.user;
-    inherit uid;
+    inherit (sessionUser) group home;
+    inherit uid mountSocket;
     backend = cfg.compositor.backend;
   };
 
@@ -247,23 +248,14 @@ in
       }) cfg.trustedKeys
     );
 
-    # The only privileged piece, as docs/security.md describes: setuid root,
-    # runnable by the session user's group only.
-    security.wrappers.weft-mount-helper = {
-      source = "${cfg.package}/bin/weft-mount-helper";
-      owner = "root";
-      group = "weft";
-      permissions = "u+rx,g+x";
-      setuid = true;
-    };
-
     systemd.tmpfiles.rules = [
       "d /run/weft 0755 root root -"
       "d /run/weft/apps 0755 root root -"
       "d /var/lib/weft 0755 root root -"
       "d /var/lib/weft/images 0755 root root -"
-      "d /var/lib/weft/aot 0700 ${cfg.session.user} ${cfg.session.user} -"
+      "d /var/lib/weft/aot 0700 ${cfg.session.user} ${sessionUser.group} -"
     ]
+    ++ units.tmpfiles
     ++ map (app: "L+ /var/lib/weft/images/${app.id} - - - - ${verifiedImage app}") cfg.apps;
 
     systemd.slices.weft-apps = {
@@ -273,8 +265,9 @@ in
         // lib.optionalAttrs (cfg.appsSlice.cpuQuota != null) { CPUQuota = cfg.appsSlice.cpuQuota; };
     };
 
+    systemd.sockets = units.sockets;
     systemd.services = lib.mkMerge [
-      units
+      units.services
       (lib.mkIf cfg.webShells.enable {
         # The shells inherit weft-appd's environment.
         weft-appd.environment.WEFT_SHELL_NO_JIT = lib.boolToString cfg.webShells.noJit;

@@ -15,13 +15,15 @@ let
   inherit (lib.kernel) yes module;
 
   # Each option and the answer a kernel built for WEFT gives it: tristate
-  # drivers as modules (as nixpkgs builds them), the rest built in.
+  # drivers at least as modules (as nixpkgs builds them; built in where the
+  # kernel's own configuration says so), the rest built in.
+  atLeastModule = lib.mkDefault module;
   required = {
-    EROFS_FS = module;
+    EROFS_FS = atLeastModule;
     EROFS_FS_ZIP = yes;
-    BLK_DEV_DM = module;
-    DM_VERITY = module;
-    BLK_DEV_LOOP = module;
+    BLK_DEV_DM = atLeastModule;
+    DM_VERITY = atLeastModule;
+    BLK_DEV_LOOP = atLeastModule;
     CGROUPS = yes;
     MEMCG = yes;
     CGROUP_SCHED = yes;
@@ -32,7 +34,7 @@ let
     NAMESPACES = yes;
     USER_NS = yes;
     DRM = yes;
-    DRM_VIRTIO_GPU = module;
+    DRM_VIRTIO_GPU = atLeastModule;
   };
 in
 {

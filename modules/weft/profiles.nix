@@ -46,7 +46,8 @@ in
           bindsTo = [ "weft-appd.service" ];
           wantedBy = [ "graphical.target" ];
           environment.XDG_RUNTIME_DIR = "/run/user/${toString config.users.users.${cfg.session.user}.uid}";
-          serviceConfig = {
+          # weftctl only talks to weft-appd's Unix socket.
+          serviceConfig = import ./hardening.nix // {
             Type = "oneshot";
             RemainAfterExit = true;
             User = cfg.session.user;

@@ -17,7 +17,12 @@
   mount-helper = {
     type = "path";
     default = null;
-    description = "Launch apps from their signed images, mounted by this helper (`mount|unmount <app-id>`).";
+    description = "Launch apps from their signed images, mounted by this helper run as a command (`mount|unmount <app-id>`; weft-appd must run as root).";
+  };
+  mount-socket = {
+    type = "path";
+    default = null;
+    description = "Launch apps from their signed images, mounted by the mount service on this socket (`weft-mount-helper serve`; set by the module).";
   };
   app-shell = {
     type = "path";

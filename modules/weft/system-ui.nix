@@ -21,20 +21,25 @@ in
     WAYLAND_DISPLAY = "wayland-weft";
     WEFT_SHELL_NO_JIT = if noJit then "true" else "false";
   };
-  serviceConfig = {
+  serviceConfig = import ./hardening.nix // {
     ExecStart = "${package}/bin/weft-servo-shell";
     User = user;
     Restart = "always";
     RestartSec = "1s";
-    ProtectSystem = "strict";
-    ProtectHome = true;
-    PrivateTmp = true;
-    NoNewPrivileges = true;
+    # weft-appd's WebSocket on 127.0.0.1 and the compositor's Unix socket.
     RestrictAddressFamilies = [
       "AF_UNIX"
       "AF_INET"
     ];
-    SystemCallFilter = [ "@system-service" ];
-    LockPersonality = true;
+    IPAddressAllow = "localhost";
+    IPAddressDeny = "any";
+    # SpiderMonkey's JIT (unless noJit) and Mesa's llvmpipe, which renders
+    # the page without a GPU, both write code at run time.
+    MemoryDenyWriteExecute = false;
+    # Servo pins its threads (sched_setaffinity).
+    SystemCallFilter = [
+      "@system-service"
+      "~@privileged"
+    ];
   };
 }

@@ -57,7 +57,9 @@ cp -r /usr/share/X11/xkb "$root/usr/share/X11/"
 printf '#!/bin/sh\nexec weston-simple-shm 2>>/tmp/app-shell.log\n' >"$root/usr/bin/app-shell"
 chmod 755 "$root/usr/bin/app-shell"
 install -m 755 tests/vm/init "$root/init"
+# What the NixOS units run, generated from them (tests/nix-units.py vm).
 install -m 644 tests/vm/appd.toml "$root/etc/weft/appd.toml"
+install -m 644 tests/vm/services.sh "$root/etc/weft/services.sh"
 
 # Kernel modules and what they depend on, with a modules.dep for busybox modprobe.
 for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu; do

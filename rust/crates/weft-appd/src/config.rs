@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::cgroup::SessionLimits;
+use crate::image_mounts::ImageMounts;
 use crate::settings::Settings;
 
 /// The supervisor's configuration.
@@ -46,10 +47,11 @@ pub struct Config {
     /// The compositor's control socket (`WEFT_COMPOSITOR_SOCKET`): when set,
     /// each app shell gets its session's own Wayland socket.
     pub compositor_socket: Option<PathBuf>,
-    /// The image mount helper (`WEFT_MOUNT_HELPER`): when set, apps launch
-    /// from their signed image, mounted read-only through dm-verity by this
-    /// program (`<helper> mount|unmount <app-id>`), instead of from the store.
-    pub mount_helper: Option<PathBuf>,
+    /// Who mounts apps' signed images (`mount-socket` / `WEFT_MOUNT_SOCKET`,
+    /// or `mount-helper` / `WEFT_MOUNT_HELPER`): when set, apps launch from
+    /// their signed image, mounted read-only through dm-verity, instead of
+    /// from the store.
+    pub image_mounts: Option<ImageMounts>,
     /// Whether sessions get cgroups (settings `cgroups`; `WEFT_DISABLE_CGROUP`
     /// turns them off).
     pub cgroups: bool,
@@ -148,7 +150,19 @@ impl Config {
                 .collect(),
             app_shell_bin: env_path("WEFT_APP_SHELL_BIN").or(settings.app_shell),
             compositor_socket: env_path("WEFT_COMPOSITOR_SOCKET").or(settings.compositor_socket),
-            mount_helper: env_path("WEFT_MOUNT_HELPER").or(settings.mount_helper),
+            image_mounts: match (
+                env_path("WEFT_MOUNT_SOCKET").or(settings.mount_socket),
+                env_path("WEFT_MOUNT_HELPER").or(settings.mount_helper),
+            ) {
+                (Some(socket), None) => Some(ImageMounts::Service(socket)),
+                (None, Some(helper)) => Some(ImageMounts::Helper(helper)),
+                (None, None) => None,
+                (Some(socket), Some(helper)) => bail!(
+                    "both a mount socket ({}) and a mount helper ({}) are set: choose one",
+                    socket.display(),
+                    helper.display()
+                ),
+            },
             cgroups: settings.cgroups.unwrap_or(true)
                 && std::env::var_os("WEFT_DISABLE_CGROUP").is_none_or(|value| value == "0"),
             restart: RestartPolicy {

@@ -31,6 +31,7 @@ use weft_protocol::session::{
 
 use crate::cgroup::{Cgroups, SessionCgroup};
 use crate::config::Config;
+use crate::image_mounts::{ImageMounts, MountAction, MountError};
 use crate::usage;
 
 /// Events kept for clients that read slowly; older ones are dropped for them.
@@ -43,6 +44,16 @@ pub struct Failure {
     pub code: ErrorCode,
     /// What was wrong.
     pub message: String,
+}
+
+impl From<MountError> for Failure {
+    fn from(error: MountError) -> Self {
+        let code = match error {
+            MountError::Unreachable(_) => ErrorCode::LaunchFailed,
+            MountError::Refused { .. } => ErrorCode::VerificationFailed,
+        };
+        Self::new(code, error.to_string())
+    }
 }
 
 impl Failure {
@@ -372,8 +383,8 @@ impl Daemon {
         let id = AppId::new(app_id).map_err(|error| {
             Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
         })?;
-        let launch = match &self.config.mount_helper {
-            Some(helper) => self.launch_from_image(helper, id).await?,
+        let launch = match &self.config.image_mounts {
+            Some(mounts) => self.launch_from_image(mounts, id).await?,
             None => self.launch_from_store(id).await?,
         };
 
@@ -446,7 +457,11 @@ impl Daemon {
 
     /// Has the mount helper verify and mount `id`'s signed image (once for
     /// all its sessions) and reads the manifest from the read-only mount.
-    async fn launch_from_image(&self, helper: &Path, id: AppId) -> Result<Launch, Failure> {
+    async fn launch_from_image(
+        &self,
+        image_mounts: &ImageMounts,
+        id: AppId,
+    ) -> Result<Launch, Failure> {
         let package = {
             let mut mounts = self.mounts.lock().await;
             match mounts.get_mut(id.as_str()) {
@@ -455,7 +470,7 @@ impl Daemon {
                     path.clone()
                 }
                 None => {
-                    let path = run_mount_helper(helper, "mount", &id).await?;
+                    let path = image_mounts.request(MountAction::Mount, &id).await?;
                     mounts.insert(id.to_string(), (PathBuf::from(&path), 1));
                     PathBuf::from(path)
                 }
@@ -484,7 +499,7 @@ impl Daemon {
 
     /// A session of `id` no longer needs its image: the last one unmounts it.
     async fn release_image(&self, id: &AppId) {
-        let Some(helper) = &self.config.mount_helper else { return };
+        let Some(image_mounts) = &self.config.image_mounts else { return };
         let mut mounts = self.mounts.lock().await;
         let Some((_, users)) = mounts.get_mut(id.as_str()) else { return };
         *users -= 1;
@@ -492,8 +507,8 @@ impl Daemon {
             return;
         }
         mounts.remove(id.as_str());
-        if let Err(failure) = run_mount_helper(helper, "unmount", id).await {
-            tracing::warn!(app = %id, "{}", failure.message);
+        if let Err(error) = image_mounts.request(MountAction::Unmount, id).await {
+            tracing::warn!(app = %id, "{error}");
         }
     }
 
@@ -1089,30 +1104,6 @@ fn forget_old_sessions(sessions: &mut BTreeMap<u64, Session>) {
 }
 
 /// Resolves at `deadline`, or never without one.
-/// Runs `<helper> <action> <id>`; a mount prints the mount point.
-async fn run_mount_helper(helper: &Path, action: &str, id: &AppId) -> Result<String, Failure> {
-    let output = Command::new(helper)
-        .arg(action)
-        .arg(id.as_str())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|error| {
-            Failure::new(
-                ErrorCode::LaunchFailed,
-                format!("cannot run the mount helper {}: {error}", helper.display()),
-            )
-        })?;
-    if !output.status.success() {
-        let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-        return Err(Failure::new(
-            ErrorCode::VerificationFailed,
-            format!("{action} of {id}'s image failed: {message}"),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,

@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod compositor;
 pub mod config;
 pub mod daemon;
+pub mod image_mounts;
 pub mod server;
 pub mod settings;
 pub mod usage;

@@ -21,8 +21,12 @@ pub struct Settings {
     pub trusted_keys: Option<PathBuf>,
     /// Store of precompiled components (`WEFT_AOT_DIR`).
     pub aot_dir: Option<PathBuf>,
-    /// Launch apps from signed images mounted by this helper (`WEFT_MOUNT_HELPER`).
+    /// Launch apps from signed images mounted by this helper, run as a
+    /// command by appd running as root (`WEFT_MOUNT_HELPER`).
     pub mount_helper: Option<PathBuf>,
+    /// Launch apps from signed images mounted by the mount service listening
+    /// on this socket (`WEFT_MOUNT_SOCKET`).
+    pub mount_socket: Option<PathBuf>,
     /// The per-app UI shell started after READY (`WEFT_APP_SHELL_BIN`).
     pub app_shell: Option<PathBuf>,
     /// The compositor's control socket (`WEFT_COMPOSITOR_SOCKET`).
@@ -78,6 +82,7 @@ impl Settings {
             trusted_keys: Some(PathBuf::from(weft_pack::keys::DEFAULT_TRUSTED_KEYS_DIR)),
             aot_dir: Some(PathBuf::from(weft_pack::store::SYSTEM_AOT_DIR)),
             mount_helper: None,
+            mount_socket: None,
             app_shell: None,
             compositor_socket: None,
             ready_timeout_ms: Some(30_000),
@@ -121,6 +126,7 @@ impl Settings {
             trusted_keys: self.trusted_keys.or(base.trusted_keys),
             aot_dir: self.aot_dir.or(base.aot_dir),
             mount_helper: self.mount_helper.or(base.mount_helper),
+            mount_socket: self.mount_socket.or(base.mount_socket),
             app_shell: self.app_shell.or(base.app_shell),
             compositor_socket: self.compositor_socket.or(base.compositor_socket),
             ready_timeout_ms: self.ready_timeout_ms.or(base.ready_timeout_ms),

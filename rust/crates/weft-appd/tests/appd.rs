@@ -140,6 +140,76 @@ async fn built_apps_with_a_mount_helper_apps_launch_only_from_their_image() {
 }
 
 #[tokio::test]
+async fn built_apps_with_a_mount_service_apps_launch_only_from_their_image() {
+    // The real mount service (`weft-mount-helper serve`, as weft-mount.socket
+    // runs it) on a socket of its own: its refusal reaches the client.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mount.sock");
+    let mut service = Command::new(runtime_bin().with_file_name("weft-mount-helper"))
+        .args(["serve", "--listen", socket.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    while !socket.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_MOUNT_SOCKET", socket.to_str().unwrap())],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    let reply =
+        client.request(&Request::LaunchApp { app_id: "org.weft.hello".into() }).await.unwrap();
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let Reply::Error { code, message } = reply else {
+        panic!("launched from the store: {reply:?}")
+    };
+    assert_eq!(code, ErrorCode::VerificationFailed, "{message}");
+    assert_eq!(
+        message,
+        "mount of org.weft.hello's image failed: org.weft.hello has no image in /var/lib/weft/images/org.weft.hello"
+    );
+}
+
+#[tokio::test]
+async fn built_apps_a_mount_service_that_answers_nonsense_is_named_and_nothing_launches() {
+    // A hand-made service: it reads the request, then answers garbage, then
+    // nothing at all.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("mount.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let answers = std::thread::spawn(move || {
+        for answer in ["mounted, trust me\n", ""] {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut request)
+                .unwrap();
+            assert_eq!(request, "mount org.weft.hello\n");
+            std::io::Write::write_all(&mut stream, answer.as_bytes()).unwrap();
+        }
+    });
+    let fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_MOUNT_SOCKET", socket.to_str().unwrap())],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    for expected in ["answered \"mounted, trust me\", not `ok` or `error`", "answered \"\""] {
+        let reply =
+            client.request(&Request::LaunchApp { app_id: "org.weft.hello".into() }).await.unwrap();
+        let Reply::Error { code, message } = reply else { panic!("launched: {reply:?}") };
+        assert_eq!(code, ErrorCode::LaunchFailed, "{message}");
+        assert!(message.contains(expected) && message.contains("mount.sock"), "{message}");
+    }
+    answers.join().unwrap();
+    assert_eq!(
+        client.request(&Request::QueryRunning).await.unwrap(),
+        Reply::RunningApps { sessions: vec![] }
+    );
+}
+
+#[tokio::test]
 async fn built_apps_hostile_frames_get_errors_and_oversized_ones_close_the_connection() {
     let fixture = Fixture::start(&["hello"], 30_000);
     let mut client = fixture.client().await;

@@ -1,7 +1,7 @@
 //! The NixOS module's table of weft-appd settings (modules/weft/settings.nix,
 //! plain data) has exactly the keys and defaults of the Rust schema, so
 //! `weft.settings` and `weft-appd --config` cannot drift apart. Needs
-//! `nix-instantiate` (Debian's nix-bin; tests/check-nix.sh installs it).
+//! `nix-instantiate` on PATH (tests/run.sh puts ../shared/nix-eval's there).
 
 use std::process::Command;
 
@@ -32,7 +32,7 @@ fn nix_settings_table_matches_the_rust_schema() {
         .args(["--eval", "--strict", "--json", table])
         .env("NIX_CONFIG", "build-users-group =")
         .output()
-        .expect("nix-instantiate (Debian's nix-bin; tests/check-nix.sh installs it)");
+        .expect("nix-instantiate on PATH (tests/run.sh puts ../shared/nix-eval's there)");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table: Value = serde_json::from_slice(&output.stdout).unwrap();
     for spec in table.as_object().unwrap().values() {

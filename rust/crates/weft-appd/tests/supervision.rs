@@ -477,6 +477,23 @@ fn built_apps_malformed_settings_stop_the_daemon_with_their_name() {
 }
 
 #[test]
+fn a_mount_socket_and_a_mount_helper_together_stop_the_daemon() {
+    let run = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_weft-appd"))
+        .env("XDG_RUNTIME_DIR", run.path())
+        .env("WEFT_MOUNT_SOCKET", "/run/weft/mount.sock")
+        .env("WEFT_MOUNT_HELPER", "/usr/bin/weft-mount-helper")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("both a mount socket (/run/weft/mount.sock) and a mount helper (/usr/bin/weft-mount-helper) are set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn malformed_settings_files_stop_the_daemon_naming_the_key() {
     let run = tempfile::tempdir().unwrap();
     let file = run.path().join("appd.toml");

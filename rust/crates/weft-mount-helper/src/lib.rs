@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use rustix::mount::{MountFlags, UnmountFlags};
+
+pub mod service;
 use weft_manifest::AppId;
 use weft_pack::image::{IMAGE_EXTENSION, ImageError, check_image_statement, signature_path_for};
 use weft_pack::keys::TrustedKeys;

@@ -1,0 +1,122 @@
+//! Who mounts apps' signed images: the mount service (`weft-mount-helper
+//! serve` behind a Unix socket, as a WEFT system runs it) or the helper run as
+//! a command (when weft-appd itself runs as root, as in development). Either
+//! verifies the image, maps it through dm-verity and mounts it read-only; a
+//! mount answers the mount point.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::process::Command;
+use weft_manifest::AppId;
+
+/// The longest answer read from the mount service.
+const MAX_ANSWER: u64 = 64 << 10;
+
+/// Where image mounts come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageMounts {
+    /// `weft-mount-helper serve` listening on this socket (settings
+    /// `mount-socket`, `WEFT_MOUNT_SOCKET`).
+    Service(PathBuf),
+    /// This program run as `<helper> mount|unmount <app-id>` (settings
+    /// `mount-helper`, `WEFT_MOUNT_HELPER`).
+    Helper(PathBuf),
+}
+
+/// What to do with an app's image.
+#[derive(Clone, Copy, Debug)]
+pub enum MountAction {
+    /// Verify, map and mount it.
+    Mount,
+    /// Unmount it and remove its mapping.
+    Unmount,
+}
+
+impl MountAction {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Mount => "mount",
+            Self::Unmount => "unmount",
+        }
+    }
+}
+
+/// Why a mount or unmount failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The helper or the service could not be reached.
+    #[error("{0}")]
+    Unreachable(String),
+    /// It refused or failed, saying why.
+    #[error("{action} of {id}'s image failed: {message}")]
+    Refused {
+        /// `mount` or `unmount`.
+        action: &'static str,
+        /// The app.
+        id: String,
+        /// The helper's reason.
+        message: String,
+    },
+}
+
+impl ImageMounts {
+    /// Carries out `action` on `id`'s image; a mount returns the mount point.
+    pub async fn request(&self, action: MountAction, id: &AppId) -> Result<String, MountError> {
+        let (success, answer) = match self {
+            Self::Service(socket) => ask_service(socket, action, id).await?,
+            Self::Helper(helper) => run_helper(helper, action, id).await?,
+        };
+        if success {
+            Ok(answer)
+        } else {
+            Err(MountError::Refused { action: action.word(), id: id.to_string(), message: answer })
+        }
+    }
+}
+
+async fn ask_service(
+    socket: &PathBuf,
+    action: MountAction,
+    id: &AppId,
+) -> Result<(bool, String), MountError> {
+    let unreachable = |error: std::io::Error| {
+        MountError::Unreachable(format!("the mount service at {}: {error}", socket.display()))
+    };
+    let mut stream = UnixStream::connect(socket).await.map_err(unreachable)?;
+    stream.write_all(format!("{} {id}\n", action.word()).as_bytes()).await.map_err(unreachable)?;
+    let mut answer = String::new();
+    stream.take(MAX_ANSWER).read_to_string(&mut answer).await.map_err(unreachable)?;
+    let line = answer.trim_end_matches('\n');
+    match line.split_once(' ').unwrap_or((line, "")) {
+        ("ok", value) => Ok((true, value.to_owned())),
+        ("error", message) => Ok((false, message.to_owned())),
+        _ => Err(MountError::Unreachable(format!(
+            "the mount service at {} answered {line:?}, not `ok` or `error`",
+            socket.display()
+        ))),
+    }
+}
+
+async fn run_helper(
+    helper: &PathBuf,
+    action: MountAction,
+    id: &AppId,
+) -> Result<(bool, String), MountError> {
+    let output = Command::new(helper)
+        .arg(action.word())
+        .arg(id.as_str())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|error| {
+            MountError::Unreachable(format!(
+                "cannot run the mount helper {}: {error}",
+                helper.display()
+            ))
+        })?;
+    let text = if output.status.success() { &output.stdout } else { &output.stderr };
+    Ok((output.status.success(), String::from_utf8_lossy(text).trim().to_owned()))
+}
