@@ -4,8 +4,10 @@
   nix-units.py check DUMP      asserts the units, /etc files, wrappers, users,
                                tmpfiles and kernel options of the WEFT systems
                                (nixosConfigurations vm, vm-kiosk, vm-headless:
-                               the desktop, kiosk and headless profiles) and
-                               their systemd-analyze security exposure
+                               the desktop, kiosk and headless profiles), their
+                               systemd-analyze security exposure, and that every
+                               NixOS test node can load its units and installs
+                               the apps its test launches
   nix-units.py vm DUMP OUT     writes what the here-runnable VM (tests/vm/)
                                runs, from nixosConfigurations.vm's units and
                                settings: OUT/services.sh (the commands and
@@ -170,8 +172,9 @@ def check_system(p, name, system, profile):
             f"{where}: appd runs {command(appd['Service'])}")
     p.check(command(mount["Service"]) == ("weft-mount-helper", ["serve"]),
             f"{where}: the mount service runs {command(mount['Service'])}")
-    programs = {shlex.split(one(u["Service"], "ExecStart"))[0].rsplit("/bin/", 1)[0]
-                for u in (compositor, appd, mount)}
+    programs = {argv[0].rsplit("/bin/", 1)[0]
+                for argv in (shlex.split(one(u["Service"], "ExecStart") or "") for u in (compositor, appd, mount))
+                if argv}
     p.check(len(programs) == 1, f"{where}: the units run different weft packages: {programs}")
     env = environment(appd["Service"])
     p.check(env.get("XDG_RUNTIME_DIR") == f"/run/user/{SESSION_UID}", f"{where}: appd XDG_RUNTIME_DIR {env}")
@@ -279,9 +282,40 @@ def exposures(system):
     return found
 
 
+# The apps each NixOS test launches (tests/nixos/default.nix): its node must
+# install them under the ids their manifests declare.
+TEST_APPS = {
+    "vm-boot-to-app": ["org.weft.hello"],
+    "vm-web-ui": ["org.weft.hello"],
+    "vm-tamper-runtime": ["org.weft.clock"],
+    "vm-crash-restart": ["org.weft.clock"],
+    "vm-kiosk": ["org.weft.clock"],
+    "vm-rollback": ["org.weft.hello"],
+}
+
+
+def check_test_nodes(p, dump):
+    """Every node of every NixOS test: loadable units, and the apps it launches."""
+    nodes = sorted(Path(dump).glob("checks/*/*/*/units.json"))
+    p.check(nodes, f"{dump}: no NixOS test nodes were dumped")
+    for units_file in nodes:
+        node = units_file.parent
+        where = "/".join(node.parts[-3:])
+        units = json.loads(units_file.read_text())
+        for name, unit in units.items():
+            if name.startswith("weft") and name.endswith(".service") and not unit["dropIn"]:
+                s = parse_unit(unit["text"]).get("Service", {})
+                p.check(one(s, "ExecStart"), f"{where}: {name} has no ExecStart= (systemd refuses to load it)")
+        tmpfiles = json.loads((node / "system.json").read_text())["tmpfiles"]
+        for app in TEST_APPS.get(node.parts[-2], []):
+            p.check(any(rule.startswith(f"L+ /var/lib/weft/images/{app} ") for rule in tmpfiles),
+                    f"{where}: launches {app}, which it does not install")
+
+
 def check(dump):
     p = Problems()
     figures = []
+    check_test_nodes(p, dump)
     for name, profile in [("vm", "desktop"), ("vm-kiosk", "kiosk"), ("vm-headless", "headless")]:
         system = load(dump, name)
         check_system(p, name, system, profile)
@@ -291,7 +325,8 @@ def check(dump):
             figures.append(f"{name}/{unit} {level}")
     if p.found:
         sys.exit("nix-units.py: the rendered systems are wrong:\n  " + "\n  ".join(p.found))
-    print("nix units: desktop, kiosk and headless systems as expected; systemd-analyze exposure: "
+    print("nix units: desktop, kiosk and headless systems and every NixOS test node as expected; "
+          "systemd-analyze exposure: "
           + ", ".join(figures))
 
 
