@@ -29,6 +29,7 @@ use weft_protocol::session::{
     read_message_async,
 };
 
+use crate::authority::SessionProcesses;
 use crate::cgroup::{Cgroups, SessionCgroup};
 use crate::config::Config;
 use crate::image_mounts::{ImageMounts, MountAction, MountError};
@@ -150,7 +151,14 @@ pub struct Daemon {
     spawning: Mutex<()>,
     /// Mounted app images: each app's mount point and how many sessions use it.
     mounts: tokio::sync::Mutex<HashMap<String, (PathBuf, usize)>>,
+    /// App shells' session channels, for the server to serve with that
+    /// session's authority.
+    ui_channels: tokio::sync::mpsc::UnboundedSender<(u64, std::os::unix::net::UnixStream)>,
+    ui_channel_receiver: Mutex<Option<UiChannels>>,
 }
+
+/// Where the server takes app shells' session channels from.
+pub type UiChannels = tokio::sync::mpsc::UnboundedReceiver<(u64, std::os::unix::net::UnixStream)>;
 
 impl Daemon {
     /// A daemon with no sessions; it takes over its cgroup if it is delegated.
@@ -170,6 +178,7 @@ impl Daemon {
         }
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (log_lines, _) = broadcast::channel(EVENT_BACKLOG);
+        let (ui_channels, ui_channel_receiver) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(Self {
             cgroups: Cgroups::detect(config.cgroups, config.session_limits.clone()),
             config,
@@ -180,7 +189,28 @@ impl Daemon {
             clipboard: Mutex::new(None),
             mounts: tokio::sync::Mutex::new(HashMap::new()),
             spawning: Mutex::new(()),
+            ui_channels,
+            ui_channel_receiver: Mutex::new(Some(ui_channel_receiver)),
         })
+    }
+
+    /// The app shells' session channels (once: the server takes them).
+    pub fn take_ui_channels(&self) -> Option<UiChannels> {
+        self.ui_channel_receiver.lock().expect("ui channel lock").take()
+    }
+
+    /// Every session's known processes and cgroup, to tell a session's
+    /// process from the operator.
+    pub fn session_processes(&self) -> Vec<SessionProcesses> {
+        let sessions = self.sessions.lock().expect("sessions lock");
+        sessions
+            .iter()
+            .map(|(&session, record)| SessionProcesses {
+                session,
+                pids: record.pid.into_iter().chain(record.helper_pids.iter().copied()).collect(),
+                cgroup: record.cgroup.clone(),
+            })
+            .collect()
     }
 
     /// The configuration.
@@ -874,19 +904,27 @@ impl Daemon {
             }
             None => None,
         };
-        let spawned = supervised(shell_bin, cgroup).and_then(|mut command| {
+        // The shell's only way to weft-appd: a channel that speaks for this
+        // session alone, as its standard input. It never learns the operator
+        // socket's path, and is refused there if it finds it.
+        let spawned = std::os::unix::net::UnixStream::pair().and_then(|(ours, theirs)| {
+            let mut command = supervised(shell_bin, cgroup)?;
             if let Some(display) = &display {
                 command.env("WAYLAND_DISPLAY", display);
             }
             // The shell serves the UI from the verified package (the image
-            // mount) and relays the page's messages through the control socket.
+            // mount) and relays the page's messages through its channel.
             command.env("WEFT_APP_PACKAGE", &launch.package);
-            command.env("WEFT_APPD_SOCKET", self.config.socket_path());
-            command.arg(id.as_str()).arg(session.to_string()).spawn()
+            command.env("WEFT_APPD_CHANNEL", "stdin");
+            command.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+            let shell = command.arg(id.as_str()).arg(session.to_string()).spawn()?;
+            Ok((shell, ours))
         });
         match spawned {
-            Ok(shell) => {
+            Ok((shell, channel)) => {
                 self.with_session(session, |record| record.helper_pids.extend(shell.id()));
+                // The server is gone only when the daemon is stopping.
+                let _ = self.ui_channels.send((session, channel));
                 Some(shell)
             }
             Err(error) => {

@@ -3,6 +3,7 @@
 //! relays IPC between apps and their UIs, and answers clients on a private
 //! Unix socket (`docs/protocol.md`). `weftctl` is its operator CLI.
 
+pub mod authority;
 pub mod cgroup;
 pub mod compositor;
 pub mod config;

@@ -1,7 +1,9 @@
-//! The supervisor's two doors: the private Unix socket (MessagePack frames) and
+//! The supervisor's doors: the private operator socket (MessagePack frames),
 //! the WebSocket on 127.0.0.1 for the system UI (JSON text frames, a per-boot
-//! token and an allowed Origin required before anything is read). Both feed
-//! one client loop.
+//! token and an allowed Origin required before anything is read), and each
+//! app shell's session channel (MessagePack frames). All feed one client loop,
+//! which holds the connection's [`Authority`] and checks every request and
+//! event against it.
 
 use std::fs;
 use std::io::Write;
@@ -24,6 +26,7 @@ use weft_protocol::appd::{
     write_frame,
 };
 
+use crate::authority::{self, Authority};
 use crate::daemon::{Daemon, Failure, LogItem, LogSnapshot, make_private};
 
 /// How long a new client has to say HELLO.
@@ -59,12 +62,23 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
         tracing::warn!("cannot tell systemd we are ready: {error}");
     }
 
+    let mut ui_channels = daemon.take_ui_channels().context("the server runs once per daemon")?;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = unix.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve_unix(Arc::clone(&daemon), stream));
+                tokio::spawn(serve_operator(Arc::clone(&daemon), stream));
+            }
+            Some((session, channel)) = ui_channels.recv() => {
+                let stream = channel.set_nonblocking(true).and_then(|()| UnixStream::from_std(channel));
+                match stream {
+                    Ok(stream) => {
+                        let daemon = Arc::clone(&daemon);
+                        tokio::spawn(serve_stream(daemon, stream, Authority::SessionUi(session)));
+                    }
+                    Err(error) => tracing::warn!(session, "cannot serve the app shell's channel: {error}"),
+                }
             }
             accepted = tcp.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
@@ -94,18 +108,28 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// A Unix socket client: peer check, then MessagePack frames.
-async fn serve_unix(daemon: Arc<Daemon>, stream: UnixStream) {
-    // Only the session's own user may drive its supervisor; others are dropped
-    // before a single byte is read.
-    match stream.peer_cred() {
-        Ok(peer) if peer.uid() == rustix::process::getuid().as_raw() => {}
+/// An operator socket client: peer checks, then MessagePack frames.
+async fn serve_operator(daemon: Arc<Daemon>, stream: UnixStream) {
+    // Only the session's own user may drive its supervisor, and none of the
+    // sessions' own processes: both are dropped before a single byte is read.
+    let peer = match stream.peer_cred() {
+        Ok(peer) if peer.uid() == rustix::process::getuid().as_raw() => peer,
         Ok(peer) => {
             tracing::warn!(uid = peer.uid(), "refused a client of another user");
             return;
         }
         Err(_) => return,
+    };
+    let Some(pid) = peer.pid().and_then(|pid| u32::try_from(pid).ok()) else { return };
+    if let Some(session) = authority::session_of(pid, &daemon.session_processes()) {
+        tracing::warn!(pid, session, "refused a process of a session on the operator socket");
+        return;
     }
+    serve_stream(daemon, stream, Authority::Operator).await;
+}
+
+/// A Unix stream of MessagePack frames, served with `authority`.
+async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Authority) {
     let (mut reader, mut writer) = stream.into_split();
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
     let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
@@ -130,7 +154,7 @@ async fn serve_unix(daemon: Arc<Daemon>, stream: UnixStream) {
             }
         }
     });
-    serve_client(daemon, incoming, outbox).await;
+    serve_client(daemon, incoming, outbox, authority).await;
 }
 
 /// A WebSocket client: token and Origin are checked in the HTTP upgrade, so a
@@ -195,7 +219,7 @@ async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<Stri
             }
         }
     });
-    serve_client(daemon, incoming, outbox).await;
+    serve_client(daemon, incoming, outbox, Authority::SystemUi).await;
 }
 
 /// Hands a read request (or read error) to the client loop; false when reading
@@ -217,11 +241,13 @@ fn same_secret(presented: &str, expected: &str) -> bool {
         && presented.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
-/// The protocol, whatever the transport: handshake, then requests and events.
+/// The protocol, whatever the transport: handshake, then requests and events,
+/// each within `authority`.
 async fn serve_client(
     daemon: Arc<Daemon>,
     mut incoming: mpsc::Receiver<Incoming>,
     outbox: mpsc::Sender<Reply>,
+    authority: Authority,
 ) {
     let error = |code, message: String| Reply::Error { code, message };
     match tokio::time::timeout(HELLO_TIMEOUT, incoming.recv()).await {
@@ -243,8 +269,19 @@ async fn serve_client(
         }
     }
     let mut forwarders =
-        vec![tokio::spawn(forward_events(daemon.subscribe(), outbox.clone(), Some))];
+        vec![tokio::spawn(forward_events(daemon.subscribe(), outbox.clone(), move |event| {
+            authority.sees(&event).then_some(event)
+        }))];
     while let Some(item) = incoming.recv().await {
+        if let Ok(request) = &item
+            && let Err((code, message)) = authority.check(request)
+        {
+            tracing::warn!(?authority, "refused: {message}");
+            if outbox.send(error(code, message)).await.is_err() {
+                break;
+            }
+            continue;
+        }
         let reply = match item {
             Ok(Request::QueryLogs { session, follow: true }) => match daemon.logs(session, true) {
                 Ok(LogSnapshot { lines, follower, stopped }) => {

@@ -192,6 +192,9 @@ pub enum ErrorCode {
     InvalidState,
     /// Too many messages too fast; the message was dropped.
     RateLimited,
+    /// The connection's authority does not cover the request (an app's UI
+    /// may act only for its own session).
+    Forbidden,
 }
 
 /// A reply to a request, or an event broadcast to every connected client.

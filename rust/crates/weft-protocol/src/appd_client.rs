@@ -42,6 +42,12 @@ impl Client {
         let stream = UnixStream::connect(path)
             .await
             .map_err(|source| ClientError::Connect { path: path.to_owned(), source })?;
+        Self::handshake(stream).await
+    }
+
+    /// Negotiates the version over a connection that is already open (the
+    /// session channel weft-appd hands an app shell).
+    pub async fn handshake(stream: UnixStream) -> Result<Self> {
         let (reader, writer) = stream.into_split();
         let mut client = Self { reader, writer };
         match client.request(&Request::Hello { versions: vec![PROTOCOL_VERSION] }).await? {

@@ -8,11 +8,13 @@
 //! The bridge is blocking on the shell's side (its web view runs its own
 //! loop); one thread holds the connection to weft-appd.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use tokio::net::UnixStream;
 use weft_protocol::appd::{Reply, Request, SessionState};
 use weft_protocol::appd_client::Client;
 
@@ -27,14 +29,37 @@ pub struct IpcBridge {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Set by weft-appd for the app shells it starts: their session channel is
+/// their standard input.
+pub const CHANNEL_ENV: &str = "WEFT_APPD_CHANNEL";
+
 impl IpcBridge {
-    /// Connects to weft-appd's control socket for `session`.
+    /// Connects for `session`: over the session channel weft-appd handed this
+    /// process (`WEFT_APPD_CHANNEL=stdin`: weft-appd started it as that
+    /// session's app shell), else to weft-appd's socket at `socket` (a shell
+    /// started by hand or by a test, as the operator).
     pub fn connect(socket: &Path, session: u64) -> Result<Self, BridgeError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|error| BridgeError::Closed(format!("no runtime: {error}")))?;
-        let client = runtime.block_on(Client::connect(socket))?;
+        let client = match std::env::var(CHANNEL_ENV).as_deref() {
+            Ok("stdin") => {
+                let channel = {
+                    let _runtime = runtime.enter();
+                    UnixStream::from_std(inherited_channel()?).map_err(|error| {
+                        BridgeError::Closed(format!("the session channel: {error}"))
+                    })?
+                };
+                runtime.block_on(Client::handshake(channel))?
+            }
+            Ok(other) => {
+                return Err(BridgeError::Closed(format!(
+                    "{CHANNEL_ENV}={other:?}: the only channel weft-appd hands down is `stdin`"
+                )));
+            }
+            Err(_) => runtime.block_on(Client::connect(socket))?,
+        };
         let (outgoing, to_appd) = tokio::sync::mpsc::channel(IPC_BURST as usize);
         let (to_page, incoming) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -48,6 +73,25 @@ impl IpcBridge {
             thread: Some(thread),
         })
     }
+}
+
+/// The session channel on standard input (a duplicate of it, so that
+/// standard input itself stays open).
+fn inherited_channel() -> Result<std::os::unix::net::UnixStream, BridgeError> {
+    let closed = |error: std::io::Error| {
+        BridgeError::Closed(format!("the session channel on standard input: {error}"))
+    };
+    let channel = std::io::stdin().as_fd().try_clone_to_owned().map_err(closed)?;
+    if !rustix::fs::fstat(&channel).is_ok_and(|stat| {
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Socket
+    }) {
+        return Err(BridgeError::Closed(format!(
+            "{CHANNEL_ENV}=stdin, but standard input is not a socket"
+        )));
+    }
+    let channel = std::os::unix::net::UnixStream::from(channel);
+    channel.set_nonblocking(true).map_err(closed)?;
+    Ok(channel)
 }
 
 impl Bridge for IpcBridge {
