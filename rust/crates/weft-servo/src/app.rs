@@ -31,7 +31,9 @@ pub struct Args {
     /// The app's verified package (on a WEFT system, its read-only image mount).
     #[arg(long, env = "WEFT_APP_PACKAGE")]
     pub package: PathBuf,
-    /// weft-appd's control socket.
+    /// weft-appd's operator socket, for a shell started by hand; a shell
+    /// weft-appd starts uses the session channel it hands down instead
+    /// (`WEFT_APPD_CHANNEL=stdin`, see `IpcBridge::connect`).
     #[arg(long, env = "WEFT_APPD_SOCKET")]
     pub appd_socket: Option<PathBuf>,
     /// Run JavaScript without the JIT (interpreter only), as kiosk profiles do.
