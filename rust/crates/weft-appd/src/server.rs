@@ -31,6 +31,14 @@ use crate::daemon::{Daemon, Failure, LogItem, LogSnapshot, make_private};
 
 /// How long a new client has to say HELLO.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a WebSocket client has to finish the HTTP upgrade.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// WebSocket upgrades in progress at once; connections beyond are closed at
+/// once (only the system UI, which upgrades in a moment, needs one).
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// The pause after a failed accept (out of descriptors, say), so that a full
+/// descriptor table is not retried in a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Replies and events queued for a slow client before it is disconnected.
 const CLIENT_QUEUE: usize = 256;
 
@@ -63,13 +71,16 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
     }
 
     let mut ui_channels = daemon.take_ui_channels().context("the server runs once per daemon")?;
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = unix.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve_operator(Arc::clone(&daemon), stream));
-            }
+            accepted = unix.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_operator(Arc::clone(&daemon), stream));
+                }
+                Err(error) => accept_failed("the operator socket", &error).await,
+            },
             Some((session, channel)) = ui_channels.recv() => {
                 let stream = channel.set_nonblocking(true).and_then(|()| UnixStream::from_std(channel));
                 match stream {
@@ -80,16 +91,30 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
                     Err(error) => tracing::warn!(session, "cannot serve the app shell's channel: {error}"),
                 }
             }
-            accepted = tcp.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                tokio::spawn(serve_websocket(Arc::clone(&daemon), stream, Arc::clone(&token)));
-            }
+            accepted = tcp.accept() => match accepted {
+                Ok((stream, _)) => match Arc::clone(&handshakes).try_acquire_owned() {
+                    Ok(permit) => {
+                        let (daemon, token) = (Arc::clone(&daemon), Arc::clone(&token));
+                        tokio::spawn(serve_websocket(daemon, stream, token, permit));
+                    }
+                    Err(_) => tracing::warn!(
+                        "closed a WebSocket connection: {MAX_PENDING_HANDSHAKES} upgrades are already in progress"
+                    ),
+                },
+                Err(error) => accept_failed("the WebSocket port", &error).await,
+            },
             () = &mut shutdown => break,
         }
     }
     daemon.kill_all();
     let _ = fs::remove_file(&path);
     Ok(())
+}
+
+/// Logs a failed accept and waits a moment before the next one.
+async fn accept_failed(door: &str, error: &std::io::Error) {
+    tracing::warn!("accepting on {door}: {error}");
+    tokio::time::sleep(ACCEPT_BACKOFF).await;
 }
 
 /// 32 random bytes as hex, new at every start.
@@ -133,7 +158,7 @@ async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Author
     let (mut reader, mut writer) = stream.into_split();
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
     let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
-    tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         loop {
             let item = match read_frame::<Request>(&mut reader).await {
                 Ok(request) => Ok(request),
@@ -155,6 +180,8 @@ async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Author
         }
     });
     serve_client(daemon, incoming, outbox, authority).await;
+    // The connection closes now, also when the client never said a word.
+    reading.abort();
 }
 
 /// A WebSocket client: token and Origin are checked in the HTTP upgrade, so a
@@ -163,7 +190,12 @@ async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Author
     clippy::result_large_err,
     reason = "tungstenite fixes the handshake callback's error type"
 )]
-async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<String>) {
+async fn serve_websocket(
+    daemon: Arc<Daemon>,
+    stream: TcpStream,
+    token: Arc<String>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
     let origins = daemon.config().ws_origins.clone();
     let check =
         move |request: &HttpRequest, response: Response| -> Result<Response, ErrorResponse> {
@@ -185,15 +217,15 @@ async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<Stri
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
         .max_frame_size(Some(MAX_FRAME_BYTES));
-    let Ok(socket) =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config)).await
-    else {
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(config));
+    let Ok(Ok(socket)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, upgrade).await else {
         return;
     };
+    drop(permit);
     let (mut sink, mut source) = socket.split();
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
     let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
-    tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         while let Some(message) = source.next().await {
             let item = match message {
                 Ok(Message::Text(text)) => serde_json::from_str::<Request>(&text)
@@ -220,6 +252,7 @@ async fn serve_websocket(daemon: Arc<Daemon>, stream: TcpStream, token: Arc<Stri
         }
     });
     serve_client(daemon, incoming, outbox, Authority::SystemUi).await;
+    reading.abort();
 }
 
 /// Hands a read request (or read error) to the client loop; false when reading
