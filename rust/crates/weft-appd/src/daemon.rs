@@ -373,31 +373,7 @@ impl Daemon {
 
     /// Every app in every store root, verified.
     pub fn installed(&self) -> Result<Vec<InstalledApp>, Failure> {
-        let trusted = self.trusted()?;
-        Ok(weft_pack::store::list(&self.config.store_roots, &trusted)
-            .into_iter()
-            .map(|listed| {
-                let dir_name = listed
-                    .path
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                match listed.verified {
-                    Ok(verified) => InstalledApp {
-                        app_id: verified.id.to_string(),
-                        version: Some(verified.statement.version),
-                        name: Some(verified.inspection.manifest.name),
-                        error: None,
-                    },
-                    Err(error) => InstalledApp {
-                        app_id: dir_name,
-                        version: None,
-                        name: None,
-                        error: Some(format!("{:#}", anyhow::Error::from(error))),
-                    },
-                }
-            })
-            .collect())
+        Ok(crate::installed::list(&self.config.store_roots, &self.trusted()?))
     }
 
     fn trusted(&self) -> Result<TrustedKeys, Failure> {

@@ -9,6 +9,7 @@ pub mod compositor;
 pub mod config;
 pub mod daemon;
 pub mod image_mounts;
+pub mod installed;
 pub mod server;
 pub mod settings;
 pub mod usage;

@@ -3,10 +3,13 @@
 //! closed after the handshake timeout or refused beyond the cap of pending
 //! upgrades, a full descriptor table is not retried in a busy loop, and a Unix
 //! client that never says HELLO is closed. Real sockets against the real
-//! daemon, with systemd's default soft limit of 1,024 descriptors.
+//! daemon, with systemd's default soft limit of 1,024 descriptors. And a store
+//! planted with a FIFO, a 1 MB signed id and 4,000 broken entries still gets
+//! the app list answered.
 
 mod common;
 
+use std::fs;
 use std::io::Read;
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
@@ -14,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use rustix::process::{Pid, Resource, Rlimit, getrlimit, prlimit, setrlimit};
+use weft_protocol::appd::{Reply, Request};
 
 /// The daemon's user and system CPU time so far.
 fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
     // utime and stime are fields 14 and 15, in clock ticks (100 a second).
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
@@ -25,7 +29,7 @@ fn cpu_time(pid: u32) -> Duration {
 }
 
 fn open_descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
 }
 
 #[tokio::test]
@@ -37,7 +41,7 @@ async fn built_apps_half_open_websockets_neither_block_a_launch_nor_busy_the_dae
     // This test holds 1,500 connections itself.
     let own = getrlimit(Resource::Nofile);
     setrlimit(Resource::Nofile, Rlimit { current: own.maximum, maximum: own.maximum }).unwrap();
-    let port: u16 = std::fs::read_to_string(fixture.dir.path().join("run/weft/appd.ws-port"))
+    let port: u16 = fs::read_to_string(fixture.dir.path().join("run/weft/appd.ws-port"))
         .unwrap()
         .parse()
         .unwrap();
@@ -100,4 +104,59 @@ fn unix_clients_that_never_say_hello_are_closed() {
         open_descriptors(pid)
     );
     drop(silent);
+}
+
+#[tokio::test]
+async fn built_apps_broken_store_entries_leave_the_app_list_answering() {
+    let fixture = Fixture::start(&["hello"], 30_000);
+    let store = fixture.dir.path().join("store");
+    // (Broken entries are listed in name order until the reply is full: these
+    // two sort before the 4,000.)
+    // A signature file that is a FIFO: opening it blocking would hang forever.
+    let fifo = store.join("org.weft.a-fifo");
+    fs::create_dir(&fifo).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        fifo.join("wapp.sig"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    // A statement signed by the trusted key with a 1 MB id.
+    let big = fixture.dir.path().join("packages/big");
+    weft_testkit::copy_tree(&weft_testkit::built_package("hello"), &big);
+    let key = weft_pack::keys::load_signing_key(&fixture.dir.path().join("dev.key")).unwrap();
+    let mut statement = weft_pack::sign_package(&big, &key).unwrap();
+    statement.id = "a".repeat(1 << 20);
+    fs::write(big.join("wapp.sig"), statement.sign(&key)).unwrap();
+    fs::rename(&big, store.join("org.weft.a-bigid")).unwrap();
+    // 4,000 entries whose errors alone would overflow a reply.
+    for n in 0..4_000 {
+        let dir = store.join(format!("org.weft.broken{n:04}.{}", "x".repeat(100)));
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("wapp.sig"), "not a signature").unwrap();
+    }
+
+    let mut client = fixture.client().await;
+    let reply =
+        tokio::time::timeout(Duration::from_secs(60), client.request(&Request::QueryInstalledApps))
+            .await
+            .expect("no answer within 60 s")
+            .unwrap();
+    let Reply::InstalledApps { apps } = reply else { panic!("{reply:?}") };
+    let find =
+        |id: &str| apps.iter().find(|app| app.app_id == id).unwrap_or_else(|| panic!("no {id}"));
+    assert_eq!(find("org.weft.hello").error, None);
+    let fifo = find("org.weft.a-fifo").error.clone().unwrap();
+    assert!(fifo.contains("not a regular file but a FIFO"), "{fifo}");
+    let big = find("org.weft.a-bigid").error.clone().unwrap();
+    assert!(big.len() <= 1024 && big.ends_with('…'), "{} bytes", big.len());
+    let summary = apps.last().unwrap().error.clone().unwrap();
+    assert!(summary.ends_with("more store entries are not listed: the reply is full"), "{summary}");
+    // The daemon answers on.
+    assert!(matches!(
+        client.request(&Request::QueryRunning).await.unwrap(),
+        Reply::RunningApps { .. }
+    ));
 }

@@ -123,11 +123,15 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
 
 fn read_key_file(path: &Path) -> Result<String, KeyError> {
     let io_error = |source| KeyError::Io { path: path.to_owned(), source };
-    let size = fs::metadata(path).map_err(io_error)?.len();
-    if size > MAX_KEY_FILE_BYTES {
-        return Err(KeyError::Malformed { path: path.to_owned(), kind: "(oversized)" });
-    }
-    fs::read_to_string(path).map_err(io_error)
+    let bytes = crate::files::read_regular(path, MAX_KEY_FILE_BYTES).map_err(|error| {
+        if error.kind() == io::ErrorKind::FileTooLarge {
+            KeyError::Malformed { path: path.to_owned(), kind: "(oversized)" }
+        } else {
+            io_error(error)
+        }
+    })?;
+    String::from_utf8(bytes)
+        .map_err(|_| io_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))
 }
 
 /// Reads a private key written by [`generate_key`].

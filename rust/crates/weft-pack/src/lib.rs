@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod component;
+mod files;
 pub mod image;
 mod inspect;
 pub mod keys;

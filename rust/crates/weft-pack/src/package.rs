@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use weft_manifest::{AppId, AppIdError};
 
-use crate::inspect::{
-    DirFiles, InspectError, Inspection, PackageFiles, inspect_files, read_limited,
-};
+use crate::inspect::{DirFiles, InspectError, Inspection, PackageFiles, inspect_files};
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{FORMAT, MAX_SIGNATURE_FILE_BYTES, SignatureError, Statement};
 use crate::tree::{self, Entry, SIGNATURE_FILE, TreeError, TreeMismatch};
@@ -133,8 +131,7 @@ pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, Pac
 
 /// Reads a signature file (at most [`MAX_SIGNATURE_FILE_BYTES`], UTF-8).
 pub(crate) fn read_signature_file(path: &Path) -> Result<String, PackageError> {
-    fs::File::open(path)
-        .and_then(|file| read_limited(file, MAX_SIGNATURE_FILE_BYTES))
+    crate::files::read_regular(path, MAX_SIGNATURE_FILE_BYTES)
         .and_then(|bytes| {
             String::from_utf8(bytes)
                 .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))

@@ -1,0 +1,139 @@
+//! `QUERY_INSTALLED_APPS`: every app of every store root, verified, as one
+//! reply that always fits a frame. One broken entry cannot break the list for
+//! everyone: the apps that verified come first, each text field is cut to a
+//! bound, and entries past the reply's budget are summed up in one last entry
+//! instead of overflowing the frame.
+
+use weft_pack::keys::TrustedKeys;
+use weft_pack::store::Listed;
+use weft_protocol::appd::{InstalledApp, MAX_FRAME_BYTES};
+
+/// The longest app id, name, version and error text listed, in bytes.
+const MAX_ID: usize = 128;
+const MAX_NAME: usize = 256;
+const MAX_VERSION: usize = 64;
+const MAX_ERROR: usize = 1024;
+/// What the entries may take of a frame (the rest is the reply's own framing
+/// and the summary entry, with room to spare).
+const BUDGET: usize = MAX_FRAME_BYTES * 3 / 4;
+/// A generous estimate of one entry's encoding besides its text.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Lists and verifies every app in `roots`, bounded to fit one reply.
+pub fn list(roots: &[std::path::PathBuf], trusted: &TrustedKeys) -> Vec<InstalledApp> {
+    let (good, broken): (Vec<_>, Vec<_>) = weft_pack::store::list(roots, trusted)
+        .into_iter()
+        .map(entry)
+        .partition(|app| app.error.is_none());
+    bounded(good.into_iter().chain(broken))
+}
+
+fn entry(listed: Listed) -> InstalledApp {
+    match listed.verified {
+        Ok(verified) => InstalledApp {
+            app_id: verified.id.to_string(),
+            version: Some(verified.statement.version),
+            name: Some(verified.inspection.manifest.name),
+            error: None,
+        },
+        Err(error) => InstalledApp {
+            app_id: listed
+                .path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            version: None,
+            name: None,
+            error: Some(format!("{:#}", anyhow::Error::from(error))),
+        },
+    }
+}
+
+/// Cuts every field to its bound and keeps entries while they fit the budget.
+fn bounded(entries: impl Iterator<Item = InstalledApp>) -> Vec<InstalledApp> {
+    let mut listed = Vec::new();
+    let mut used = 0;
+    let mut left_out = 0usize;
+    for app in entries {
+        let app = InstalledApp {
+            app_id: cut(app.app_id, MAX_ID),
+            version: app.version.map(|text| cut(text, MAX_VERSION)),
+            name: app.name.map(|text| cut(text, MAX_NAME)),
+            error: app.error.map(|text| cut(text, MAX_ERROR)),
+        };
+        let size = ENTRY_OVERHEAD
+            + app.app_id.len()
+            + [&app.version, &app.name, &app.error]
+                .iter()
+                .map(|text| text.as_ref().map_or(0, String::len))
+                .sum::<usize>();
+        if left_out > 0 || used + size > BUDGET {
+            left_out += 1;
+            continue;
+        }
+        used += size;
+        listed.push(app);
+    }
+    if left_out > 0 {
+        listed.push(InstalledApp {
+            app_id: String::new(),
+            version: None,
+            name: None,
+            error: Some(format!("{left_out} more store entries are not listed: the reply is full")),
+        });
+    }
+    listed
+}
+
+/// `text` cut to at most `limit` bytes on a character boundary, marked with
+/// an ellipsis when cut.
+fn cut(text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broken(id: String, error: String) -> InstalledApp {
+        InstalledApp { app_id: id, version: None, name: None, error: Some(error) }
+    }
+
+    #[test]
+    fn long_fields_are_cut_on_character_boundaries() {
+        assert_eq!(cut("short".into(), 8), "short");
+        let cut_text = cut("é".repeat(100), 11);
+        assert!(cut_text.len() <= 11 && cut_text.ends_with('…'), "{cut_text}");
+        let listed = bounded([broken("a".repeat(1 << 20), "b".repeat(1 << 20))].into_iter());
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].app_id.len() <= MAX_ID);
+        assert!(listed[0].error.as_ref().unwrap().len() <= MAX_ERROR);
+    }
+
+    #[test]
+    fn entries_past_the_budget_are_summed_up_in_one() {
+        let many = (0..4_000).map(|n| broken(format!("org.weft.app{n}"), "x".repeat(MAX_ERROR)));
+        let listed = bounded(many);
+        let last = listed.last().unwrap();
+        let listed_apps = listed.len() - 1;
+        assert_eq!(
+            last.error.as_deref(),
+            Some(
+                format!(
+                    "{} more store entries are not listed: the reply is full",
+                    4_000 - listed_apps
+                )
+                .as_str()
+            )
+        );
+        let encoded = rmp_serde::to_vec_named(&listed).unwrap();
+        assert!(encoded.len() < MAX_FRAME_BYTES, "{} bytes", encoded.len());
+    }
+}
