@@ -89,9 +89,11 @@ const SESSION_SYSCALLS: &[i64] = &[
     libc::SYS_utimensat,
 ];
 
-/// Added for apps with `net:fetch`, with [`SOCKET_SYSCALLS`]: outgoing TCP
-/// (Landlock limits the ports) and the resolver's UDP.
-const NETWORK_SYSCALLS: &[i64] = &[libc::SYS_socket];
+/// The address families an app with `net:fetch` may open sockets of:
+/// outgoing TCP (Landlock limits the ports) and the resolver's UDP, over IPv4
+/// and IPv6. Never a Unix socket (which would reach weft-appd or the
+/// compositor by path), netlink or a raw or packet socket.
+const NETWORK_FAMILIES: &[u64] = &[libc::AF_INET as u64, libc::AF_INET6 as u64];
 
 /// Builds and applies the allowlist to every thread; anything else fails with
 /// `EPERM`.
@@ -99,7 +101,8 @@ fn restrict_syscalls(network: bool) -> Result<usize> {
     let mut list = Allowlist::new(COMMON_SYSCALLS);
     list.allow(SESSION_SYSCALLS);
     if network {
-        list.allow(NETWORK_SYSCALLS).allow(SOCKET_SYSCALLS);
+        list.allow(SOCKET_SYSCALLS);
+        list.allow_when(libc::SYS_socket, 0, Width::Int, NETWORK_FAMILIES)?;
     }
     // Thread names only (std and tokio name their threads).
     let names = [libc::PR_SET_NAME as u64, libc::PR_GET_NAME as u64];
@@ -108,4 +111,48 @@ fn restrict_syscalls(network: bool) -> Result<usize> {
     // Reading limits (thread stacks) but never raising them: no new limit given.
     list.allow_when(libc::SYS_prlimit64, 2, Width::Long, &[0])?;
     Ok(list.apply_to_all_threads()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+
+    /// Set in the child this test runs itself as: a filter is for the whole
+    /// process.
+    const CHILD: &str = "WEFT_RUNTIME_NETWORK_FILTER_CHILD";
+
+    #[test]
+    fn a_net_fetch_app_opens_ip_sockets_and_no_other_family() {
+        if std::env::var_os(CHILD).is_some() {
+            rustix::thread::set_no_new_privs(true).unwrap();
+            restrict_syscalls(true).unwrap();
+            let errno =
+                |result: std::io::Result<()>| result.err().and_then(|error| error.raw_os_error());
+            let unix = errno(std::os::unix::net::UnixDatagram::unbound().map(drop));
+            let unix_stream =
+                errno(std::os::unix::net::UnixStream::connect("/nonexistent").map(drop));
+            // Nothing listens on port 1: the socket is made and refused by the peer.
+            let tcp4 = errno(std::net::TcpStream::connect("127.0.0.1:1").map(drop));
+            let tcp6 = errno(std::net::TcpStream::connect("[::1]:1").map(drop));
+            println!("unix={unix:?} unix_stream={unix_stream:?} tcp4={tcp4:?} tcp6={tcp6:?}");
+            return;
+        }
+        let test = "sandbox::tests::a_net_fetch_app_opens_ip_sockets_and_no_other_family";
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let report = String::from_utf8(output.stdout).unwrap();
+        let (eperm, refused) = (Some(libc::EPERM), Some(libc::ECONNREFUSED));
+        // IPv6 may be missing on a host (EADDRNOTAVAIL); never refused by the filter.
+        assert!(
+            report
+                .contains(&format!("unix={eperm:?} unix_stream={eperm:?} tcp4={refused:?} tcp6=")),
+            "{report}"
+        );
+        assert!(!report.contains(&format!("tcp6={eperm:?}")), "{report}");
+    }
 }
