@@ -7,6 +7,7 @@
 #   org.weft.notes  one data byte flipped after signing (tampered)
 #   org.weft.fetch  signed by a key the VM does not trust
 #   org.weft.test.memory-bomb  good; allocates until something stops it
+#   org.weft.test.infinite-loop  good; spins, declaring limits.cpu = "10%"
 # Installs what it needs from Debian first (QEMU, a kernel, busybox). Prints
 # the paths of the kernel and the initramfs.
 set -euo pipefail
@@ -94,6 +95,7 @@ image clock system
 image notes system
 image fetch stranger
 image test-memory-bomb system org.weft.test.memory-bomb
+image test-infinite-loop system org.weft.test.infinite-loop
 # Flip one byte in the middle of the notes image's data area.
 tampered=$(echo "$root"/var/lib/weft/images/org.weft.notes/*.wimg)
 data_size=$(sed -n 's/^data-size = \([0-9]*\)$/\1/p' "${tampered%.wimg}.sig")

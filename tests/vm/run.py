@@ -3,7 +3,7 @@
 
 Usage: run.py KERNEL INITRAMFS OUT_DIR [SCENARIO ...]
 
-Scenarios: boot, tampered, untrusted, kill, cgroup (default: all). The guest's
+Scenarios: boot, tampered, untrusted, kill, cgroup, cpu (default: all). The guest's
 /init (tests/vm/init) prints WEFT-RESULT lines; on WEFT-SCREENSHOT <name> this
 script takes a QMP screendump (PNG kept as an artifact, PPM checked pixel by
 pixel) and answers on the console so the guest goes on. Exit status 0 only
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-SCENARIOS = ["boot", "tampered", "untrusted", "kill", "cgroup"]
+SCENARIOS = ["boot", "tampered", "untrusted", "kill", "cgroup", "cpu"]
 # The compositor's background (backend::BACKGROUND) and weston-simple-shm's
 # fixed 250x250 window with a white border, at the app area's origin.
 BACKGROUND = (0x1C, 0x24, 0x30)

@@ -134,11 +134,13 @@ impl Cgroups {
         Ok(Self { root, controllers, limits })
     }
 
-    /// Creates the cgroup of `session` with its limits.
-    pub fn create(&self, session: u64) -> io::Result<SessionCgroup> {
+    /// Creates the cgroup of `session` with its limits; an app's own
+    /// `limits.cpu` (percent of one core) tightens `cpu.max` further.
+    pub fn create(&self, session: u64, cpu_percent: Option<u32>) -> io::Result<SessionCgroup> {
         let dir = self.root.join(format!("session-{session}"));
         make_dir(&dir)?;
-        let configured = self.configure(&dir);
+        let cpu_max = tighter_cpu_max(&self.limits.cpu_max, cpu_percent);
+        let configured = self.configure(&dir, &cpu_max);
         if configured.is_err() {
             let _ = fs::remove_dir(&dir);
         }
@@ -146,11 +148,11 @@ impl Cgroups {
     }
 
     /// Writes the limits into a new cgroup and opens its `cgroup.procs`.
-    fn configure(&self, dir: &Path) -> io::Result<OwnedFd> {
+    fn configure(&self, dir: &Path, cpu_max: &str) -> io::Result<OwnedFd> {
         for (controller, file, value) in [
-            ("memory", "memory.max", &self.limits.memory_max),
-            ("cpu", "cpu.max", &self.limits.cpu_max),
-            ("pids", "pids.max", &self.limits.pids_max),
+            ("memory", "memory.max", self.limits.memory_max.as_str()),
+            ("cpu", "cpu.max", cpu_max),
+            ("pids", "pids.max", self.limits.pids_max.as_str()),
         ] {
             if self.controllers.contains(&controller) {
                 fs::write(dir.join(file), value).map_err(|error| {
@@ -163,6 +165,30 @@ impl Cgroups {
             OFlags::WRONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?)
+    }
+}
+
+/// The cgroup v2 period `cpu.max` quotas are written against, in µs.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// The session's `cpu.max`: the system's (`<quota> <period>` or `max`), or
+/// the app's `percent` of one core when that is less.
+fn tighter_cpu_max(system: &str, percent: Option<u32>) -> String {
+    let Some(percent) = percent else { return system.to_owned() };
+    let app_quota = u64::from(percent) * CPU_PERIOD_US / 100;
+    let system_share = match system.split_once(' ') {
+        Some((quota, period)) => quota.parse::<u64>().ok().zip(period.parse::<u64>().ok()),
+        None => None,
+    };
+    match system_share {
+        // Compared as shares of a core: quota / period.
+        Some((quota, period))
+            if u128::from(quota) * u128::from(CPU_PERIOD_US)
+                <= u128::from(app_quota) * u128::from(period) =>
+        {
+            system.to_owned()
+        }
+        _ => format!("{app_quota} {CPU_PERIOD_US}"),
     }
 }
 
@@ -237,5 +263,20 @@ impl SessionCgroup {
             }
         }
         tracing::warn!(cgroup = %self.dir.display(), pids = ?self.pids(), "the session's cgroup did not empty; left in place");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_cpu_limit_tightens_the_systems_and_never_loosens_it() {
+        assert_eq!(tighter_cpu_max("200000 100000", None), "200000 100000");
+        assert_eq!(tighter_cpu_max("200000 100000", Some(10)), "10000 100000");
+        assert_eq!(tighter_cpu_max("200000 100000", Some(400)), "200000 100000");
+        assert_eq!(tighter_cpu_max("50000 50000", Some(150)), "50000 50000");
+        assert_eq!(tighter_cpu_max("max", Some(25)), "25000 100000");
+        assert_eq!(tighter_cpu_max("max", None), "max");
     }
 }

@@ -86,6 +86,8 @@ struct Launch {
     id: AppId,
     package: PathBuf,
     capabilities: Vec<Capability>,
+    /// The manifest's `limits.cpu`, in percent of one core.
+    cpu_percent: Option<u32>,
 }
 
 /// Every session's new log lines, tagged with their session; `None` when the
@@ -458,7 +460,13 @@ impl Daemon {
         .map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })?;
-        Ok(Launch { id, package, capabilities: verified.inspection.manifest.capabilities })
+        let manifest = verified.inspection.manifest;
+        Ok(Launch {
+            id,
+            package,
+            capabilities: manifest.capabilities,
+            cpu_percent: manifest.limits.cpu_percent,
+        })
     }
 
     /// Has the mount helper verify and mount `id`'s signed image (once for
@@ -487,7 +495,13 @@ impl Daemon {
             tokio::task::spawn_blocking(move || weft_pack::inspect(&inspect_path)).await;
         match inspected {
             Ok(Ok(inspection)) => {
-                Ok(Launch { id, package, capabilities: inspection.manifest.capabilities })
+                let manifest = inspection.manifest;
+                Ok(Launch {
+                    id,
+                    package,
+                    capabilities: manifest.capabilities,
+                    cpu_percent: manifest.limits.cpu_percent,
+                })
             }
             Ok(Err(error)) => {
                 self.release_image(&id).await;
@@ -524,9 +538,14 @@ impl Daemon {
     async fn start(self: &Arc<Self>, session: u64, launch: &Launch) -> Result<Processes, Failure> {
         let session_dir = self.config.runtime_dir.join("sessions").join(session.to_string());
         let cgroup = match &self.cgroups {
-            Some(cgroups) => Some(cgroups.create(session).map_err(|error| {
-                Failure::new(ErrorCode::LaunchFailed, format!("session {session}: cgroup: {error}"))
-            })?),
+            Some(cgroups) => {
+                Some(cgroups.create(session, launch.cpu_percent).map_err(|error| {
+                    Failure::new(
+                        ErrorCode::LaunchFailed,
+                        format!("session {session}: cgroup: {error}"),
+                    )
+                })?)
+            }
             None => None,
         };
         match self.spawn_run(session, launch, &session_dir, cgroup.as_ref()).await {
