@@ -119,6 +119,7 @@ impl Cgroups {
         make_dir(&supervisor).map_err(|error| context("cannot create supervisor/", error))?;
         fs::write(supervisor.join("cgroup.procs"), &me)
             .map_err(|error| context("cannot move weft-appd into supervisor/", error))?;
+        remove_stale_sessions(&root);
         let available = fs::read_to_string(root.join("cgroup.controllers"))
             .map_err(|error| context("cannot read cgroup.controllers", error))?;
         let mut controllers = Vec::new();
@@ -165,6 +166,37 @@ impl Cgroups {
             OFlags::WRONLY | OFlags::CLOEXEC,
             Mode::empty(),
         )?)
+    }
+}
+
+/// Kills and removes the session cgroups a previous weft-appd left in the
+/// subtree (it was killed, and what its sessions' processes had started
+/// outlived it), saying so in the log.
+fn remove_stale_sessions(root: &Path) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("session-") || !entry.path().is_dir() {
+            continue;
+        }
+        let dir = entry.path();
+        let left = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default().lines().count();
+        if let Err(error) = fs::write(dir.join("cgroup.kill"), "1") {
+            tracing::warn!(cgroup = %dir.display(), "cannot kill a previous daemon's session: {error}");
+        }
+        // The kernel empties the cgroup once the killed processes are gone.
+        let removed = (0..200).any(|_| {
+            let done = fs::remove_dir(&dir).is_ok() || !dir.exists();
+            if !done {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done
+        });
+        if removed {
+            tracing::info!(cgroup = %dir.display(), processes = left, "killed and removed a previous daemon's session");
+        } else {
+            tracing::warn!(cgroup = %dir.display(), "a previous daemon's session did not empty; left in place");
+        }
     }
 }
 

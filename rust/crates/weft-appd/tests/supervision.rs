@@ -476,6 +476,54 @@ fn built_apps_malformed_settings_stop_the_daemon_with_their_name() {
     }
 }
 
+#[tokio::test]
+async fn built_apps_a_killed_daemons_sessions_are_killed_and_removed_by_the_next() {
+    // An app shell that starts a process of its own: PR_SET_PDEATHSIG ends
+    // the shell with the daemon, not what the shell started.
+    let scratch = tempfile::tempdir().unwrap();
+    let shell = scratch.path().join("app-shell");
+    // A sleep whose argument no other process has.
+    let marker = format!("600.{}", std::process::id());
+    fs::write(&shell, format!("#!/bin/sh\nsleep {marker} &\nexec sleep 600\n")).unwrap();
+    fs::set_permissions(&shell, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
+        own_cgroup: true,
+        ..Options::default()
+    });
+    let root = fixture.cgroup.clone().unwrap();
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while processes_mentioning(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let orphans = processes_mentioning(&marker);
+    assert_eq!(orphans.len(), 1, "the shell's own process did not start");
+    kill_9(fixture.daemon.id());
+    fixture.daemon.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !gone(orphans[0]),
+        "the orphan should outlive the killed daemon (else this test tests nothing)"
+    );
+    assert!(root.join(format!("session-{session}")).exists());
+
+    fixture.restart();
+    assert!(
+        gone_within(orphans[0], Duration::from_secs(5)),
+        "the next daemon left the orphan running"
+    );
+    let stale: Vec<_> = fs::read_dir(&root)
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("session-"))
+        .collect();
+    assert!(stale.is_empty(), "{stale:?} left in {}", root.display());
+}
+
 #[test]
 fn a_mount_socket_and_a_mount_helper_together_stop_the_daemon() {
     let run = tempfile::tempdir().unwrap();
