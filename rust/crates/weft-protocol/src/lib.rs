@@ -1,6 +1,7 @@
-//! The messages WEFT OS processes exchange, and how they are framed. Processes
-//! share this crate and nothing else; `docs/protocol.md` describes every
-//! message with examples.
+//! The messages WEFT OS processes exchange, and how they are framed. Besides
+//! this crate, processes share only `weft-manifest` (app ids, capabilities)
+//! and `weft-sandbox` (the seccomp allowlist); `docs/protocol.md` describes
+//! every message with examples.
 //!
 //! - [`session`]: the Unix stream socket between one app's `weft-runtime` and the
 //!   supervisor; newline-delimited JSON, at most [`session::MAX_LINE_BYTES`] a line.
