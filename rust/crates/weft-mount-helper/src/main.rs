@@ -65,12 +65,17 @@ fn main() -> ExitCode {
 fn serve(listen: Option<&PathBuf>, paths: &SystemPaths) -> Result<(), String> {
     let listener = match listen {
         Some(path) => {
-            let _ = fs::remove_file(path);
-            let listener = UnixListener::bind(path)
-                .map_err(|error| format!("listening on {}: {error}", path.display()))?;
-            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-                .map_err(|error| format!("{}: {error}", path.display()))?;
-            listener
+            // Made under another name and renamed once it listens (mode 0600):
+            // a client never finds a socket that would refuse it.
+            let making = path.with_extension("new");
+            let _ = fs::remove_file(&making);
+            UnixListener::bind(&making)
+                .and_then(|listener| {
+                    fs::set_permissions(&making, fs::Permissions::from_mode(0o600))?;
+                    fs::rename(&making, path)?;
+                    Ok(listener)
+                })
+                .map_err(|error| format!("listening on {}: {error}", path.display()))?
         }
         None => std::io::stdin()
             .as_fd()
