@@ -88,6 +88,9 @@ struct Launch {
     capabilities: Vec<Capability>,
     /// The manifest's `limits.cpu`, in percent of one core.
     cpu_percent: Option<u32>,
+    /// The SHA-256 of the manifest and the component as verified, for a
+    /// package in a writable store (an image mount cannot change).
+    verified_digests: Option<(String, String)>,
 }
 
 /// Every session's new log lines, tagged with their session; `None` when the
@@ -460,12 +463,25 @@ impl Daemon {
         .map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })?;
+        let digest_of = |path: &str| {
+            verified.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
+        };
+        let manifest = &verified.inspection.manifest;
+        let verified_digests = digest_of(weft_manifest::MANIFEST_FILE)
+            .zip(digest_of(&manifest.module.to_string()))
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::VerificationFailed,
+                    "the signed list lacks the manifest or the component",
+                )
+            })?;
         let manifest = verified.inspection.manifest;
         Ok(Launch {
             id,
             package,
             capabilities: manifest.capabilities,
             cpu_percent: manifest.limits.cpu_percent,
+            verified_digests: Some(verified_digests),
         })
     }
 
@@ -501,6 +517,7 @@ impl Daemon {
                     package,
                     capabilities: manifest.capabilities,
                     cpu_percent: manifest.limits.cpu_percent,
+                    verified_digests: None,
                 })
             }
             Ok(Err(error)) => {
@@ -600,6 +617,10 @@ impl Daemon {
             .arg(&socket)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The runtime runs exactly the bytes verified here, or refuses.
+        if let Some((manifest, component)) = &launch.verified_digests {
+            command.arg("--manifest-sha256").arg(manifest).arg("--component-sha256").arg(component);
+        }
         let (portal, dirs) = self
             .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
             .await?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use sha2::Digest;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -42,6 +43,19 @@ pub struct LaunchOptions {
     /// A path to try to open once inside the sandbox, logging whether that was
     /// refused: an operator's check that the sandbox confines paths.
     pub sandbox_probe: Option<PathBuf>,
+    /// The SHA-256 (hex) of the manifest and of the component as the
+    /// supervisor verified them: what is read must be those very bytes (a
+    /// package in a writable store may change after it was verified).
+    pub verified: Option<VerifiedDigests>,
+}
+
+/// The digests of what the supervisor verified.
+#[derive(Debug, Clone)]
+pub struct VerifiedDigests {
+    /// `wapp.toml`'s SHA-256, hex.
+    pub manifest: String,
+    /// The component's SHA-256, hex.
+    pub component: String,
 }
 
 /// Why a session did not start; each is a refusal, not a crash.
@@ -53,6 +67,16 @@ pub enum Refusal {
     /// A granted directory was not passed, or is not a directory.
     #[error("launch refused: {0}")]
     Directory(String),
+    /// A file is not what the supervisor verified.
+    #[error("launch refused: {} changed after it was verified (sha256 {found}, verified {verified})", path.display())]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What was read.
+        found: String,
+        /// What was verified.
+        verified: String,
+    },
     /// The module is not a valid component (a package never ships machine code).
     #[error("launch refused: {} is not a valid WebAssembly component", path.display())]
     InvalidComponent {
@@ -77,10 +101,18 @@ pub fn run(options: &LaunchOptions) -> Exit {
 }
 
 fn run_inner(options: &LaunchOptions) -> Result<Exit> {
-    let manifest = Manifest::load(&options.package.join(MANIFEST_FILE))?;
+    // Each file is read once, and what was read is what runs.
+    let manifest_path = options.package.join(MANIFEST_FILE);
+    let manifest_bytes = read_bounded(&manifest_path, weft_manifest::MAX_MANIFEST_BYTES as u64)?;
+    check_digest(&manifest_path, &manifest_bytes, options.verified.as_ref().map(|v| &v.manifest))?;
+    let manifest = std::str::from_utf8(&manifest_bytes)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| Ok(Manifest::parse(text)?))
+        .with_context(|| format!("{} is not a valid manifest", manifest_path.display()))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
     let module = options.package.join(manifest.module.as_path());
-    let component_bytes = read_component(&module)?;
+    let component_bytes = read_bounded(&module, MAX_COMPONENT_BYTES)?;
+    check_digest(&module, &component_bytes, options.verified.as_ref().map(|v| &v.component))?;
 
     let engine = weft_aot::engine()?;
     let started = Instant::now();
@@ -171,15 +203,26 @@ fn probe_sandbox(path: &Path) {
     }
 }
 
-/// Reads the component, refusing an oversized file before reading it whole.
-fn read_component(path: &Path) -> Result<Vec<u8>> {
+/// Reads a file of the package, refusing one larger than `limit` bytes.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_COMPONENT_BYTES {
-        bail!("{} is larger than {MAX_COMPONENT_BYTES} bytes", path.display());
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        bail!("{} is larger than {limit} bytes", path.display());
     }
     Ok(bytes)
+}
+
+/// Refuses `bytes` unless their SHA-256 is the verified one (when there is one).
+fn check_digest(path: &Path, bytes: &[u8], verified: Option<&String>) -> Result<(), Refusal> {
+    let Some(verified) = verified else { return Ok(()) };
+    let found = hex::encode(sha2::Sha256::digest(bytes));
+    if found.eq_ignore_ascii_case(verified) {
+        Ok(())
+    } else {
+        Err(Refusal::Changed { path: path.to_owned(), found, verified: verified.clone() })
+    }
 }
 
 /// The app's WASI context: no environment, only the app id as its one argument,

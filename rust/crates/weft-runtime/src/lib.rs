@@ -22,4 +22,4 @@ mod sandbox;
 mod session;
 
 pub use crate::exit::Exit;
-pub use crate::launch::{LaunchOptions, Refusal, run};
+pub use crate::launch::{LaunchOptions, Refusal, VerifiedDigests, run};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weft_runtime::limits::Policy;
-use weft_runtime::{Exit, LaunchOptions, run};
+use weft_runtime::{Exit, LaunchOptions, VerifiedDigests, run};
 
 /// Runs one WEFT app: the package's component, with what its manifest grants.
 ///
@@ -37,6 +37,13 @@ struct Cli {
     /// refused (a check of the sandbox; the app runs either way).
     #[arg(long)]
     sandbox_probe: Option<PathBuf>,
+    /// The manifest's SHA-256 as the supervisor verified it (hex); with
+    /// `--component-sha256`, a package that changed since is refused.
+    #[arg(long, value_name = "HEX", requires = "component_sha256")]
+    manifest_sha256: Option<String>,
+    /// The component's SHA-256 as the supervisor verified it (hex).
+    #[arg(long, value_name = "HEX", requires = "manifest_sha256")]
+    component_sha256: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +71,10 @@ fn main() -> ExitCode {
         aot_dir: cli.aot_dir,
         policy,
         sandbox_probe: cli.sandbox_probe,
+        verified: cli
+            .manifest_sha256
+            .zip(cli.component_sha256)
+            .map(|(manifest, component)| VerifiedDigests { manifest, component }),
     };
     ExitCode::from(run(&options).code())
 }

@@ -45,6 +45,54 @@ fn built_apps_hello_without_a_supervisor_sees_a_closed_channel() {
     assert!(app.stderr().contains("the UI closed the channel"), "{}", app.stderr());
 }
 
+/// SHA-256 of a file, hex, as a signed statement lists it.
+fn sha256_of(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
+}
+
+#[test]
+fn built_apps_a_package_changed_after_verification_is_refused() {
+    // A package in a writable store, as weft-appd verified it: the runtime
+    // gets the digests of what was verified and runs only those bytes.
+    let scratch = tempfile::tempdir().unwrap();
+    let package = scratch.path().join("hello");
+    weft_testkit::copy_tree(&built_package("hello"), &package);
+    let digests = |package: &std::path::Path| {
+        vec![
+            "--manifest-sha256".to_owned(),
+            sha256_of(&package.join("wapp.toml")),
+            "--component-sha256".to_owned(),
+            sha256_of(&package.join("app.wasm")),
+        ]
+    };
+    let verified = digests(&package);
+    let mut launch = Launch::new(package.clone());
+    launch.session = false;
+    launch.extra_args = verified.clone();
+    let mut app = launch.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+
+    // Between verification and launch, the manifest grants itself more.
+    let manifest = fs::read_to_string(package.join("wapp.toml")).unwrap();
+    let widened = manifest.replace("capabilities = []", "capabilities = [\"sys:notifications\"]");
+    assert_ne!(manifest, widened);
+    fs::write(package.join("wapp.toml"), widened).unwrap();
+    let mut launch = Launch::new(package.clone());
+    launch.session = false;
+    launch.extra_args = verified;
+    let mut app = launch.start();
+    assert_eq!(app.exit_code(), REFUSED);
+    let stderr = app.stderr();
+    assert!(
+        stderr.contains("launch refused: ")
+            && stderr.contains("wapp.toml changed after it was verified"),
+        "{stderr}"
+    );
+    assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY for a refused app");
+}
+
 #[test]
 fn built_apps_an_undeclared_import_refuses_the_launch() {
     let mut app = Launch::new(built_package("test-undeclared-import")).start();
