@@ -115,8 +115,6 @@ fn restrict_syscalls(network: bool) -> Result<usize> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use super::*;
 
     /// Set in the child this test runs itself as: a filter is for the whole
@@ -139,13 +137,10 @@ mod tests {
             println!("unix={unix:?} unix_stream={unix_stream:?} tcp4={tcp4:?} tcp6={tcp6:?}");
             return;
         }
-        let test = "sandbox::tests::a_net_fetch_app_opens_ip_sockets_and_no_other_family";
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let report = String::from_utf8(output.stdout).unwrap();
+        let report = weft_testkit::rerun_in_child(
+            "sandbox::tests::a_net_fetch_app_opens_ip_sockets_and_no_other_family",
+            CHILD,
+        );
         let (eperm, refused) = (Some(libc::EPERM), Some(libc::ECONNREFUSED));
         // IPv6 may be missing on a host (EADDRNOTAVAIL); never refused by the filter.
         assert!(

@@ -221,13 +221,10 @@ mod tests {
             println!("allowed={allowed} unix={unix} inet={inet:?} exec={exec:?}");
             return;
         }
-        let test = "tests::calls_off_the_list_or_with_other_arguments_fail_with_eperm";
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        let report = String::from_utf8(output.stdout).unwrap();
+        let report = weft_testkit::rerun_in_child(
+            "tests::calls_off_the_list_or_with_other_arguments_fail_with_eperm",
+            CHILD,
+        );
         let expected = format!(
             "allowed={} unix=true inet=Err(Some({eperm})) exec=Err(Some({eperm}))",
             COMMON_SYSCALLS.len() + 1,

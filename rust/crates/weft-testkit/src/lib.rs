@@ -33,3 +33,17 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Runs the test `test` (its path in the test binary, e.g.
+/// `sandbox::tests::name`) again in a child process with `marker` set in its
+/// environment, and returns what it printed. For tests of process-wide state
+/// (a seccomp filter, Landlock): the test does the work in the child when it
+/// sees `marker`, and checks the child's report otherwise.
+pub fn rerun_in_child(test: &str, marker: &str) -> String {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap()
+}
