@@ -352,7 +352,10 @@ async fn built_apps_the_websocket_wants_the_token_and_an_allowed_origin() {
                 panic!("the WebSocket closed")
             };
             let reply: serde_json::Value = serde_json::from_str(&text).unwrap();
-            if reply["type"] != "APP_STATE" {
+            // Events of the launched session may come before any answer.
+            if !["APP_STATE", "APP_READY", "IPC_MESSAGE"]
+                .contains(&reply["type"].as_str().unwrap_or(""))
+            {
                 return reply;
             }
         }
