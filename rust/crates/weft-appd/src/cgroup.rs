@@ -169,6 +169,11 @@ impl Cgroups {
     }
 }
 
+/// How often, and how far apart, removing a killed cgroup is tried before it
+/// is left in place (2 s in all).
+const REMOVE_TRIES: usize = 200;
+const REMOVE_PAUSE: Duration = Duration::from_millis(10);
+
 /// Kills and removes the session cgroups a previous weft-appd left in the
 /// subtree (it was killed, and what its sessions' processes had started
 /// outlived it), saying so in the log.
@@ -185,10 +190,10 @@ fn remove_stale_sessions(root: &Path) {
             tracing::warn!(cgroup = %dir.display(), "cannot kill a previous daemon's session: {error}");
         }
         // The kernel empties the cgroup once the killed processes are gone.
-        let removed = (0..200).any(|_| {
+        let removed = (0..REMOVE_TRIES).any(|_| {
             let done = fs::remove_dir(&dir).is_ok() || !dir.exists();
             if !done {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(REMOVE_PAUSE);
             }
             done
         });
@@ -287,11 +292,11 @@ impl SessionCgroup {
             tracing::warn!(cgroup = %self.dir.display(), "cgroup.kill failed: {error}");
         }
         // The kernel empties the cgroup once the killed processes are reaped.
-        for _ in 0..200 {
+        for _ in 0..REMOVE_TRIES {
             match fs::remove_dir(&self.dir) {
                 Ok(()) => return,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => return,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(_) => tokio::time::sleep(REMOVE_PAUSE).await,
             }
         }
         tracing::warn!(cgroup = %self.dir.display(), pids = ?self.pids(), "the session's cgroup did not empty; left in place");

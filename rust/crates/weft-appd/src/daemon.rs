@@ -142,6 +142,13 @@ struct Session {
     ui_backlog: VecDeque<QueuedMessage>,
 }
 
+impl Session {
+    /// The current run's processes: the runtime and the session's others.
+    fn pids(&self) -> Vec<u32> {
+        self.pid.iter().chain(&self.helper_pids).copied().collect()
+    }
+}
+
 /// The supervisor's state, shared by every connection and session task.
 pub struct Daemon {
     config: Config,
@@ -212,7 +219,7 @@ impl Daemon {
             .iter()
             .map(|(&session, record)| SessionProcesses {
                 session,
-                pids: record.pid.into_iter().chain(record.helper_pids.iter().copied()).collect(),
+                pids: record.pids(),
                 cgroup: record.cgroup.clone(),
             })
             .collect()
@@ -271,8 +278,7 @@ impl Daemon {
             sessions
                 .iter()
                 .map(|(&session, record)| {
-                    let pids: Vec<u32> =
-                        record.pid.iter().chain(&record.helper_pids).copied().collect();
+                    let pids = record.pids();
                     let info = SessionInfo {
                         session,
                         app_id: record.app_id.clone(),
@@ -463,10 +469,10 @@ impl Daemon {
         .map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })?;
+        let manifest = verified.inspection.manifest;
         let digest_of = |path: &str| {
             verified.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
         };
-        let manifest = &verified.inspection.manifest;
         let verified_digests = digest_of(weft_manifest::MANIFEST_FILE)
             .zip(digest_of(&manifest.module.to_string()))
             .ok_or_else(|| {
@@ -475,7 +481,6 @@ impl Daemon {
                     "the signed list lacks the manifest or the component",
                 )
             })?;
-        let manifest = verified.inspection.manifest;
         Ok(Launch {
             id,
             package,

@@ -4,7 +4,7 @@
 //! verifies the image, maps it through dm-verity and mounts it read-only; a
 //! mount answers the mount point.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,7 +78,7 @@ impl ImageMounts {
 }
 
 async fn ask_service(
-    socket: &PathBuf,
+    socket: &Path,
     action: MountAction,
     id: &AppId,
 ) -> Result<(bool, String), MountError> {
@@ -101,7 +101,7 @@ async fn ask_service(
 }
 
 async fn run_helper(
-    helper: &PathBuf,
+    helper: &Path,
     action: MountAction,
     id: &AppId,
 ) -> Result<(bool, String), MountError> {
