@@ -31,6 +31,9 @@ cd rust
 step "rust: formatting"
 cargo fmt --all --check
 
+step "rust: trust boundaries (no compiler in the privileged and supervising crates)"
+bash "$repo/tests/check-trust.sh"
+
 step "rust: clippy (warnings are errors)"
 cargo clippy --quiet --locked --workspace --all-targets -- -D warnings
 

@@ -20,8 +20,6 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, OptLevel};
 
-/// The system's artifact directory.
-pub const DEFAULT_AOT_DIR: &str = "/var/lib/weft/aot";
 /// Largest guest stack, in bytes. Part of the engine configuration, so it is
 /// fixed for the whole system (artifacts depend on it).
 pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;

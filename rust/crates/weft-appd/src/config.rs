@@ -24,7 +24,7 @@ pub struct Config {
     pub aot_dir: PathBuf,
     /// The trusted keys directory (`WEFT_TRUSTED_KEYS`).
     pub trusted_keys: PathBuf,
-    /// The app store roots (see `weft_pack::store`).
+    /// The app store roots (see `weft_verify::store`).
     pub store_roots: Vec<PathBuf>,
     /// Where apps' `app-data` directories live (`$XDG_DATA_HOME/weft/app-data`).
     pub app_data_root: PathBuf,
@@ -129,10 +129,10 @@ impl Config {
             runtime_bin,
             portal_bin,
             aot_dir: env_path("WEFT_AOT_DIR").or(settings.aot_dir).unwrap_or_default(),
-            trusted_keys: env_path(weft_pack::keys::TRUSTED_KEYS_ENV)
+            trusted_keys: env_path(weft_verify::keys::TRUSTED_KEYS_ENV)
                 .or(settings.trusted_keys)
                 .unwrap_or_default(),
-            store_roots: weft_pack::store::store_roots(),
+            store_roots: weft_verify::store::store_roots(),
             app_data_root: data_home.join("weft/app-data"),
             documents_dir: env_path("XDG_DOCUMENTS_DIR").unwrap_or_else(|| home.join("Documents")),
             ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", settings.ready_timeout_ms)?,

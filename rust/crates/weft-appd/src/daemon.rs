@@ -17,17 +17,18 @@ use tokio::net::unix::OwnedWriteHalf;
 use tokio::process::Command;
 use tokio::sync::{broadcast, oneshot};
 use weft_manifest::{AppId, Capability, Directory};
-use weft_pack::keys::TrustedKeys;
 use weft_protocol::appd::{
     ErrorCode, InstalledApp, LogLine, LogStream, QueuedMessage, Reply, SessionInfo, SessionState,
     UI_BACKLOG,
 };
 use weft_protocol::portal::{self, PortalRequest};
+use weft_protocol::runtime::Exit;
 use weft_protocol::session::{
     BoundedLine, FrameError as SessionFrameError, FromApp, IPC_BURST, IPC_PER_SECOND,
     MAX_IPC_MESSAGE_BYTES, NOTIFY_BURST, NOTIFY_PER_SECOND, RateLimit, ToApp, read_bounded_line,
     read_message_async,
 };
+use weft_verify::keys::TrustedKeys;
 
 use crate::authority::SessionProcesses;
 use crate::cgroup::{Cgroups, SessionCgroup};
@@ -457,12 +458,12 @@ impl Daemon {
 
     /// Finds `id` in the store and verifies the installed package.
     async fn launch_from_store(&self, id: AppId) -> Result<Launch, Failure> {
-        let package = weft_pack::store::find(&self.config.store_roots, id.as_str())
+        let package = weft_verify::store::find(&self.config.store_roots, id.as_str())
             .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
         let trusted = self.trusted()?;
         let verify_path = package.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            weft_pack::store::verify_installed(&verify_path, &trusted)
+            weft_verify::store::verify_installed(&verify_path, &trusted)
         })
         .await
         .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
@@ -513,7 +514,7 @@ impl Daemon {
         };
         let inspect_path = package.clone();
         let inspected =
-            tokio::task::spawn_blocking(move || weft_pack::inspect(&inspect_path)).await;
+            tokio::task::spawn_blocking(move || weft_verify::inspect(&inspect_path)).await;
         match inspected {
             Ok(Ok(inspection)) => {
                 let manifest = inspection.manifest;
@@ -663,7 +664,7 @@ impl Daemon {
         loop {
             match read_bounded_line(&mut output, MAX_LOG_LINE_BYTES, &mut line).await {
                 Ok(BoundedLine::End) | Err(_) => return,
-                Ok(_) if ready.is_some() && line == b"READY" => {
+                Ok(_) if ready.is_some() && line == weft_protocol::runtime::READY_LINE => {
                     let _ = ready.take().map(|ready| ready.send(()));
                 }
                 Ok(_) => self.log(session, stream, &line),
@@ -1234,15 +1235,10 @@ fn describe_exit(status: Option<&ExitStatus>) -> String {
 /// Why a runtime ended: [`describe_exit`] with the meaning of its exit codes
 /// (docs/protocol.md lists them).
 fn describe_runtime_exit(status: Option<&ExitStatus>) -> String {
-    let meaning = match status.and_then(ExitStatus::code) {
-        Some(3) => "launch refused",
-        Some(4) => "app trapped",
-        Some(5) => "memory limit",
-        Some(6) => "CPU budget",
-        Some(7) => "stack overflow",
-        _ => return describe_exit(status),
-    };
-    format!("{} ({meaning})", describe_exit(status))
+    match status.and_then(ExitStatus::code).and_then(Exit::from_code) {
+        Some(exit) if exit != Exit::Finished => format!("{} ({exit})", describe_exit(status)),
+        _ => describe_exit(status),
+    }
 }
 
 /// Makes `path` (a socket or directory) private to the owner.

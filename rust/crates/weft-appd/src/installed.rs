@@ -4,9 +4,9 @@
 //! bound, and entries past the reply's budget are summed up in one last entry
 //! instead of overflowing the frame.
 
-use weft_pack::keys::TrustedKeys;
-use weft_pack::store::Listed;
 use weft_protocol::appd::{InstalledApp, MAX_FRAME_BYTES};
+use weft_verify::keys::TrustedKeys;
+use weft_verify::store::Listed;
 
 /// The longest app id, name, version and error text listed, in bytes.
 const MAX_ID: usize = 128;
@@ -21,7 +21,7 @@ const ENTRY_OVERHEAD: usize = 64;
 
 /// Lists and verifies every app in `roots`, bounded to fit one reply.
 pub fn list(roots: &[std::path::PathBuf], trusted: &TrustedKeys) -> Vec<InstalledApp> {
-    let (good, broken): (Vec<_>, Vec<_>) = weft_pack::store::list(roots, trusted)
+    let (good, broken): (Vec<_>, Vec<_>) = weft_verify::store::list(roots, trusted)
         .into_iter()
         .map(entry)
         .partition(|app| app.error.is_none());

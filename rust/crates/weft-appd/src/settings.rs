@@ -79,8 +79,8 @@ impl Settings {
     pub fn defaults() -> Self {
         let limits = crate::cgroup::SessionLimits::default();
         Self {
-            trusted_keys: Some(PathBuf::from(weft_pack::keys::DEFAULT_TRUSTED_KEYS_DIR)),
-            aot_dir: Some(PathBuf::from(weft_pack::store::SYSTEM_AOT_DIR)),
+            trusted_keys: Some(PathBuf::from(weft_verify::keys::DEFAULT_TRUSTED_KEYS_DIR)),
+            aot_dir: Some(PathBuf::from(weft_protocol::runtime::DEFAULT_AOT_DIR)),
             mount_helper: None,
             mount_socket: None,
             app_shell: None,

@@ -272,7 +272,7 @@ fn built_apps_the_socket_is_private_to_its_user() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(fs::metadata(fixture.socket()).unwrap().permissions().mode() & 0o777, 0o600);
     use std::os::unix::process::CommandExt;
-    let output = Command::new(env!("CARGO_BIN_EXE_weftctl"))
+    let output = Command::new(workspace_bin("weftctl"))
         .arg("--socket")
         .arg(fixture.socket())
         .arg("ps")
@@ -282,7 +282,7 @@ fn built_apps_the_socket_is_private_to_its_user() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("Permission denied"), "{output:?}");
-    let output = Command::new(env!("CARGO_BIN_EXE_weftctl"))
+    let output = Command::new(workspace_bin("weftctl"))
         .arg("--socket")
         .arg(fixture.socket())
         .arg("installed")

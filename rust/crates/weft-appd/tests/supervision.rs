@@ -18,7 +18,7 @@ use weft_protocol::frame::{read_frame_sync, write_frame_sync};
 
 /// Runs `weftctl` against the fixture's daemon.
 fn weftctl(fixture: &Fixture, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weftctl"))
+    Command::new(workspace_bin("weftctl"))
         .arg("--socket")
         .arg(fixture.socket())
         .args(args)
@@ -185,7 +185,7 @@ async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
         _ => None,
     })
     .await;
-    assert_eq!(reason.as_deref(), Some("exited 5 (memory limit)"));
+    assert_eq!(reason.as_deref(), Some("exited 5 (memory limit exceeded)"));
     // Every line exactly once, in order: the snapshot and the followed lines meet.
     let counted = holdings(&lines);
     assert!(counted.len() >= 8, "{lines:?}");
@@ -201,7 +201,9 @@ async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
     assert!(printed.contains(" err holding 1 MiB\n"), "{printed}");
     let followed = stdout_of(&weftctl(&fixture, &["logs", "-f", &session.to_string()]));
     assert!(
-        followed.ends_with(&format!("-- session {session} stopped: exited 5 (memory limit)\n")),
+        followed.ends_with(&format!(
+            "-- session {session} stopped: exited 5 (memory limit exceeded)\n"
+        )),
         "{followed}"
     );
     let missing = client.request(&Request::QueryLogs { session: 999, follow: true }).await;

@@ -24,9 +24,9 @@ use rustix::mount::{MountFlags, UnmountFlags};
 
 pub mod service;
 use weft_manifest::AppId;
-use weft_pack::image::{IMAGE_EXTENSION, ImageError, check_image_statement, signature_path_for};
-use weft_pack::keys::TrustedKeys;
-use weft_pack::statement::ImageParams;
+use weft_verify::image::{IMAGE_EXTENSION, ImageError, check_image_statement, signature_path_for};
+use weft_verify::keys::TrustedKeys;
+use weft_verify::statement::ImageParams;
 
 /// Where the helper looks and what it runs: fixed, root-owned paths. Nothing
 /// here comes from the caller or the environment.

@@ -92,7 +92,7 @@ enum Command {
         #[arg(long)]
         allow_downgrade: bool,
         /// Where to store the component compiled ahead of time.
-        #[arg(long, env = "WEFT_AOT_DIR", default_value = weft_aot::DEFAULT_AOT_DIR)]
+        #[arg(long, env = "WEFT_AOT_DIR", default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
         aot_dir: PathBuf,
     },
     /// Removes an installed app.

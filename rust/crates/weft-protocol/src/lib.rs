@@ -12,6 +12,8 @@
 //! - [`compositor`]: `weft-appd` and `weft-compositor`'s control socket; the
 //!   same frames ([`frame`]).
 //! - [`portal`]: a session and its `weft-file-portal`.
+//! - [`runtime`]: what `weft-runtime` promises its supervisor (the READY line,
+//!   the exit statuses, where precompiled components live).
 //! - `zweft`: the Wayland protocol `zweft-shell-unstable-v1` between the
 //!   compositor and the shells (features `zweft-server`, `zweft-client`).
 
@@ -23,6 +25,7 @@ pub mod appd_client;
 pub mod compositor;
 pub mod frame;
 pub mod portal;
+pub mod runtime;
 pub mod session;
 #[cfg(any(feature = "zweft-server", feature = "zweft-client"))]
 pub mod zweft;

@@ -91,7 +91,10 @@ impl notify::Host for State {
         // The supervisor's contract: exactly one line `READY` on stdout. Guest
         // output goes to stderr, so nothing else is ever written here.
         let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(b"READY\n").and_then(|()| stdout.flush());
+        let _ = stdout
+            .write_all(weft_protocol::runtime::READY_LINE)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush());
         tracing::info!("app reported ready");
     }
 }

@@ -14,13 +14,13 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use weft_aot::{ArtifactStore, Loaded};
 use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE, Manifest};
 
-use crate::exit::Exit;
 use crate::fetch::FetchGuard;
 use crate::host::State;
 use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
 use crate::linking::linker;
 use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
+use weft_protocol::runtime::Exit;
 
 /// Largest component the runtime loads, in bytes.
 const MAX_COMPONENT_BYTES: u64 = 256 << 20;

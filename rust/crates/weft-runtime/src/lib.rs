@@ -12,7 +12,6 @@
 //! privileges, a Landlock ruleset allowing only the granted directories, and a
 //! seccomp allowlist of system calls.
 
-pub mod exit;
 mod fetch;
 mod host;
 mod launch;
@@ -21,5 +20,5 @@ mod linking;
 mod sandbox;
 mod session;
 
-pub use crate::exit::Exit;
 pub use crate::launch::{LaunchOptions, Refusal, VerifiedDigests, run};
+pub use weft_protocol::runtime::Exit;

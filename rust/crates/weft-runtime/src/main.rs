@@ -28,7 +28,7 @@ struct Cli {
     #[arg(long)]
     documents_fd: Option<i32>,
     /// The store of precompiled components.
-    #[arg(long, default_value = weft_aot::DEFAULT_AOT_DIR)]
+    #[arg(long, default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
     aot_dir: PathBuf,
     /// The limits policy (TOML); built-in defaults otherwise.
     #[arg(long)]

@@ -39,9 +39,14 @@ impl Default for Options<'_> {
     }
 }
 
+/// `weft-runtime` from the workspace's build.
 pub fn runtime_bin() -> PathBuf {
-    let bin =
-        std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("weft-runtime");
+    workspace_bin("weft-runtime")
+}
+
+/// A binary of another crate of the workspace, from the same build as the test.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join(name);
     assert!(
         bin.is_file(),
         "{} is missing: build the workspace (`cargo build --workspace`)",

@@ -1,6 +1,17 @@
-//! The runtime's exit statuses: how a session ended, for the supervisor.
+//! The contract between `weft-runtime` and its supervisor, kept once for both
+//! sides: the readiness line on the runtime's stdout, the exit statuses that
+//! say how a session ended, and where the installer leaves precompiled
+//! components for the runtime to load.
 
 use std::fmt;
+
+/// The line (without its newline) the runtime writes on stdout, once, when the
+/// app calls `weft:app/notify.ready`. Nothing else is ever written there.
+pub const READY_LINE: &[u8] = b"READY";
+
+/// The system's store of precompiled components: `weft-pack install` writes
+/// there and the runtime loads from there (`--aot-dir`).
+pub const DEFAULT_AOT_DIR: &str = "/var/lib/weft/aot";
 
 /// How an app session ended. The numeric value is the process exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +41,23 @@ impl Exit {
     /// The process exit status.
     pub fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The exit that `code` stands for, if it is one of the runtime's.
+    pub fn from_code(code: i32) -> Option<Self> {
+        [
+            Self::Finished,
+            Self::RuntimeError,
+            Self::Usage,
+            Self::Refused,
+            Self::Trapped,
+            Self::MemoryLimit,
+            Self::CpuBudget,
+            Self::StackOverflow,
+            Self::AppFailed,
+        ]
+        .into_iter()
+        .find(|exit| i32::from(exit.code()) == code)
     }
 }
 

@@ -1,9 +1,10 @@
-//! `weftctl`: the operator's view of the session supervisor.
-
-use std::path::PathBuf;
-use std::process::ExitCode;
+//! `weftctl`: the operator's view of the session supervisor, a client of
+//! weft-appd's operator socket over `weft-protocol`'s client (it shares no code
+//! with the daemon).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};

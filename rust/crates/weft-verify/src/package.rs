@@ -95,7 +95,7 @@ pub fn sign_package(dir: &Path, key: &SigningKey) -> Result<Statement, PackageEr
 
 /// Checks and lists the package in `dir` and builds (without signing) the
 /// statement that `key` would sign for it.
-pub(crate) fn statement_for(
+pub fn statement_for(
     dir: &Path,
     key: &SigningKey,
 ) -> Result<(Statement, Inspection), PackageError> {
@@ -172,7 +172,7 @@ pub(crate) fn verify_content(
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("file");
     let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let result = fs::write(&temporary, bytes)
