@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, Options, launch, runtime_bin, wait_ready};
-use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd::{Event, FromAppd, Reply, Request, SessionState};
 use weft_protocol::appd_client::Client;
 use weft_protocol::portal::{self, PortalRequest};
 
@@ -61,11 +61,11 @@ async fn fifty_at_once(client: &mut Client, daemon: u32) -> (Duration, u64) {
     let mut ready = Vec::new();
     while ready.len() < 50 {
         match client.next().await.unwrap() {
-            Reply::AppReady { session, .. } => ready.push(session),
-            Reply::AppState { state: SessionState::Stopped, reason, .. } => {
+            FromAppd::Event(Event::AppReady { session, .. }) => ready.push(session),
+            FromAppd::Event(Event::AppState { state: SessionState::Stopped, reason, .. }) => {
                 panic!("a session stopped: {reason:?}")
             }
-            Reply::Error { message, .. } => panic!("{message}"),
+            FromAppd::Reply(Reply::Error { message, .. }) => panic!("{message}"),
             _ => {}
         }
     }

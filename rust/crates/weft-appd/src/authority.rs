@@ -16,7 +16,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use weft_protocol::appd::{ErrorCode, Reply, Request};
+use weft_protocol::appd::{ErrorCode, Event, Request};
 
 /// The authority of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,14 +53,18 @@ impl Authority {
         }
     }
 
-    /// Whether a broadcast event goes to this connection.
-    pub fn sees(self, event: &Reply) -> bool {
+    /// Whether a broadcast event goes to this connection. Every event is
+    /// named, so a new one cannot reach an app's UI without a decision here.
+    pub fn sees(self, event: &Event) -> bool {
         let Self::SessionUi(own) = self else { return true };
         match event {
-            Reply::AppReady { session, .. }
-            | Reply::AppState { session, .. }
-            | Reply::IpcMessage { session, .. } => *session == own,
-            _ => false,
+            Event::AppReady { session, .. }
+            | Event::AppState { session, .. }
+            | Event::IpcMessage { session, .. } => *session == own,
+            Event::NavigationGesture { .. }
+            | Event::Notification { .. }
+            | Event::LogLine { .. }
+            | Event::LogsEnd { .. } => false,
         }
     }
 
@@ -191,11 +195,11 @@ mod tests {
     #[test]
     fn a_session_ui_sees_only_its_own_sessions_events() {
         let ui = Authority::SessionUi(2);
-        let message = |session| Reply::IpcMessage { session, message: "x".into(), seq: 1 };
+        let message = |session| Event::IpcMessage { session, message: "x".into(), seq: 1 };
         assert!(ui.sees(&message(2)));
         assert!(!ui.sees(&message(1)));
-        assert!(!ui.sees(&Reply::NavigationGesture { gesture: "home".into() }));
-        let notification = Reply::Notification {
+        assert!(!ui.sees(&Event::NavigationGesture { gesture: "home".into() }));
+        let notification = Event::Notification {
             session: 2,
             app_id: "a.b".into(),
             title: "t".into(),

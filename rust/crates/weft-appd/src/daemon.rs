@@ -18,8 +18,8 @@ use tokio::process::Command;
 use tokio::sync::{broadcast, oneshot};
 use weft_manifest::{AppId, Capability, Directory};
 use weft_protocol::appd::{
-    ErrorCode, InstalledApp, LogLine, LogStream, QueuedMessage, Reply, SessionInfo, SessionState,
-    UI_BACKLOG,
+    ErrorCode, Event, InstalledApp, LogLine, LogStream, QueuedMessage, Reply, SessionInfo,
+    SessionState, UI_BACKLOG,
 };
 use weft_protocol::portal::{self, PortalRequest};
 use weft_protocol::runtime::Exit;
@@ -156,7 +156,7 @@ pub struct Daemon {
     cgroups: Option<Cgroups>,
     sessions: Mutex<BTreeMap<u64, Session>>,
     next_session: Mutex<u64>,
-    events: broadcast::Sender<Reply>,
+    events: broadcast::Sender<Event>,
     log_lines: broadcast::Sender<(u64, LogItem)>,
     clipboard: Mutex<Option<String>>,
     /// Held while a child is spawned with inherited directory descriptors, so no
@@ -232,12 +232,12 @@ impl Daemon {
     }
 
     /// A receiver of every broadcast event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Reply> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
 
     /// Broadcasts an event to every connected client.
-    pub fn broadcast(&self, event: Reply) {
+    pub fn broadcast(&self, event: Event) {
         // No subscribers is not an error.
         let _ = self.events.send(event);
     }
@@ -269,7 +269,7 @@ impl Daemon {
             app_id
         };
         tracing::info!(session, app = %app_id, ?state, reason = reason.as_deref().unwrap_or(""), "session state");
-        self.broadcast(Reply::AppState { session, app_id, state, reason });
+        self.broadcast(Event::AppState { session, app_id, state, reason });
     }
 
     /// The sessions, oldest first, with what each one uses.
@@ -344,7 +344,7 @@ impl Daemon {
 
     /// One session's state.
     pub fn state_of(&self, session: u64) -> Result<Reply, Failure> {
-        self.with_session(session, |record| Reply::AppState {
+        self.with_session(session, |record| Reply::SessionState {
             session,
             app_id: record.app_id.clone(),
             state: record.state,
@@ -434,7 +434,7 @@ impl Daemon {
                 ui_backlog: VecDeque::new(),
             },
         );
-        self.broadcast(Reply::AppState {
+        self.broadcast(Event::AppState {
             session,
             app_id: launch.id.to_string(),
             state: SessionState::Starting,
@@ -825,7 +825,7 @@ impl Daemon {
                     waiting_ready = false;
                     if ready.is_ok() {
                         self.set_state(session, SessionState::Running, None);
-                        self.broadcast(Reply::AppReady { session, app_id: id.to_string() });
+                        self.broadcast(Event::AppReady { session, app_id: id.to_string() });
                         shell = self.start_shell(session, launch, cgroup.as_ref(), runtime_pid).await;
                         shell_tried = self.config.app_shell_bin.is_some();
                     }
@@ -1016,7 +1016,7 @@ impl Daemon {
                             seq
                         });
                         let seq = seq.unwrap_or_default();
-                        self.broadcast(Reply::IpcMessage { session, message, seq });
+                        self.broadcast(Event::IpcMessage { session, message, seq });
                     } else {
                         tracing::warn!(session, app = %app_id, "IPC message over the rate limit dropped");
                     }
@@ -1024,7 +1024,7 @@ impl Daemon {
                 }
                 Ok(FromApp::Notification { title, body }) => {
                     if notify_rate.allow() {
-                        self.broadcast(Reply::Notification {
+                        self.broadcast(Event::Notification {
                             session,
                             app_id: app_id.clone(),
                             title,

@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use weft_protocol::appd::{
-    ErrorCode, FrameError, MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request, read_frame,
-    write_frame,
+    ErrorCode, Event, FrameError, FromAppd, MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request,
+    read_frame, write_frame,
 };
 
 use crate::authority::{self, Authority};
@@ -157,7 +157,7 @@ async fn serve_operator(daemon: Arc<Daemon>, stream: UnixStream) {
 async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Authority) {
     let (mut reader, mut writer) = stream.into_split();
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
-    let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
+    let (outbox, mut replies) = mpsc::channel::<FromAppd>(CLIENT_QUEUE);
     let reading = tokio::spawn(async move {
         loop {
             let item = match read_frame::<Request>(&mut reader).await {
@@ -224,7 +224,7 @@ async fn serve_websocket(
     drop(permit);
     let (mut sink, mut source) = socket.split();
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
-    let (outbox, mut replies) = mpsc::channel::<Reply>(CLIENT_QUEUE);
+    let (outbox, mut replies) = mpsc::channel::<FromAppd>(CLIENT_QUEUE);
     let reading = tokio::spawn(async move {
         while let Some(message) = source.next().await {
             let item = match message {
@@ -279,24 +279,27 @@ fn same_secret(presented: &str, expected: &str) -> bool {
 async fn serve_client(
     daemon: Arc<Daemon>,
     mut incoming: mpsc::Receiver<Incoming>,
-    outbox: mpsc::Sender<Reply>,
+    outbox: mpsc::Sender<FromAppd>,
     authority: Authority,
 ) {
     let error = |code, message: String| Reply::Error { code, message };
     match tokio::time::timeout(HELLO_TIMEOUT, incoming.recv()).await {
         Ok(Some(Ok(Request::Hello { versions }))) if versions.contains(&PROTOCOL_VERSION) => {
-            let _ = outbox.send(Reply::Welcome { version: PROTOCOL_VERSION }).await;
+            let _ = outbox.send(Reply::Welcome { version: PROTOCOL_VERSION }.into()).await;
         }
         Ok(Some(Ok(Request::Hello { versions }))) => {
             let message = format!(
                 "no common protocol version: the client speaks {versions:?}, weft-appd {PROTOCOL_VERSION}"
             );
-            let _ = outbox.send(error(ErrorCode::UnsupportedVersion, message)).await;
+            let _ = outbox.send(error(ErrorCode::UnsupportedVersion, message).into()).await;
             return;
         }
         _ => {
             let _ = outbox
-                .send(error(ErrorCode::BadRequest, "the first message must be HELLO".to_owned()))
+                .send(
+                    error(ErrorCode::BadRequest, "the first message must be HELLO".to_owned())
+                        .into(),
+                )
                 .await;
             return;
         }
@@ -310,7 +313,7 @@ async fn serve_client(
             && let Err((code, message)) = authority.check(request)
         {
             tracing::warn!(?authority, "refused: {message}");
-            if outbox.send(error(code, message)).await.is_err() {
+            if outbox.send(error(code, message).into()).await.is_err() {
                 break;
             }
             continue;
@@ -318,11 +321,11 @@ async fn serve_client(
         let reply = match item {
             Ok(Request::QueryLogs { session, follow: true }) => match daemon.logs(session, true) {
                 Ok(LogSnapshot { lines, follower, stopped }) => {
-                    if outbox.send(Reply::Logs { session, lines }).await.is_err() {
+                    if outbox.send(Reply::Logs { session, lines }.into()).await.is_err() {
                         break;
                     }
                     if let Some(reason) = stopped
-                        && outbox.send(Reply::LogsEnd { session, reason }).await.is_err()
+                        && outbox.send(Event::LogsEnd { session, reason }.into()).await.is_err()
                     {
                         break;
                     }
@@ -332,8 +335,8 @@ async fn serve_client(
                             outbox.clone(),
                             move |(from, item)| match item {
                                 _ if from != session => None,
-                                LogItem::Line(line) => Some(Reply::LogLine { session, line }),
-                                LogItem::End(reason) => Some(Reply::LogsEnd { session, reason }),
+                                LogItem::Line(line) => Some(Event::LogLine { session, line }),
+                                LogItem::End(reason) => Some(Event::LogsEnd { session, reason }),
                             },
                         )));
                     }
@@ -345,14 +348,14 @@ async fn serve_client(
                 .await
                 .unwrap_or_else(|Failure { code, message }| error(code, message)),
             Err((message, fatal)) => {
-                let _ = outbox.send(error(ErrorCode::BadRequest, message)).await;
+                let _ = outbox.send(error(ErrorCode::BadRequest, message).into()).await;
                 if fatal {
                     break;
                 }
                 continue;
             }
         };
-        if outbox.send(reply).await.is_err() {
+        if outbox.send(reply.into()).await.is_err() {
             break;
         }
     }
@@ -365,14 +368,14 @@ async fn serve_client(
 /// slow to keep up misses the oldest ones but stays subscribed.
 async fn forward_events<T: Clone>(
     mut items: broadcast::Receiver<T>,
-    outbox: mpsc::Sender<Reply>,
-    pick: impl Fn(T) -> Option<Reply>,
+    outbox: mpsc::Sender<FromAppd>,
+    pick: impl Fn(T) -> Option<Event>,
 ) {
     loop {
         match items.recv().await {
             Ok(item) => {
                 if let Some(event) = pick(item)
-                    && outbox.send(event).await.is_err()
+                    && outbox.send(event.into()).await.is_err()
                 {
                     return;
                 }
@@ -417,7 +420,7 @@ async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure
             Reply::Ok
         }
         Request::PanelGesture { gesture } => {
-            daemon.broadcast(Reply::NavigationGesture { gesture });
+            daemon.broadcast(Event::NavigationGesture { gesture });
             Reply::Ok
         }
         Request::QueryLogs { session, .. } => {

@@ -7,7 +7,7 @@ use std::fs;
 use std::process::Command;
 
 use common::*;
-use weft_protocol::appd::{ErrorCode, Reply, Request, SessionState};
+use weft_protocol::appd::{ErrorCode, FromAppd, Reply, Request, SessionState};
 
 #[tokio::test]
 async fn built_apps_hello_starts_answers_its_ui_until_terminated() {
@@ -16,7 +16,7 @@ async fn built_apps_hello_starts_answers_its_ui_until_terminated() {
     let session = launch(&mut client, "org.weft.hello").await;
     wait_ready(&mut client, session).await;
     let state = client.request(&Request::QueryAppState { session }).await.unwrap();
-    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    assert!(matches!(state, Reply::SessionState { state: SessionState::Running, .. }), "{state:?}");
     let answer = say(&mut client, session, "WEFT").await;
     assert_eq!(answer, "Hello, WEFT!");
     assert_eq!(say(&mut client, session, "again").await, "Hello, again!");
@@ -216,14 +216,14 @@ async fn built_apps_hostile_frames_get_errors_and_oversized_ones_close_the_conne
     client.send_raw(&[0, 0, 0, 2, 0xc1, 0xc1]).await.unwrap();
     assert!(matches!(
         client.next().await.unwrap(),
-        Reply::Error { code: ErrorCode::BadRequest, .. }
+        FromAppd::Reply(Reply::Error { code: ErrorCode::BadRequest, .. })
     ));
     let unknown = rmp_serde::to_vec_named(&serde_json::json!({"type": "FORMAT_DISK"})).unwrap();
     client.send_raw(&(unknown.len() as u32).to_be_bytes()).await.unwrap();
     client.send_raw(&unknown).await.unwrap();
     assert!(matches!(
         client.next().await.unwrap(),
-        Reply::Error { code: ErrorCode::BadRequest, .. }
+        FromAppd::Reply(Reply::Error { code: ErrorCode::BadRequest, .. })
     ));
     // Still in step: a real request works.
     assert!(matches!(
@@ -231,7 +231,9 @@ async fn built_apps_hostile_frames_get_errors_and_oversized_ones_close_the_conne
         Reply::RunningApps { .. }
     ));
     client.send_raw(&u32::MAX.to_be_bytes()).await.unwrap();
-    let Reply::Error { message, .. } = client.next().await.unwrap() else { panic!("no error") };
+    let FromAppd::Reply(Reply::Error { message, .. }) = client.next().await.unwrap() else {
+        panic!("no error")
+    };
     assert!(message.contains("larger than the limit"), "{message}");
     assert!(client.next().await.is_err(), "the connection must be closed");
 
@@ -420,7 +422,7 @@ async fn built_apps_a_vanishing_ui_client_or_portal_harms_no_session() {
 
     let mut second = fixture.client().await;
     let state = second.request(&Request::QueryAppState { session }).await.unwrap();
-    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    assert!(matches!(state, Reply::SessionState { state: SessionState::Running, .. }), "{state:?}");
     assert_eq!(say(&mut second, session, "save after a b").await, "saved after");
     assert_eq!(second.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
     assert_eq!(stopped_reason(&mut second, session).await, "terminated");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
-use weft_protocol::appd::{Reply, Request};
+use weft_protocol::appd::{Event, Reply, Request};
 
 /// A shell script that runs the hostile shell with weft-appd's arguments.
 fn hostile_shell(dir: &Path) -> std::path::PathBuf {
@@ -80,7 +80,7 @@ async fn a_hostile_shell_holds_only_its_own_sessions_authority(own_cgroup: bool)
     assert_eq!(answer("channel \"HELLO\""), "WELCOME");
     assert_eq!(answer("channel \"ATTACH_UI\" 2"), "UI_ATTACHED");
     assert_eq!(answer("channel \"IPC_FORWARD\" 2"), "OK");
-    assert_eq!(answer("channel \"QUERY_APP_STATE\" 2"), "APP_STATE");
+    assert_eq!(answer("channel \"QUERY_APP_STATE\" 2"), "SESSION_STATE");
     // Everything else is refused by name.
     let refused: Vec<&String> = attempts
         .keys()
@@ -116,7 +116,7 @@ async fn a_hostile_shell_holds_only_its_own_sessions_authority(own_cgroup: bool)
     assert_eq!(sessions.len(), 2, "{sessions:?}");
     assert!(sessions.iter().all(|info| info.reason.is_none()), "{sessions:?}");
     let tick = expect_event(&mut client, |event| match event {
-        Reply::IpcMessage { session, message, .. }
+        Event::IpcMessage { session, message, .. }
             if *session == clock && message.starts_with("time ") =>
         {
             Some(message.clone())

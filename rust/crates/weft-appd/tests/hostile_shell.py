@@ -111,9 +111,6 @@ def answer(sock, request, foreign_events):
         if reply is None:
             return "closed"
         kind = reply.get("type")
-        asked = request.get("session")
-        if kind == "APP_STATE" and request["type"] == "QUERY_APP_STATE" and reply.get("session") == asked:
-            return kind
         if kind in EVENTS:
             foreign_events.extend([reply] if reply.get("session") != OWN else [])
             continue

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use weft_protocol::appd::{
-    ErrorCode, LogLine, LogStream, Reply, Request, SessionState, read_frame, write_frame,
+    ErrorCode, Event, FromAppd, LogLine, LogStream, Reply, Request, SessionState, read_frame,
+    write_frame,
 };
 use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
 use weft_protocol::frame::{read_frame_sync, write_frame_sync};
@@ -57,13 +58,13 @@ async fn built_apps_a_failing_app_is_restarted_with_backoff_up_to_the_cap() {
     let session = launch(&mut client, "org.weft.test.trap-at-start").await;
     let mut reasons = Vec::new();
     let stopped = expect_event(&mut client, |message| match message {
-        Reply::AppState {
+        Event::AppState {
             session: s, state: SessionState::Starting, reason: Some(reason), ..
         } if *s == session => {
             reasons.push(reason.clone());
             None
         }
-        Reply::AppState { session: s, state: SessionState::Stopped, reason, .. }
+        Event::AppState { session: s, state: SessionState::Stopped, reason, .. }
             if *s == session =>
         {
             reason.clone()
@@ -177,11 +178,11 @@ async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
         other => panic!("{other:?}"),
     };
     let reason = expect_event(&mut client, |message| match message {
-        Reply::LogLine { session: s, line } if *s == session => {
+        Event::LogLine { session: s, line } if *s == session => {
             lines.push(line.clone());
             None
         }
-        Reply::LogsEnd { session: s, reason } if *s == session => Some(reason.clone()),
+        Event::LogsEnd { session: s, reason } if *s == session => Some(reason.clone()),
         _ => None,
     })
     .await;
@@ -303,13 +304,13 @@ async fn built_apps_ui_messages_beyond_the_rate_limit_are_refused_and_the_app_li
     let read_all = async {
         let (mut answered, mut limited) = (0, 0);
         while answered < 1_300 {
-            match read_frame::<Reply>(&mut reader).await.unwrap() {
-                Reply::Ok => answered += 1,
-                Reply::Error { code: ErrorCode::RateLimited, .. } => {
+            match read_frame::<FromAppd>(&mut reader).await.unwrap() {
+                FromAppd::Reply(Reply::Ok) => answered += 1,
+                FromAppd::Reply(Reply::Error { code: ErrorCode::RateLimited, .. }) => {
                     answered += 1;
                     limited += 1;
                 }
-                Reply::Error { code, message } => panic!("{code:?}: {message}"),
+                FromAppd::Reply(Reply::Error { code, message }) => panic!("{code:?}: {message}"),
                 _ => {}
             }
         }
@@ -318,7 +319,7 @@ async fn built_apps_ui_messages_beyond_the_rate_limit_are_refused_and_the_app_li
     let (_writer, limited) = tokio::join!(send_all, read_all);
     assert!(limited > 0, "1,300 messages at once went through a burst of 1,000");
     let state = client.request(&Request::QueryAppState { session }).await.unwrap();
-    assert!(matches!(state, Reply::AppState { state: SessionState::Running, .. }), "{state:?}");
+    assert!(matches!(state, Reply::SessionState { state: SessionState::Running, .. }), "{state:?}");
     let info = sessions(&mut client).await.into_iter().find(|info| info.session == session);
     assert_eq!(info.unwrap().ipc_to_app, 1_300 - limited);
 }

@@ -1,5 +1,6 @@
 //! The supervisor's protocol: clients (the system UI, `weftctl`) talk to
-//! `weft-appd` with [`Request`]s and receive [`Reply`]s and broadcast events.
+//! `weft-appd` with [`Request`]s and receive a [`Reply`] to each, and the
+//! [`Event`]s their authority lets them see, as [`FromAppd`] messages.
 //!
 //! Framing on the Unix socket: each message is a 4-byte big-endian length
 //! followed by that many bytes of MessagePack (a map per message, field names
@@ -197,7 +198,7 @@ pub enum ErrorCode {
     Forbidden,
 }
 
-/// A reply to a request, or an event broadcast to every connected client.
+/// The answer to one request, sent to the connection that asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum Reply {
@@ -213,15 +214,8 @@ pub enum Reply {
         /// The app.
         app_id: String,
     },
-    /// Event: the app reported READY.
-    AppReady {
-        /// The session.
-        session: u64,
-        /// The app.
-        app_id: String,
-    },
-    /// A session's state (answer to `QUERY_APP_STATE`, and an event on change).
-    AppState {
+    /// The answer to `QUERY_APP_STATE`: the session's state now.
+    SessionState {
         /// The session.
         session: u64,
         /// The app.
@@ -241,17 +235,6 @@ pub enum Reply {
         /// Every app directory of every store root.
         apps: Vec<InstalledApp>,
     },
-    /// Event: a message from an app for its UI.
-    IpcMessage {
-        /// The session.
-        session: u64,
-        /// The text.
-        message: String,
-        /// Its number among the session's messages to its UI, from 1 (0 from
-        /// a sender that does not number them).
-        #[serde(default)]
-        seq: u64,
-    },
     /// The answer to `ATTACH_UI`: the app's messages sent before a UI
     /// attached to this run, oldest first.
     UiAttached {
@@ -261,43 +244,12 @@ pub enum Reply {
         /// [`UI_BACKLOG`], the newest kept).
         backlog: Vec<QueuedMessage>,
     },
-    /// Event: a panel gesture, for the UI.
-    NavigationGesture {
-        /// The gesture.
-        gesture: String,
-    },
-    /// Event: a notification an app asked to show.
-    Notification {
-        /// The session.
-        session: u64,
-        /// The app.
-        app_id: String,
-        /// Title.
-        title: String,
-        /// Body.
-        body: String,
-    },
     /// The answer to `QUERY_LOGS`: the lines kept so far, oldest first.
     Logs {
         /// The session.
         session: u64,
         /// The lines.
         lines: Vec<LogLine>,
-    },
-    /// Event, to a connection that asked to follow: a new line of output.
-    LogLine {
-        /// The session.
-        session: u64,
-        /// The line.
-        line: LogLine,
-    },
-    /// Event, to a connection that follows a session's output: the session
-    /// stopped and no more lines come.
-    LogsEnd {
-        /// The session.
-        session: u64,
-        /// Why it stopped.
-        reason: Option<String>,
     },
     /// Acknowledges a request that returns nothing else.
     Ok,
@@ -308,6 +260,97 @@ pub enum Reply {
         /// What exactly was wrong.
         message: String,
     },
+}
+
+/// Something that happened, sent unasked to every connection whose authority
+/// lets it see it (and, for log lines, that asked to follow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum Event {
+    /// The app reported READY.
+    AppReady {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+    },
+    /// A session's state changed.
+    AppState {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+        /// The state.
+        state: SessionState,
+        /// Why, when stopped.
+        reason: Option<String>,
+    },
+    /// A message from an app for its UI.
+    IpcMessage {
+        /// The session.
+        session: u64,
+        /// The text.
+        message: String,
+        /// Its number among the session's messages to its UI, from 1 (0 from
+        /// a sender that does not number them).
+        #[serde(default)]
+        seq: u64,
+    },
+    /// A panel gesture, for the UI.
+    NavigationGesture {
+        /// The gesture.
+        gesture: String,
+    },
+    /// A notification an app asked to show.
+    Notification {
+        /// The session.
+        session: u64,
+        /// The app.
+        app_id: String,
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+    },
+    /// To a connection that asked to follow: a new line of output.
+    LogLine {
+        /// The session.
+        session: u64,
+        /// The line.
+        line: LogLine,
+    },
+    /// To a connection that follows a session's output: the session stopped
+    /// and no more lines come.
+    LogsEnd {
+        /// The session.
+        session: u64,
+        /// Why it stopped.
+        reason: Option<String>,
+    },
+}
+
+/// Anything weft-appd sends a client: a [`Reply`] or an [`Event`]. On the
+/// wire both are one tagged map; their `type` names never overlap, so the
+/// tag alone says which it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FromAppd {
+    /// The answer to a request.
+    Reply(Reply),
+    /// Something that happened.
+    Event(Event),
+}
+
+impl From<Reply> for FromAppd {
+    fn from(reply: Reply) -> Self {
+        Self::Reply(reply)
+    }
+}
+
+impl From<Event> for FromAppd {
+    fn from(event: Event) -> Self {
+        Self::Event(event)
+    }
 }
 
 #[cfg(test)]
@@ -346,7 +389,7 @@ mod tests {
 
     #[test]
     fn messages_are_internally_tagged_in_json_too() {
-        let json = serde_json::to_string(&Reply::AppState {
+        let json = serde_json::to_string(&Event::AppState {
             session: 3,
             app_id: "org.weft.hello".into(),
             state: SessionState::Stopped,
@@ -357,5 +400,46 @@ mod tests {
             json,
             r#"{"type":"APP_STATE","session":3,"app_id":"org.weft.hello","state":"stopped","reason":"ready-timeout"}"#
         );
+    }
+
+    #[test]
+    fn replies_and_events_keep_their_side_through_both_encodings() {
+        let state = SessionState::Running;
+        let replies = [
+            Reply::Welcome { version: 1 },
+            Reply::LaunchAck { session: 1, app_id: "a.b".into() },
+            Reply::SessionState { session: 1, app_id: "a.b".into(), state, reason: None },
+            Reply::RunningApps { sessions: Vec::new() },
+            Reply::InstalledApps { apps: Vec::new() },
+            Reply::UiAttached { session: 1, backlog: Vec::new() },
+            Reply::Logs { session: 1, lines: Vec::new() },
+            Reply::Ok,
+            Reply::Error { code: ErrorCode::Forbidden, message: "no".into() },
+        ];
+        let events = [
+            Event::AppReady { session: 1, app_id: "a.b".into() },
+            Event::AppState { session: 1, app_id: "a.b".into(), state, reason: None },
+            Event::IpcMessage { session: 1, message: "m".into(), seq: 1 },
+            Event::NavigationGesture { gesture: "home".into() },
+            Event::Notification {
+                session: 1,
+                app_id: "a.b".into(),
+                title: "t".into(),
+                body: "b".into(),
+            },
+            Event::LogLine {
+                session: 1,
+                line: LogLine { at_ms: 0, stream: LogStream::Stdout, text: "x".into() },
+            },
+            Event::LogsEnd { session: 1, reason: None },
+        ];
+        let messages =
+            replies.into_iter().map(FromAppd::from).chain(events.into_iter().map(FromAppd::from));
+        for message in messages {
+            let packed = rmp_serde::to_vec_named(&message).unwrap();
+            assert_eq!(rmp_serde::from_slice::<FromAppd>(&packed).unwrap(), message);
+            let json = serde_json::to_string(&message).unwrap();
+            assert_eq!(serde_json::from_str::<FromAppd>(&json).unwrap(), message, "{json}");
+        }
     }
 }

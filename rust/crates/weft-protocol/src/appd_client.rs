@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use crate::appd::{FrameError, PROTOCOL_VERSION, Reply, Request, read_frame, write_frame};
+use crate::appd::{
+    Event, FrameError, FromAppd, PROTOCOL_VERSION, Reply, Request, read_frame, write_frame,
+};
 
 /// Why talking to weft-appd failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,18 +58,12 @@ impl Client {
         }
     }
 
-    /// Sends a request and returns its answer; broadcast events that arrive
-    /// meanwhile are skipped. (`APP_STATE` is both an event and the answer to
-    /// `QUERY_APP_STATE`: the first one for the asked session is the answer.)
+    /// Sends a request and returns its answer; events that arrive meanwhile
+    /// are skipped.
     pub async fn request(&mut self, request: &Request) -> Result<Reply> {
         self.send(request).await?;
         loop {
-            let reply = self.next().await?;
-            let answers_query = matches!(
-                (request, &reply),
-                (Request::QueryAppState { session: asked }, Reply::AppState { session, .. }) if asked == session
-            );
-            if answers_query || !is_event(&reply) {
+            if let FromAppd::Reply(reply) = self.next().await? {
                 return Ok(reply);
             }
         }
@@ -79,8 +75,18 @@ impl Client {
     }
 
     /// The next message, event or reply.
-    pub async fn next(&mut self) -> Result<Reply> {
+    pub async fn next(&mut self) -> Result<FromAppd> {
         Ok(read_frame(&mut self.reader).await?)
+    }
+
+    /// The next event; replies that arrive meanwhile are skipped (so use
+    /// [`Client::next`] while answers to [`Client::send`] are outstanding).
+    pub async fn next_event(&mut self) -> Result<Event> {
+        loop {
+            if let FromAppd::Event(event) = self.next().await? {
+                return Ok(event);
+            }
+        }
     }
 
     /// Sends a raw frame payload (for tests of hostile input).
@@ -89,18 +95,4 @@ impl Client {
         self.writer.write_all(bytes).await.map_err(FrameError::Io)?;
         Ok(())
     }
-}
-
-/// Whether a message is a broadcast event rather than a reply.
-pub fn is_event(reply: &Reply) -> bool {
-    matches!(
-        reply,
-        Reply::AppReady { .. }
-            | Reply::AppState { .. }
-            | Reply::IpcMessage { .. }
-            | Reply::NavigationGesture { .. }
-            | Reply::Notification { .. }
-            | Reply::LogLine { .. }
-            | Reply::LogsEnd { .. }
-    )
 }

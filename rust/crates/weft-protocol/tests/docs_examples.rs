@@ -1,7 +1,7 @@
 //! Every JSON example in docs/protocol.md is a message of this protocol, in one
 //! direction or the other, so the docs cannot drift from the types.
 
-use weft_protocol::appd::{Reply, Request};
+use weft_protocol::appd::{FromAppd, Request};
 use weft_protocol::compositor::{ControlReply, ControlRequest};
 use weft_protocol::portal::{PortalReply, PortalRequest};
 use weft_protocol::session::{FromApp, ToApp};
@@ -19,7 +19,7 @@ fn protocol_doc_examples_parse() {
                 let parses = serde_json::from_str::<FromApp>(example).is_ok()
                     || serde_json::from_str::<ToApp>(example).is_ok()
                     || serde_json::from_str::<Request>(example).is_ok()
-                    || serde_json::from_str::<Reply>(example).is_ok()
+                    || serde_json::from_str::<FromAppd>(example).is_ok()
                     || serde_json::from_str::<PortalRequest>(example).is_ok()
                     || serde_json::from_str::<PortalReply>(example).is_ok()
                     || serde_json::from_str::<ControlRequest>(example).is_ok()

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tokio::net::UnixStream;
-use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd::{Event, FromAppd, Reply, Request, SessionState};
 use weft_protocol::appd_client::Client;
 
 use crate::bridge::{Bridge, BridgeError, Delivery};
@@ -152,19 +152,25 @@ async fn relay(
             }
             reply = client.next() => {
                 let items = match reply {
-                    Ok(Reply::UiAttached { session: from, backlog }) if from == session => {
+                    Ok(FromAppd::Reply(Reply::UiAttached { session: from, backlog })) if from == session => {
                         order.attached(backlog.into_iter().map(|queued| (queued.seq, queued.message)))
                     }
-                    Ok(Reply::IpcMessage { session: from, message, seq }) if from == session => {
+                    Ok(FromAppd::Event(Event::IpcMessage { session: from, message, seq }))
+                        if from == session => {
                         order.broadcast(seq, message)
                     }
-                    Ok(Reply::AppState { session: from, state: SessionState::Stopped, reason, .. })
+                    Ok(FromAppd::Event(Event::AppState {
+                        session: from,
+                        state: SessionState::Stopped,
+                        reason,
+                        ..
+                    }))
                         if from == session =>
                     {
                         let _ = to_page.send(Delivery::Stopped(reason.unwrap_or_default()));
                         return;
                     }
-                    Ok(Reply::Error { code, message }) => {
+                    Ok(FromAppd::Reply(Reply::Error { code, message })) => {
                         vec![Delivery::Refused(format!("{code:?}: {message}"))]
                     }
                     Ok(_) => continue,

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::{Appd, compositor, system_ui_dir};
 use weft_compositor::backend::Screenshot;
 use weft_compositor::server::{Command as Compositor, Handle};
-use weft_protocol::appd::{Reply, Request};
+use weft_protocol::appd::{Event, Request};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// hello's page background, #f4f1ea.
@@ -95,10 +95,10 @@ fn start(appd: Appd, handle_size: (i32, i32), no_jit: bool) -> (Appd, Handle) {
 }
 
 /// The next message `session`'s app sent to its UI.
-fn app_message(events: &Receiver<Reply>, session: u64) -> Option<String> {
+fn app_message(events: &Receiver<Event>, session: u64) -> Option<String> {
     let deadline = Instant::now() + WAIT;
     while let Ok(event) = events.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if let Reply::IpcMessage { session: from, message, .. } = event
+        if let Event::IpcMessage { session: from, message, .. } = event
             && from == session
         {
             return Some(message);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{CommandFactory, Parser, Subcommand};
-use weft_protocol::appd::{LogLine, LogStream, Reply, Request, SessionInfo, SessionState};
+use weft_protocol::appd::{Event, LogLine, LogStream, Reply, Request, SessionInfo, SessionState};
 use weft_protocol::appd_client::Client;
 
 /// Talks to weft-appd over its Unix socket.
@@ -104,12 +104,12 @@ async fn launch(client: &mut Client, app_id: &str) -> Result<()> {
     };
     println!("session {session}: starting {app_id}");
     loop {
-        match client.next().await? {
-            Reply::AppReady { session: ready, .. } if ready == session => {
+        match client.next_event().await? {
+            Event::AppReady { session: ready, .. } if ready == session => {
                 println!("session {session}: ready");
                 return Ok(());
             }
-            Reply::AppState { session: stopped, reason, state: SessionState::Stopped, .. }
+            Event::AppState { session: stopped, reason, state: SessionState::Stopped, .. }
                 if stopped == session =>
             {
                 bail!("session {session} stopped: {}", reason.unwrap_or_default());
@@ -130,8 +130,8 @@ async fn terminate(client: &mut Client, session: u64) -> Result<()> {
 /// Waits for the session's Stopped event and returns its reason.
 async fn wait_stopped(client: &mut Client, session: u64) -> Result<String> {
     loop {
-        if let Reply::AppState { session: from, state: SessionState::Stopped, reason, .. } =
-            client.next().await?
+        if let Event::AppState { session: from, state: SessionState::Stopped, reason, .. } =
+            client.next_event().await?
             && from == session
         {
             return Ok(reason.unwrap_or_default());
@@ -245,7 +245,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Restart { session } => {
             let app_id = match client.request(&Request::QueryAppState { session }).await? {
-                Reply::AppState { app_id, .. } => app_id,
+                Reply::SessionState { app_id, .. } => app_id,
                 Reply::Error { code, message } => bail!("{code:?}: {message}"),
                 other => bail!("unexpected answer {other:?}"),
             };
@@ -262,7 +262,8 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let answer = tokio::time::timeout(Duration::from_secs_f64(timeout), async {
                 loop {
-                    if let Reply::IpcMessage { session: from, message, .. } = client.next().await?
+                    if let Event::IpcMessage { session: from, message, .. } =
+                        client.next_event().await?
                         && from == session
                     {
                         return anyhow::Ok(message);
@@ -281,11 +282,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if follow {
                 loop {
-                    match client.next().await? {
-                        Reply::LogLine { session: from, line } if from == session => {
+                    match client.next_event().await? {
+                        Event::LogLine { session: from, line } if from == session => {
                             print_log_line(&line);
                         }
-                        Reply::LogsEnd { session: from, reason } if from == session => {
+                        Event::LogsEnd { session: from, reason } if from == session => {
                             println!(
                                 "-- session {session} stopped: {}",
                                 reason.unwrap_or_default()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd::{Event, Reply, Request, SessionState};
 use weft_protocol::appd_client::Client;
 
 /// A daemon with a store holding signed, installed apps.
@@ -194,13 +194,13 @@ fn remove_cgroup_tree(cgroup: &Path) {
 /// Waits for the event `wanted` picks, failing after 60 s.
 pub async fn expect_event<T>(
     client: &mut Client,
-    mut wanted: impl FnMut(&Reply) -> Option<T>,
+    mut wanted: impl FnMut(&Event) -> Option<T>,
 ) -> T {
     let deadline = Duration::from_secs(60);
     tokio::time::timeout(deadline, async {
         loop {
-            let message = client.next().await.unwrap();
-            if let Some(found) = wanted(&message) {
+            let event = client.next_event().await.unwrap();
+            if let Some(found) = wanted(&event) {
                 return found;
             }
         }
@@ -211,7 +211,7 @@ pub async fn expect_event<T>(
 
 pub async fn wait_ready(client: &mut Client, session: u64) {
     expect_event(client, |m| {
-        matches!(m, Reply::AppReady { session: s, .. } if *s == session).then_some(())
+        matches!(m, Event::AppReady { session: s, .. } if *s == session).then_some(())
     })
     .await;
 }
@@ -222,7 +222,7 @@ pub async fn say(client: &mut Client, session: u64, message: &str) -> String {
         client.request(&Request::IpcForward { session, message: message.into() }).await.unwrap();
     assert_eq!(forwarded, Reply::Ok);
     expect_event(client, |m| match m {
-        Reply::IpcMessage { session: s, message, .. } if *s == session => Some(message.clone()),
+        Event::IpcMessage { session: s, message, .. } if *s == session => Some(message.clone()),
         _ => None,
     })
     .await
@@ -237,7 +237,7 @@ pub async fn launch(client: &mut Client, app: &str) -> u64 {
 
 pub async fn stopped_reason(client: &mut Client, session: u64) -> String {
     expect_event(client, |message| match message {
-        Reply::AppState { session: s, state: SessionState::Stopped, reason, .. }
+        Event::AppState { session: s, state: SessionState::Stopped, reason, .. }
             if *s == session =>
         {
             reason.clone()

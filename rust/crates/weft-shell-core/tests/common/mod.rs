@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use weft_protocol::appd::{Reply, Request, SessionState};
+use weft_protocol::appd::{Event, Reply, Request, SessionState};
 use weft_protocol::appd_client::Client;
 
 /// A binary built beside this test (`target/debug/<name>`).
@@ -143,9 +143,9 @@ impl Appd {
                 panic!("{app_id} was not launched")
             };
             loop {
-                match client.next().await.unwrap() {
-                    Reply::AppReady { session: ready, .. } if ready == session => return session,
-                    Reply::AppState {
+                match client.next_event().await.unwrap() {
+                    Event::AppReady { session: ready, .. } if ready == session => return session,
+                    Event::AppState {
                         session: s, state: SessionState::Stopped, reason, ..
                     } if s == session => {
                         panic!("{app_id} stopped before READY: {reason:?}")
@@ -157,7 +157,7 @@ impl Appd {
     }
 
     /// Every event weft-appd broadcasts from now on.
-    pub fn events(&self) -> std::sync::mpsc::Receiver<Reply> {
+    pub fn events(&self) -> std::sync::mpsc::Receiver<Event> {
         let socket = self.socket();
         let (sender, events) = std::sync::mpsc::channel();
         let (connected, ready) = std::sync::mpsc::channel();
@@ -165,7 +165,7 @@ impl Appd {
             block_on(async {
                 let mut client = Client::connect(&socket).await.unwrap();
                 connected.send(()).unwrap();
-                while let Ok(event) = client.next().await {
+                while let Ok(event) = client.next_event().await {
                     if sender.send(event).is_err() {
                         return;
                     }
@@ -179,7 +179,7 @@ impl Appd {
     /// The state and stop reason of `session`.
     pub fn state(&self, session: u64) -> (SessionState, Option<String>) {
         match self.request(Request::QueryAppState { session }) {
-            Reply::AppState { state, reason, .. } => (state, reason),
+            Reply::SessionState { state, reason, .. } => (state, reason),
             other => panic!("no state for session {session}: {other:?}"),
         }
     }
