@@ -2,40 +2,64 @@
 //! directories and opens paths beneath them on request. Every path is resolved
 //! by the kernel with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`
 //! relative to a root descriptor: no textual `..` filtering exists to get
-//! wrong. Read-only roots refuse write opens. Results travel back as file
+//! wrong. Read-only roots refuse write opens, and live on a locked read-only
+//! mount ([`readonly`]), so no descriptor beneath them (the root's own, a file
+//! opened for reading) can create, write, rename, link, `chmod` or `chown`
+//! anything: the kernel answers `EROFS`. Results travel back as file
 //! descriptors (`SCM_RIGHTS`), so data never passes through the protocol.
 
 use std::io::{BufRead, BufReader, IoSlice, Read};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
 use weft_protocol::portal::{MAX_REQUEST_BYTES, PortalReply, PortalRequest};
 
+pub mod readonly;
+
 /// One allowed directory.
 pub struct Root {
     /// Its name in requests (`app-data`, `xdg-documents`).
     pub name: String,
-    /// The open directory.
+    /// The open directory (for a read-only root, an `O_PATH` descriptor on its
+    /// locked read-only mount).
     pub dir: OwnedFd,
     /// Whether writes are allowed beneath it.
     pub writable: bool,
 }
 
 impl Root {
-    /// Opens `path` as a root.
-    pub fn open(name: &str, path: &Path, writable: bool) -> Result<Self> {
-        let dir = rustix::fs::open(
-            path,
-            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("opening the {name} root {}", path.display()))?;
-        Ok(Self { name: name.to_owned(), dir, writable })
+    /// Opens the roots `(name, dir, writable)`: writable ones as plain
+    /// directories, read-only ones on locked read-only mounts
+    /// ([`readonly::seal`]).
+    pub fn open_all(specs: Vec<(String, PathBuf, bool)>) -> Result<Vec<Self>> {
+        let read_only: Vec<_> = specs
+            .iter()
+            .filter(|(_, _, writable)| !writable)
+            .map(|(name, dir, _)| (name.clone(), dir.clone()))
+            .collect();
+        let mut sealed =
+            if read_only.is_empty() { Vec::new() } else { readonly::seal(&read_only)? }.into_iter();
+        specs
+            .into_iter()
+            .map(|(name, path, writable)| {
+                let dir = if writable {
+                    rustix::fs::open(
+                        &path,
+                        OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )
+                    .with_context(|| format!("opening the {name} root {}", path.display()))?
+                } else {
+                    sealed.next().context("a sealed read-only root went missing")?
+                };
+                Ok(Self { name, dir, writable })
+            })
+            .collect()
     }
 }
 

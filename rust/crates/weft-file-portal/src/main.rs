@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use weft_file_portal::{Root, serve};
+use weft_file_portal::{Root, readonly, serve};
 
 /// Opens paths beneath a session's allowed roots and hands back descriptors.
 #[derive(Parser)]
@@ -29,7 +29,7 @@ struct Cli {
     roots: Vec<String>,
 }
 
-fn parse_root(spec: &str) -> anyhow::Result<Root> {
+fn parse_root(spec: &str) -> anyhow::Result<(String, PathBuf, bool)> {
     let (name, rest) =
         spec.split_once('=').ok_or_else(|| anyhow::anyhow!("{spec:?} is not NAME=DIR:MODE"))?;
     let (dir, mode) =
@@ -39,10 +39,19 @@ fn parse_root(spec: &str) -> anyhow::Result<Root> {
         "ro" => false,
         other => anyhow::bail!("mode {other:?} is neither rw nor ro"),
     };
-    Root::open(name, std::path::Path::new(dir), writable)
+    Ok((name.to_owned(), PathBuf::from(dir), writable))
 }
 
 fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == readonly::HELPER_FLAG) {
+        return match readonly::helper(&std::env::args().skip(2).collect::<Vec<_>>()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -53,8 +62,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = (|| {
-        let roots =
-            cli.roots.iter().map(|spec| parse_root(spec)).collect::<anyhow::Result<Vec<_>>>()?;
+        let roots = Root::open_all(
+            cli.roots.iter().map(|spec| parse_root(spec)).collect::<anyhow::Result<Vec<_>>>()?,
+        )?;
         let listener = match &cli.socket {
             Some(socket) => {
                 let _ = std::fs::remove_file(socket);
