@@ -175,11 +175,18 @@ in
       # and the app shells' SpiderMonkey JIT and Mesa's llvmpipe write code:
       # none of them can run without executable memory made at run time.
       MemoryDenyWriteExecute = false;
-      # The app shells' engine pins its threads (sched_setaffinity).
+      # The app shells' engine pins its threads (sched_setaffinity). The file
+      # portal puts read-only roots on a locked read-only mount made in a
+      # user and mount namespace of its own (@mount, and the two namespace
+      # kinds below); the runtime and the app shells' own seccomp filters
+      # refuse new namespaces (weft-sandbox), so only appd and the portal
+      # could make one.
       SystemCallFilter = [
         "@system-service"
+        "@mount"
         "~@privileged"
       ];
+      RestrictNamespaces = "user mnt";
       # 127.0.0.1 for the system UI's WebSocket, Unix for everything else;
       # apps granted net:fetch reach their origins over IPv4 or IPv6.
       RestrictAddressFamilies = [

@@ -23,9 +23,8 @@ pub const COMMON_SYSCALLS: &[i64] = &[
     libc::SYS_madvise,
     libc::SYS_memfd_create,
     // Threads and their synchronisation.
+    // (`clone` too, without namespace flags: `apply_to_all_threads` adds it.)
     libc::SYS_futex,
-    libc::SYS_clone,
-    libc::SYS_clone3,
     libc::SYS_set_robust_list,
     libc::SYS_rseq,
     libc::SYS_sched_yield,
@@ -102,6 +101,18 @@ pub const SOCKET_SYSCALLS: &[i64] = &[
     libc::SYS_sendmmsg,
     libc::SYS_recvmmsg,
 ];
+
+/// The `clone` flags that make new namespaces. A sandboxed process never
+/// makes one: a new user namespace would give it capabilities there, and the
+/// kernel surface that comes with them. (`CLONE_NEWTIME` is left out: in
+/// `clone`'s flags its bit is part of the exit signal; `clone3` is refused.)
+const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u64;
 
 /// Why the filter could not be built or applied.
 #[derive(Debug, thiserror::Error)]
@@ -180,22 +191,44 @@ impl Allowlist {
 
     /// Applies the list to every thread of the process (`SECCOMP_FILTER_FLAG_TSYNC`)
     /// and returns its length. The process needs `PR_SET_NO_NEW_PRIVS` first.
-    pub fn apply_to_all_threads(self) -> Result<usize, Error> {
-        let allowed = self.rules.len();
-        let filter = SeccompFilter::new(
-            self.rules,
-            SeccompAction::Errno(libc::EPERM as u32),
-            SeccompAction::Allow,
-            TargetArch::x86_64,
+    ///
+    /// Every process may start threads: `clone` is added, allowed only without
+    /// [`NAMESPACE_FLAGS`]. `clone3` takes its flags in memory a filter cannot
+    /// read, so a filter installed first answers it `ENOSYS`, on which the C
+    /// library falls back to `clone`. (Of two filters the kernel takes the
+    /// stricter answer: the list allows `clone3`, the first filter's `ENOSYS`
+    /// wins; the list goes last because it forbids installing filters.)
+    pub fn apply_to_all_threads(mut self) -> Result<usize, Error> {
+        let no_namespaces = SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(NAMESPACE_FLAGS),
+            0,
         )
+        .and_then(|condition| SeccompRule::new(vec![condition]))
         .map_err(|error| Error(error.to_string()))?;
-        let program: BpfProgram = filter
-            .try_into()
-            .map_err(|error: seccompiler::BackendError| Error(error.to_string()))?;
-        seccompiler::apply_filter_all_threads(&program)
-            .map_err(|error| Error(error.to_string()))?;
+        self.rules.insert(libc::SYS_clone, vec![no_namespaces]);
+        let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+        install(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32))?;
+        self.rules.insert(libc::SYS_clone3, Vec::new());
+        let allowed = self.rules.len();
+        install(self.rules, SeccompAction::Errno(libc::EPERM as u32), SeccompAction::Allow)?;
         Ok(allowed)
     }
+}
+
+/// Builds and applies one filter to every thread: `matched` for the calls
+/// `rules` name (with their conditions), `otherwise` for the rest.
+fn install(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    otherwise: SeccompAction,
+    matched: SeccompAction,
+) -> Result<(), Error> {
+    let filter = SeccompFilter::new(rules, otherwise, matched, TargetArch::x86_64)
+        .map_err(|error| Error(error.to_string()))?;
+    let program: BpfProgram =
+        filter.try_into().map_err(|error: seccompiler::BackendError| Error(error.to_string()))?;
+    seccompiler::apply_filter_all_threads(&program).map_err(|error| Error(error.to_string()))
 }
 
 #[cfg(test)]
@@ -218,7 +251,15 @@ mod tests {
             let unix = std::os::unix::net::UnixDatagram::unbound().is_ok();
             let inet = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.raw_os_error());
             let exec = Command::new("/bin/true").status().map_err(|e| e.raw_os_error());
-            println!("allowed={allowed} unix={unix} inet={inet:?} exec={exec:?}");
+            let thread = std::thread::spawn(|| 7).join().unwrap();
+            let namespaces = [libc::CLONE_NEWUSER, libc::CLONE_NEWNS, libc::CLONE_NEWNET]
+                .map(|flag| raw_clone(flag as u64 | libc::SIGCHLD as u64));
+            let plain = raw_clone(libc::SIGCHLD as u64);
+            println!(
+                "allowed={allowed} unix={unix} inet={inet:?} exec={exec:?} thread={thread} \
+                 namespaces={namespaces:?} plain={plain:?} clone3={:?}",
+                raw_clone3()
+            );
             return;
         }
         let report = weft_testkit::rerun_in_child(
@@ -226,10 +267,46 @@ mod tests {
             CHILD,
         );
         let expected = format!(
-            "allowed={} unix=true inet=Err(Some({eperm})) exec=Err(Some({eperm}))",
-            COMMON_SYSCALLS.len() + 1,
-            eperm = libc::EPERM
+            "allowed={} unix=true inet=Err(Some({eperm})) exec=Err(Some({eperm})) thread=7 \
+             namespaces=[Err({eperm}), Err({eperm}), Err({eperm})] plain=Ok(()) \
+             clone3=Err({enosys})",
+            COMMON_SYSCALLS.len() + 3,
+            eperm = libc::EPERM,
+            enosys = libc::ENOSYS,
         );
         assert!(report.contains(&expected), "{expected:?} not in:\n{report}");
+    }
+
+    /// `clone(flags)` as an attacker in the sandbox would call it: a child
+    /// that exits at once (reaped here), or the error number.
+    #[expect(unsafe_code, reason = "the raw clone system call is the attack under test")]
+    fn raw_clone(flags: u64) -> Result<(), i32> {
+        // SAFETY: without CLONE_VM the child gets a copy of this process's
+        // memory and runs on from here; it only calls _exit, which is
+        // async-signal-safe and touches nothing shared.
+        let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+        match pid {
+            // SAFETY: see above: the child exits at once.
+            0 => unsafe { libc::_exit(0) },
+            -1 => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+            pid => {
+                let mut status = 0;
+                // SAFETY: waits for the child made above; `status` outlives the call.
+                unsafe { libc::waitpid(pid as i32, &raw mut status, 0) };
+                Ok(())
+            }
+        }
+    }
+
+    /// `clone3` with an empty argument: the error number it gets.
+    #[expect(unsafe_code, reason = "the raw clone3 system call is the attack under test")]
+    fn raw_clone3() -> Result<(), i32> {
+        // SAFETY: a null argument of size 0 is refused by the kernel (EINVAL)
+        // or the filter before any process is made.
+        let result = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0) };
+        match result {
+            -1 => Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)),
+            _ => Ok(()),
+        }
     }
 }
