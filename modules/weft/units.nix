@@ -159,6 +159,9 @@ in
       # cgroup, so its delegated subtree must stay writable.
       Delegate = true;
       ProtectControlGroups = false;
+      # /var/lib/weft-appd ($STATE_DIRECTORY), the session user's: the
+      # newest version of each app launched (rollback protection).
+      StateDirectory = "weft-appd";
       Restart = "on-failure";
       ReadWritePaths = [
         runtimeDir

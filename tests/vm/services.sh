@@ -4,4 +4,4 @@ mount_service_command='weft-mount-helper serve --listen /run/weft/mount.sock'
 mount_socket=/run/weft/mount.sock
 compositor_command='weft-compositor --backend drm'
 appd_command='weft-appd --config /etc/weft/appd.toml'
-appd_environment=WEFT_SHELL_NO_JIT=false
+appd_environment='STATE_DIRECTORY=/var/lib/weft-appd WEFT_SHELL_NO_JIT=false'

@@ -23,7 +23,8 @@ use weft_protocol::appd::{ErrorCode, Event, Request};
 pub enum Authority {
     /// Everything.
     Operator,
-    /// Everything but other sessions' output (`QUERY_LOGS` is the operator's).
+    /// Everything but sessions' output and consent to downgrades
+    /// (`QUERY_LOGS` and `ALLOW_DOWNGRADE` are the operator's).
     SystemUi,
     /// Only this session's IPC, UI attachment and state.
     SessionUi(u64),
@@ -34,7 +35,9 @@ impl Authority {
     pub fn check(self, request: &Request) -> Result<(), (ErrorCode, String)> {
         let allowed = match (self, request) {
             (_, Request::Hello { .. }) | (Self::Operator, _) => true,
-            (Self::SystemUi, request) => !matches!(request, Request::QueryLogs { .. }),
+            (Self::SystemUi, request) => {
+                !matches!(request, Request::QueryLogs { .. } | Request::AllowDowngrade { .. })
+            }
             (
                 Self::SessionUi(own),
                 Request::IpcForward { session, .. }
@@ -91,6 +94,7 @@ fn describe(request: &Request) -> String {
         Request::FocusSession { session } => format!("focus session {session}"),
         Request::PanelGesture { .. } => "send panel gestures".to_owned(),
         Request::QueryLogs { session, .. } => format!("read session {session}'s logs"),
+        Request::AllowDowngrade { app_id } => format!("allow a downgrade of {app_id:?}"),
     }
 }
 
@@ -177,6 +181,7 @@ mod tests {
             Request::FocusSession { session: 2 },
             Request::PanelGesture { gesture: "home".into() },
             Request::QueryLogs { session: 2, follow: false },
+            Request::AllowDowngrade { app_id: "org.weft.test".into() },
         ];
         for request in &others {
             let (code, message) = ui.check(request).unwrap_err();
@@ -189,6 +194,8 @@ mod tests {
         assert!(
             Authority::SystemUi.check(&Request::QueryLogs { session: 1, follow: true }).is_err()
         );
+        let downgrade = Request::AllowDowngrade { app_id: "a.b".into() };
+        assert_eq!(Authority::SystemUi.check(&downgrade).unwrap_err().0, ErrorCode::Forbidden);
         assert!(Authority::SystemUi.check(&Request::LaunchApp { app_id: "a.b".into() }).is_ok());
     }
 

@@ -26,6 +26,10 @@ pub struct Config {
     pub trusted_keys: PathBuf,
     /// The app store roots (see `weft_verify::store`).
     pub store_roots: Vec<PathBuf>,
+    /// Where weft-appd keeps what must survive it: the version ledger
+    /// (`$STATE_DIRECTORY`, else `$XDG_STATE_HOME/weft`, else
+    /// `~/.local/state/weft`; see [`crate::versions`]).
+    pub state_dir: PathBuf,
     /// Where apps' `app-data` directories live (`$XDG_DATA_HOME/weft/app-data`).
     pub app_data_root: PathBuf,
     /// The user's documents directory (`XDG_DOCUMENTS_DIR`, else `~/Documents`).
@@ -133,6 +137,8 @@ impl Config {
                 .or(settings.trusted_keys)
                 .unwrap_or_default(),
             store_roots: weft_verify::store::store_roots(),
+            state_dir: crate::versions::state_dir()
+                .context("no state directory: set STATE_DIRECTORY, XDG_STATE_HOME or HOME")?,
             app_data_root: data_home.join("weft/app-data"),
             documents_dir: env_path("XDG_DOCUMENTS_DIR").unwrap_or_else(|| home.join("Documents")),
             ready_timeout: env_millis("WEFT_READY_TIMEOUT_MS", settings.ready_timeout_ms)?,

@@ -35,6 +35,7 @@ use crate::cgroup::{Cgroups, SessionCgroup};
 use crate::config::Config;
 use crate::image_mounts::{ImageMounts, MountAction, MountError};
 use crate::usage;
+use crate::versions::{Refusal, VersionLedger};
 
 /// Events kept for clients that read slowly; older ones are dropped for them.
 const EVENT_BACKLOG: usize = 1024;
@@ -85,6 +86,8 @@ struct Processes {
 #[derive(Clone)]
 struct Launch {
     id: AppId,
+    /// The manifest's (verified) version.
+    version: semver::Version,
     package: PathBuf,
     capabilities: Vec<Capability>,
     /// The manifest's `limits.cpu`, in percent of one core.
@@ -168,6 +171,8 @@ pub struct Daemon {
     /// session's authority.
     ui_channels: tokio::sync::mpsc::UnboundedSender<(u64, std::os::unix::net::UnixStream)>,
     ui_channel_receiver: Mutex<Option<UiChannels>>,
+    /// The newest version launched of each app.
+    versions: VersionLedger,
 }
 
 /// Where the server takes app shells' session channels from.
@@ -175,7 +180,8 @@ pub type UiChannels = tokio::sync::mpsc::UnboundedReceiver<(u64, std::os::unix::
 
 impl Daemon {
     /// A daemon with no sessions; it takes over its cgroup if it is delegated.
-    pub fn new(config: Config) -> Arc<Self> {
+    /// Fails when its version ledger cannot be read.
+    pub fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         // No session outlives its daemon (its processes die with it), so what
         // a killed daemon left in `sessions/` is stale: its sockets would stop
         // this daemon's sessions of the same numbers from binding.
@@ -192,7 +198,8 @@ impl Daemon {
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let (log_lines, _) = broadcast::channel(EVENT_BACKLOG);
         let (ui_channels, ui_channel_receiver) = tokio::sync::mpsc::unbounded_channel();
-        Arc::new(Self {
+        let versions = VersionLedger::load(&config.state_dir)?;
+        Ok(Arc::new(Self {
             cgroups: Cgroups::detect(config.cgroups, config.session_limits.clone()),
             config,
             sessions: Mutex::new(BTreeMap::new()),
@@ -204,7 +211,8 @@ impl Daemon {
             spawning: Mutex::new(()),
             ui_channels,
             ui_channel_receiver: Mutex::new(Some(ui_channel_receiver)),
-        })
+            versions,
+        }))
     }
 
     /// The app shells' session channels (once: the server takes them).
@@ -383,6 +391,20 @@ impl Daemon {
         let _ = self.log_lines.send((session, LogItem::Line(line)));
     }
 
+    /// Lets the next launch of `app_id` be of any version (the operator's
+    /// consent to a downgrade); says which version it forgets.
+    pub fn allow_downgrade(&self, app_id: &str) -> Result<Option<semver::Version>, Failure> {
+        let id = AppId::new(app_id).map_err(|error| {
+            Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
+        })?;
+        let forgotten = self
+            .versions
+            .allow_downgrade(&id)
+            .map_err(|error| Failure::new(ErrorCode::InvalidState, format!("{error:#}")))?;
+        tracing::warn!(app = %id, ?forgotten, "the operator allowed a downgrade");
+        Ok(forgotten)
+    }
+
     /// Every app in every store root, verified.
     pub fn installed(&self) -> Result<Vec<InstalledApp>, Failure> {
         Ok(crate::installed::list(&self.config.store_roots, &self.trusted()?))
@@ -405,6 +427,15 @@ impl Daemon {
             Some(mounts) => self.launch_from_image(mounts, id).await?,
             None => self.launch_from_store(id).await?,
         };
+        if let Err(refusal) = self.versions.admit(&launch.id, &launch.version) {
+            tracing::warn!(app = %launch.id, "launch refused: {refusal}");
+            self.release_image(&launch.id).await;
+            let code = match refusal {
+                Refusal::Downgrade { .. } => ErrorCode::Downgrade,
+                Refusal::Write { .. } => ErrorCode::LaunchFailed,
+            };
+            return Err(Failure::new(code, refusal.to_string()));
+        }
 
         let session = {
             let mut next = self.next_session.lock().expect("session counter lock");
@@ -484,6 +515,7 @@ impl Daemon {
             })?;
         Ok(Launch {
             id,
+            version: manifest.version,
             package,
             capabilities: manifest.capabilities,
             cpu_percent: manifest.limits.cpu_percent,
@@ -520,6 +552,7 @@ impl Daemon {
                 let manifest = inspection.manifest;
                 Ok(Launch {
                     id,
+                    version: manifest.version,
                     package,
                     capabilities: manifest.capabilities,
                     cpu_percent: manifest.limits.cpu_percent,

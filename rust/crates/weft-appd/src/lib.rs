@@ -13,3 +13,4 @@ pub mod installed;
 pub mod server;
 pub mod settings;
 pub mod usage;
+pub mod versions;

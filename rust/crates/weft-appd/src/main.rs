@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
                 _ = interrupt.recv() => {}
             }
         };
-        weft_appd::server::serve(Daemon::new(config), shutdown).await
+        weft_appd::server::serve(Daemon::new(config)?, shutdown).await
     }
     .await;
     match result {

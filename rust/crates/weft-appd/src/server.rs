@@ -426,5 +426,9 @@ async fn handle(daemon: &Arc<Daemon>, request: Request) -> Result<Reply, Failure
         Request::QueryLogs { session, .. } => {
             Reply::Logs { session, lines: daemon.logs(session, false)?.lines }
         }
+        Request::AllowDowngrade { app_id } => {
+            daemon.allow_downgrade(&app_id)?;
+            Reply::Ok
+        }
     })
 }

@@ -69,6 +69,13 @@ pub enum Request {
         /// The gesture's name, such as `swipe-up`.
         gesture: String,
     },
+    /// The operator's consent to launching an older version of an app than
+    /// one launched before: its next launch, of any version, is admitted.
+    /// Answered with `OK`; the operator's alone.
+    AllowDowngrade {
+        /// The app id.
+        app_id: String,
+    },
     /// The session's recent output (answered with `LOGS`); with `follow`, every
     /// later line comes to this connection as a `LOG_LINE` event.
     QueryLogs {
@@ -196,6 +203,9 @@ pub enum ErrorCode {
     /// The connection's authority does not cover the request (an app's UI
     /// may act only for its own session).
     Forbidden,
+    /// The app's version is older than one launched before; the operator
+    /// must allow the downgrade (`ALLOW_DOWNGRADE`).
+    Downgrade,
 }
 
 /// The answer to one request, sent to the connection that asked.

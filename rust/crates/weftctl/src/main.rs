@@ -67,6 +67,12 @@ enum Command {
     },
     /// Lists the installed apps.
     Installed,
+    /// Allows the next launch of an app to be of an older version than one
+    /// launched before (weft-appd refuses downgrades otherwise).
+    AllowDowngrade {
+        /// The app id.
+        app_id: String,
+    },
     /// Prints every event until interrupted.
     Watch,
     /// Shows live per-session CPU, memory, IPC counts and restarts.
@@ -302,6 +308,13 @@ async fn run(cli: Cli) -> Result<()> {
             top(&mut client, Duration::from_secs_f64(interval.max(0.1)), iterations).await?;
         }
         Command::Completions { .. } => unreachable!("answered without a connection"),
+        Command::AllowDowngrade { app_id } => {
+            match client.request(&Request::AllowDowngrade { app_id: app_id.clone() }).await? {
+                Reply::Ok => println!("{app_id}: its next launch may be of an older version"),
+                Reply::Error { code, message } => bail!("{code:?}: {message}"),
+                other => bail!("unexpected answer {other:?}"),
+            }
+        }
         Command::Installed => match client.request(&Request::QueryInstalledApps).await? {
             Reply::InstalledApps { apps } => {
                 for app in apps {
