@@ -11,7 +11,13 @@
 //! `ok <mount point>` / `ok`, or `error <message>`; then the connection
 //! closes. Requests are handled one at a time, so two device operations never
 //! race; a client gets [`REQUEST_TIMEOUT`] to send its line.
+//!
+//! Every user holds only the mounts it asked for: the service counts each
+//! app's mounts per caller uid (from the socket's peer credentials), an
+//! `unmount` from a uid that holds none of that app is refused, and the image
+//! is unmounted when its last holder lets go. Root may unmount any app.
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
@@ -71,11 +77,63 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     }
 }
 
-/// Carries out one request; the answer line without its newline.
-pub fn answer(paths: &SystemPaths, request: &Request) -> String {
+/// Who holds each mounted app: per app id, per uid, how many mounts it asked
+/// for and has not given back.
+#[derive(Debug, Default)]
+pub struct Holders(HashMap<String, BTreeMap<u32, u32>>);
+
+/// What an `unmount` from a uid comes to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Release {
+    /// The last hold is gone (or root asked): unmount the image.
+    Unmount,
+    /// Other holds remain: only the caller's was released.
+    Keep,
+}
+
+impl Holders {
+    /// Records that `uid` mounted `id`.
+    pub fn hold(&mut self, id: &str, uid: u32) {
+        *self.0.entry(id.to_owned()).or_default().entry(uid).or_default() += 1;
+    }
+
+    /// Releases one of `uid`'s holds on `id`; refused, naming both, when it
+    /// holds none. Root releases every hold.
+    pub fn release(&mut self, id: &str, uid: u32) -> Result<Release, String> {
+        if uid == 0 {
+            self.0.remove(id);
+            return Ok(Release::Unmount);
+        }
+        let refusal =
+            || format!("{id} is not mounted for uid {uid}: only its holders may unmount it");
+        let holds = self.0.get_mut(id).ok_or_else(refusal)?;
+        let count = holds.get_mut(&uid).ok_or_else(refusal)?;
+        *count -= 1;
+        if *count == 0 {
+            holds.remove(&uid);
+        }
+        if holds.is_empty() {
+            self.0.remove(id);
+            Ok(Release::Unmount)
+        } else {
+            Ok(Release::Keep)
+        }
+    }
+}
+
+/// Carries out one request of a client of `uid`; the answer line without its
+/// newline.
+pub fn answer(paths: &SystemPaths, holders: &mut Holders, uid: u32, request: &Request) -> String {
     let result = match request {
-        Request::Mount(id) => mount(paths, id).map(|target| format!("ok {}", target.display())),
-        Request::Unmount(id) => unmount(paths, id).map(|()| "ok".to_owned()),
+        Request::Mount(id) => mount(paths, id).map(|target| {
+            holders.hold(id, uid);
+            format!("ok {}", target.display())
+        }),
+        Request::Unmount(id) => match holders.release(id, uid) {
+            Ok(Release::Unmount) => unmount(paths, id).map(|()| "ok".to_owned()),
+            Ok(Release::Keep) => Ok("ok".to_owned()),
+            Err(refusal) => return format!("error {refusal}"),
+        },
     };
     result.unwrap_or_else(|error| format!("error {}", one_line(&error.to_string())))
 }
@@ -83,6 +141,7 @@ pub fn answer(paths: &SystemPaths, request: &Request) -> String {
 /// Serves connections on `listener` one at a time, forever. Returns only when
 /// accepting fails for good (the socket is not a listening one).
 pub fn serve(listener: &UnixListener, paths: &SystemPaths) -> io::Error {
+    let mut holders = Holders::default();
     loop {
         let stream = match listener.accept() {
             Ok((stream, _)) => stream,
@@ -95,7 +154,7 @@ pub fn serve(listener: &UnixListener, paths: &SystemPaths) -> io::Error {
                 continue;
             }
         };
-        if let Err(error) = handle(stream, paths) {
+        if let Err(error) = handle(stream, paths, &mut holders) {
             eprintln!("weft-mount-helper: a client: {error}");
         }
     }
@@ -106,7 +165,8 @@ fn is_fatal_accept_error(error: &io::Error) -> bool {
     matches!(Errno::from_io_error(error), Some(Errno::INVAL | Errno::NOTSOCK | Errno::BADF))
 }
 
-fn handle(stream: UnixStream, paths: &SystemPaths) -> io::Result<()> {
+fn handle(stream: UnixStream, paths: &SystemPaths, holders: &mut Holders) -> io::Result<()> {
+    let uid = rustix::net::sockopt::socket_peercred(&stream)?.uid.as_raw();
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
     let mut line = Vec::new();
@@ -121,7 +181,7 @@ fn handle(stream: UnixStream, paths: &SystemPaths) -> io::Result<()> {
         Err(error) => return Err(error),
     };
     let reply = match &request {
-        Ok(request) => answer(paths, request),
+        Ok(request) => answer(paths, holders, uid, request),
         Err(error) => format!("error {error}"),
     };
     (&stream).write_all(format!("{reply}\n").as_bytes())?;
@@ -169,6 +229,26 @@ mod tests {
                 "{hostile:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_user_releases_only_its_own_holds_and_the_last_one_unmounts() {
+        let mut holders = Holders::default();
+        holders.hold("a.b", 1000);
+        holders.hold("a.b", 1000);
+        holders.hold("a.b", 1001);
+        assert_eq!(
+            holders.release("a.b", 1002),
+            Err("a.b is not mounted for uid 1002: only its holders may unmount it".into())
+        );
+        assert!(holders.release("c.d", 1000).is_err(), "held nothing of c.d");
+        assert_eq!(holders.release("a.b", 1000), Ok(Release::Keep));
+        assert_eq!(holders.release("a.b", 1000), Ok(Release::Keep));
+        assert!(holders.release("a.b", 1000).is_err(), "released more than it held");
+        assert_eq!(holders.release("a.b", 1001), Ok(Release::Unmount));
+        holders.hold("a.b", 1000);
+        assert_eq!(holders.release("a.b", 0), Ok(Release::Unmount), "root unmounts any");
+        assert!(holders.release("a.b", 1000).is_err());
     }
 
     #[test]

@@ -145,3 +145,43 @@ fn without_a_socket_from_systemd_serve_says_how_to_run_it() {
         "{stderr}"
     );
 }
+
+/// Set in the copy of this test run as another user: the socket to ask.
+const AS_OTHER_USER: &str = "WEFT_MOUNT_TEST_SOCKET";
+
+#[test]
+fn a_user_cannot_unmount_what_it_did_not_mount() {
+    if let Some(socket) = std::env::var_os(AS_OTHER_USER) {
+        print!("{}", ask(Path::new(&socket), b"unmount org.weft.hello\n"));
+        return;
+    }
+    let service = Service::start();
+    let open = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    };
+    open(service.socket.parent().unwrap(), 0o755);
+    open(&service.socket, 0o666);
+    // The attacker: a user of the `weft` group that holds no mount of hello
+    // (`nobody` when the tests run as root, else the tests' own user).
+    let mut attacker = Command::new(std::env::current_exe().unwrap());
+    attacker
+        .args(["a_user_cannot_unmount_what_it_did_not_mount", "--exact", "--nocapture"])
+        .env(AS_OTHER_USER, &service.socket);
+    let uid = if rustix::process::getuid().is_root() {
+        std::os::unix::process::CommandExt::uid(&mut attacker, 65534);
+        std::os::unix::process::CommandExt::gid(&mut attacker, 65534);
+        65534
+    } else {
+        rustix::process::getuid().as_raw()
+    };
+    let output = attacker.output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    let refusal = format!(
+        "error org.weft.hello is not mounted for uid {uid}: only its holders may unmount it\n"
+    );
+    assert!(said.contains(&refusal), "{refusal:?} not in {said:?}");
+    if rustix::process::getuid().is_root() {
+        // Root may unmount any app (here: nothing is mounted, nothing to do).
+        assert_eq!(service.ask(b"unmount org.weft.hello\n"), "ok\n");
+    }
+}
