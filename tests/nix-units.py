@@ -371,7 +371,8 @@ def vm(dump, out):
         argv = [to_vm(word) for word in shlex.split(one(service(system, unit_name)["Service"], "ExecStart"))]
         return shlex.join(argv + list(extra))
 
-    socket = one(service(system, "weft-mount.socket")["Socket"], "ListenStream")
+    socket_unit = service(system, "weft-mount.socket")["Socket"]
+    socket = one(socket_unit, "ListenStream")
     appd = service(system, "weft-appd.service")["Service"]
     env = {name: to_vm(value) for name, value in environment(appd).items()
            if name not in ("PATH", "XDG_RUNTIME_DIR")}
@@ -384,6 +385,10 @@ def vm(dump, out):
         # No systemd hands the helper its socket here: it makes the unit's.
         f"mount_service_command={shlex.quote(vm_command('weft-mount.service', ['--listen', socket]))}",
         f"mount_socket={shlex.quote(socket)}",
+        # No systemd sets the socket's owner here: the scenario `user` does.
+        f"mount_socket_group={shlex.quote(one(socket_unit, 'SocketGroup'))}",
+        f"mount_socket_mode={shlex.quote(one(socket_unit, 'SocketMode'))}",
+        f"appd_user={shlex.quote(one(appd, 'User'))}",
         f"compositor_command={shlex.quote(vm_command('weft-compositor.service'))}",
         f"appd_command={shlex.quote(vm_command('weft-appd.service'))}",
         f"appd_environment={shlex.quote(' '.join(f'{k}={v}' for k, v in sorted(env.items())))}",
@@ -406,7 +411,8 @@ def vm_check(dump):
                     f"`python3 tests/nix-units.py vm {dump} tests/vm` and commit it")
     init = (repo / "tests/vm/init").read_text()
     p.check(". /etc/weft/services.sh" in init, "tests/vm/init does not read /etc/weft/services.sh")
-    for variable in ["mount_service_command", "compositor_command", "appd_command", "appd_environment"]:
+    for variable in ["mount_service_command", "compositor_command", "appd_command", "appd_environment",
+                     "mount_socket_group", "mount_socket_mode", "appd_user"]:
         p.check(f"${variable}" in init, f"tests/vm/init does not use ${variable}")
     for program in ["weft-mount-helper", "weft-compositor", "weft-appd"]:
         p.check(not re.search(rf"^[^#]*\b{program} ", init, re.M),

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-SCENARIOS = ["boot", "tampered", "untrusted", "kill", "cgroup", "cpu"]
+SCENARIOS = ["boot", "tampered", "untrusted", "kill", "cgroup", "cpu", "user"]
 # The compositor's background (backend::BACKGROUND) and weston-simple-shm's
 # fixed 250x250 window with a white border, at the app area's origin.
 BACKGROUND = (0x1C, 0x24, 0x30)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the boot-to-app VM and runs its scenarios under QEMU (TCG):
 #   bash tests/vm/run.sh                 all of them
-#   bash tests/vm/run.sh boot kill       only these (boot tampered untrusted kill cgroup cpu)
+#   bash tests/vm/run.sh boot kill       only these (boot tampered untrusted kill cgroup cpu user)
 # Screenshots, the serial log and the figures land in $WEFT_CACHE_DIR/vm/out.
 set -euo pipefail
 

@@ -2,6 +2,9 @@
 # the VM's /init runs, as the units run it (see VM_PLACES there).
 mount_service_command='weft-mount-helper serve --listen /run/weft/mount.sock'
 mount_socket=/run/weft/mount.sock
+mount_socket_group=weft
+mount_socket_mode=0660
+appd_user=weft
 compositor_command='weft-compositor --backend drm'
 appd_command='weft-appd --config /etc/weft/appd.toml'
 appd_environment='STATE_DIRECTORY=/var/lib/weft-appd WEFT_SHELL_NO_JIT=false'
