@@ -2,10 +2,13 @@
 //! serve` behind a Unix socket, as a WEFT system runs it) or the helper run as
 //! a command (when weft-appd itself runs as root, as in development). Either
 //! verifies the image, maps it through dm-verity and mounts it read-only; a
-//! mount answers the mount point.
+//! mount answers the mount point. [`MountTable`] shares one mount among an
+//! app's sessions.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -119,4 +122,52 @@ async fn run_helper(
         })?;
     let text = if output.status.success() { &output.stdout } else { &output.stderr };
     Ok((output.status.success(), String::from_utf8_lossy(text).trim().to_owned()))
+}
+
+/// The images mounted for this daemon's sessions: per app, its mount point
+/// and how many sessions use it. Each app has a lock of its own, held across
+/// the mount service's answer, so one app's slow mount never holds up
+/// another's launch.
+#[derive(Default)]
+pub struct MountTable {
+    apps: std::sync::Mutex<HashMap<String, Slot>>,
+}
+
+/// One app's entry: its mount point and how many sessions use it, while mounted.
+type Slot = Arc<tokio::sync::Mutex<Option<(PathBuf, usize)>>>;
+
+impl MountTable {
+    /// The mount point of `id`'s image for one more session, mounted through
+    /// `mounts` when no session of the app has it yet.
+    pub async fn acquire(&self, mounts: &ImageMounts, id: &AppId) -> Result<PathBuf, MountError> {
+        let slot = self.slot(id);
+        let mut entry = slot.lock().await;
+        if let Some((path, users)) = entry.as_mut() {
+            *users += 1;
+            return Ok(path.clone());
+        }
+        let path = PathBuf::from(mounts.request(MountAction::Mount, id).await?);
+        *entry = Some((path.clone(), 1));
+        Ok(path)
+    }
+
+    /// One session of `id` no longer needs its image: the last one unmounts it.
+    pub async fn release(&self, mounts: &ImageMounts, id: &AppId) {
+        let slot = self.slot(id);
+        let mut entry = slot.lock().await;
+        let Some((_, users)) = entry.as_mut() else { return };
+        *users -= 1;
+        if *users > 0 {
+            return;
+        }
+        *entry = None;
+        if let Err(error) = mounts.request(MountAction::Unmount, id).await {
+            tracing::warn!(app = %id, "{error}");
+        }
+    }
+
+    fn slot(&self, id: &AppId) -> Slot {
+        let mut apps = self.apps.lock().expect("mount table lock");
+        Arc::clone(apps.entry(id.to_string()).or_default())
+    }
 }

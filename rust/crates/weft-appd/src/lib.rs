@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod image_mounts;
 pub mod installed;
+pub mod lifecycle;
 pub mod server;
 pub mod settings;
 pub mod usage;

@@ -1,0 +1,159 @@
+//! Launching a session: the app id checked, the package found and verified
+//! in the store or its signed image mounted, the version admitted, the
+//! session recorded and its first run started.
+
+use super::*;
+
+impl Daemon {
+    /// Lets the next launch of `app_id` be of any version (the operator's
+    /// consent to a downgrade); says which version it forgets.
+    pub fn allow_downgrade(&self, app_id: &str) -> Result<Option<semver::Version>, Failure> {
+        let id = AppId::new(app_id).map_err(|error| {
+            Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
+        })?;
+        let forgotten = self
+            .versions
+            .allow_downgrade(&id)
+            .map_err(|error| Failure::new(ErrorCode::InvalidState, format!("{error:#}")))?;
+        tracing::warn!(app = %id, ?forgotten, "the operator allowed a downgrade");
+        Ok(forgotten)
+    }
+
+    /// Every app in every store root, verified.
+    pub fn installed(&self) -> Result<Vec<InstalledApp>, Failure> {
+        Ok(crate::installed::list(&self.config.store_roots, &self.trusted()?))
+    }
+
+    fn trusted(&self) -> Result<TrustedKeys, Failure> {
+        TrustedKeys::load(&self.config.trusted_keys).map_err(|error| {
+            Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
+        })
+    }
+
+    /// Starts a session of `app_id`: validates the id, finds and verifies the
+    /// package, starts `weft-runtime`, and returns the new session id. READY,
+    /// the state changes and the end of the session come as events.
+    pub async fn launch(self: &Arc<Self>, app_id: &str) -> Result<u64, Failure> {
+        let id = AppId::new(app_id).map_err(|error| {
+            Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
+        })?;
+        let launch = match &self.config.image_mounts {
+            Some(mounts) => self.launch_from_image(mounts, id).await?,
+            None => self.launch_from_store(id).await?,
+        };
+        if let Err(refusal) = self.versions.admit(&launch.id, &launch.version) {
+            tracing::warn!(app = %launch.id, "launch refused: {refusal}");
+            self.release_image(&launch.id).await;
+            let code = match refusal {
+                Refusal::Downgrade { .. } => ErrorCode::Downgrade,
+                Refusal::Write { .. } => ErrorCode::LaunchFailed,
+            };
+            return Err(Failure::new(code, refusal.to_string()));
+        }
+
+        let session = {
+            let mut next = self.next_session.lock().expect("session counter lock");
+            let session = *next;
+            *next += 1;
+            session
+        };
+        let (life, first) = Lifecycle::launch(self.config.restart.clone());
+        self.sessions.lock().expect("sessions lock").insert(
+            session,
+            Session {
+                app_id: launch.id.to_string(),
+                life,
+                cause: None,
+                pid: None,
+                helper_pids: Vec::new(),
+                cgroup: None,
+                started: Instant::now(),
+                channel: None,
+                logs: VecDeque::new(),
+                ipc_to_ui: 0,
+                ipc_to_app: 0,
+                forward_rate: RateLimit::new(IPC_BURST, IPC_PER_SECOND),
+                ui_attached: false,
+                ui_backlog: VecDeque::new(),
+            },
+        );
+        // The first effects: announce `starting`, start the first run.
+        let first = self.announce(session, launch.id.as_str(), first);
+        debug_assert_eq!(first, [Effect::StartRun]);
+        let processes = match self.start_run(session, &launch).await {
+            Ok(processes) => processes,
+            Err(failure) => {
+                self.release_image(&launch.id).await;
+                return Err(failure);
+            }
+        };
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move {
+            daemon.supervise(session, &launch, processes).await;
+            daemon.release_image(&launch.id).await;
+        });
+        Ok(session)
+    }
+
+    /// Finds `id` in the store and verifies the installed package.
+    async fn launch_from_store(&self, id: AppId) -> Result<Launch, Failure> {
+        let package = weft_verify::store::find(&self.config.store_roots, id.as_str())
+            .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
+        let trusted = self.trusted()?;
+        let verify_path = package.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            weft_verify::store::verify_installed(&verify_path, &trusted)
+        })
+        .await
+        .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
+        .map_err(|error| {
+            Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
+        })?;
+        let manifest = verified.inspection.manifest;
+        let digest_of = |path: &str| {
+            verified.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
+        };
+        let verified_digests = digest_of(weft_manifest::MANIFEST_FILE)
+            .zip(digest_of(&manifest.module.to_string()))
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::VerificationFailed,
+                    "the signed list lacks the manifest or the component",
+                )
+            })?;
+        Ok(Launch::new(id, package, manifest, Some(verified_digests)))
+    }
+
+    /// Has the mount helper verify and mount `id`'s signed image (once for
+    /// all its sessions) and reads the manifest from the read-only mount.
+    async fn launch_from_image(
+        &self,
+        image_mounts: &ImageMounts,
+        id: AppId,
+    ) -> Result<Launch, Failure> {
+        let package = self.mounts.acquire(image_mounts, &id).await?;
+        let inspect_path = package.clone();
+        let inspected =
+            tokio::task::spawn_blocking(move || weft_verify::inspect(&inspect_path)).await;
+        match inspected {
+            Ok(Ok(inspection)) => Ok(Launch::new(id, package, inspection.manifest, None)),
+            Ok(Err(error)) => {
+                self.release_image(&id).await;
+                Err(Failure::new(
+                    ErrorCode::VerificationFailed,
+                    format!("{:#}", anyhow::Error::from(error)),
+                ))
+            }
+            Err(error) => {
+                self.release_image(&id).await;
+                Err(Failure::new(ErrorCode::LaunchFailed, error.to_string()))
+            }
+        }
+    }
+
+    /// A session of `id` no longer needs its image: the last one unmounts it.
+    async fn release_image(&self, id: &AppId) {
+        let Some(image_mounts) = &self.config.image_mounts else { return };
+        self.mounts.release(image_mounts, id).await;
+    }
+}

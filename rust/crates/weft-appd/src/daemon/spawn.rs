@@ -1,0 +1,273 @@
+//! Starting a run of a session: its directory, channel socket and cgroup,
+//! its file portal, its runtime and, once the app is ready, its UI shell in
+//! the compositor.
+
+use super::*;
+
+impl Daemon {
+    /// Starts one run of a session: its directory and channel socket, its
+    /// cgroup, its file portal and its runtime. What it made is removed again
+    /// when a step fails.
+    pub(super) async fn start(
+        self: &Arc<Self>,
+        session: u64,
+        launch: &Launch,
+    ) -> Result<Processes, Failure> {
+        let session_dir = self.config.runtime_dir.join("sessions").join(session.to_string());
+        let cgroup = match &self.cgroups {
+            Some(cgroups) => {
+                Some(cgroups.create(session, launch.cpu_percent).map_err(|error| {
+                    Failure::new(
+                        ErrorCode::LaunchFailed,
+                        format!("session {session}: cgroup: {error}"),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        match self.spawn_run(session, launch, &session_dir, cgroup.as_ref()).await {
+            Ok((mut child, portal, listener)) => {
+                let stdout = child.stdout.take().expect("stdout is piped");
+                let stderr = child.stderr.take().expect("stderr is piped");
+                tokio::spawn(Arc::clone(self).pump_output(
+                    session,
+                    LogStream::Stderr,
+                    stderr,
+                    None,
+                ));
+                let portal_pid = portal.as_ref().and_then(tokio::process::Child::id);
+                let cgroup_dir = cgroup.as_ref().map(|cgroup| cgroup.dir().to_owned());
+                self.with_session(session, |record| {
+                    record.pid = child.id();
+                    record.helper_pids = portal_pid.into_iter().collect();
+                    record.cgroup = cgroup_dir;
+                    record.cause = None;
+                });
+                Ok(Processes { child, portal, stdout, listener, session_dir, cgroup })
+            }
+            Err(error) => {
+                let _ = fs::remove_dir_all(&session_dir);
+                if let Some(cgroup) = cgroup {
+                    cgroup.remove().await;
+                }
+                Err(Failure::new(ErrorCode::LaunchFailed, format!("session {session}: {error}")))
+            }
+        }
+    }
+
+    /// Creates the session directory and socket and spawns the portal (if the
+    /// app has file access) and the runtime, both in the session's cgroup.
+    async fn spawn_run(
+        &self,
+        session: u64,
+        launch: &Launch,
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<(tokio::process::Child, Option<tokio::process::Child>, UnixListener)> {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(session_dir)?;
+        let socket = session_dir.join("session.sock");
+        let listener = UnixListener::bind(&socket)?;
+        let mut command = supervised(&self.config.runtime_bin, cgroup)?;
+        command
+            .arg("--package")
+            .arg(&launch.package)
+            .arg("--aot-dir")
+            .arg(&self.config.aot_dir)
+            .arg("--session-socket")
+            .arg(&socket)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // The runtime runs exactly the bytes verified here, or refuses.
+        if let Some((manifest, component)) = &launch.verified_digests {
+            command.arg("--manifest-sha256").arg(manifest).arg("--component-sha256").arg(component);
+        }
+        let (portal, dirs) = self
+            .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
+            .await?;
+        for (flag, dir) in &dirs {
+            command.arg(flag).arg(dir.as_raw_fd().to_string());
+        }
+        let _spawning = self.spawning.lock().expect("spawn lock");
+        for (_, dir) in &dirs {
+            rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::empty())?;
+        }
+        let spawned = command.spawn();
+        for (_, dir) in &dirs {
+            let _ = rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::CLOEXEC);
+        }
+        let child = spawned.map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot start {}: {error}", self.config.runtime_bin.display()),
+            )
+        })?;
+        Ok((child, portal, listener))
+    }
+
+    /// Starts the session's file portal over the directories the app's `fs:`
+    /// capabilities name (creating its own data directory, 0700, if needed) and
+    /// takes the root descriptors the runtime will preopen from it. No portal
+    /// without a filesystem capability.
+    async fn start_portal(
+        &self,
+        session: u64,
+        id: &AppId,
+        capabilities: &[Capability],
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<(Option<tokio::process::Child>, Vec<(&'static str, fs::File)>)> {
+        let mut roots = Vec::new();
+        for capability in capabilities {
+            let Capability::Filesystem { dir, access } = capability else { continue };
+            let (name, flag, path) = match dir {
+                Directory::AppData => {
+                    ("app-data", "--app-data-fd", self.config.app_data_root.join(id.as_str()))
+                }
+                Directory::XdgDocuments => {
+                    ("xdg-documents", "--documents-fd", self.config.documents_dir.clone())
+                }
+            };
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
+            let mode = match access {
+                weft_manifest::Access::Read => "ro",
+                weft_manifest::Access::ReadWrite => "rw",
+            };
+            roots.push((name, flag, format!("{name}={}:{mode}", path.display())));
+        }
+        if roots.is_empty() {
+            return Ok((None, Vec::new()));
+        }
+        // The daemon binds the socket and hands it over as the portal's stdin,
+        // so it can connect at once instead of waiting for the portal to bind.
+        let socket = session_dir.join("portal.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&socket)?;
+        make_private(&socket, 0o600)?;
+        let mut command = supervised(&self.config.portal_bin, cgroup)?;
+        command
+            .arg("--listen-on-stdin")
+            .arg("--session")
+            .arg(session.to_string())
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
+        for (_, _, spec) in &roots {
+            command.arg("--root").arg(spec);
+        }
+        let portal = command.spawn()?;
+        let stream = std::os::unix::net::UnixStream::connect(&socket)?;
+        // The answers come once the portal has started: wait off the event loop.
+        let dirs = tokio::task::spawn_blocking(move || {
+            let mut dirs = Vec::new();
+            for (name, flag, _) in roots {
+                let request = PortalRequest::Root { root: name.to_owned() };
+                match portal::request(&stream, &request)? {
+                    (reply, Some(fd)) if reply.ok => dirs.push((flag, fs::File::from(fd))),
+                    (reply, _) => {
+                        return Err(std::io::Error::other(format!(
+                            "the portal refused {name}: {}",
+                            reply.error.unwrap_or_default()
+                        )));
+                    }
+                }
+            }
+            Ok(dirs)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok((Some(portal), dirs))
+    }
+
+    /// Starts the app's UI shell, if one is configured, on the session's own
+    /// Wayland socket when a compositor is configured. A shell that cannot
+    /// start ends the run with the reason.
+    pub(super) async fn start_shell(
+        &self,
+        session: u64,
+        launch: &Launch,
+        cgroup: Option<&SessionCgroup>,
+        runtime_pid: Option<u32>,
+    ) -> Option<tokio::process::Child> {
+        let shell_bin = self.config.app_shell_bin.as_ref()?;
+        let id = &launch.id;
+        let display = match &self.config.compositor_socket {
+            Some(socket) => {
+                let (socket, app_id) = (socket.clone(), id.to_string());
+                let opened = tokio::task::spawn_blocking(move || {
+                    crate::compositor::open_session(&socket, session, &app_id)
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|opened| opened);
+                match opened {
+                    Ok(display) => Some(display),
+                    Err(error) => {
+                        let reason = format!("app shell has no compositor session: {error:#}");
+                        self.stop_run(session, runtime_pid, &reason);
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        // The shell's only way to weft-appd: a channel that speaks for this
+        // session alone, as its standard input. It never learns the operator
+        // socket's path, and is refused there if it finds it.
+        let spawned = std::os::unix::net::UnixStream::pair().and_then(|(ours, theirs)| {
+            let mut command = supervised(shell_bin, cgroup)?;
+            if let Some(display) = &display {
+                command.env("WAYLAND_DISPLAY", display);
+            }
+            // The shell serves the UI from the verified package (the image
+            // mount) and relays the page's messages through its channel.
+            command.env("WEFT_APP_PACKAGE", &launch.package);
+            command.env("WEFT_APPD_CHANNEL", "stdin");
+            command.stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)));
+            let shell = command.arg(id.as_str()).arg(session.to_string()).spawn()?;
+            Ok((shell, ours))
+        });
+        match spawned {
+            Ok((shell, channel)) => {
+                self.with_session(session, |record| record.helper_pids.extend(shell.id()));
+                // The server is gone only when the daemon is stopping.
+                let _ = self.ui_channels.send((session, channel));
+                Some(shell)
+            }
+            Err(error) => {
+                let reason = format!("app shell failed to start: {}: {error}", shell_bin.display());
+                self.stop_run(session, runtime_pid, &reason);
+                None
+            }
+        }
+    }
+
+    /// Closes the session's windows and Wayland socket in the compositor.
+    pub(super) fn close_compositor_session(&self, session: u64, reason: String) {
+        let Some(socket) = self.config.compositor_socket.clone() else { return };
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = crate::compositor::close_session(&socket, session, reason) {
+                tracing::warn!(session, "cannot close the session in the compositor: {error:#}");
+            }
+        });
+    }
+}
+
+/// Runs a child in its own process group (and the session's cgroup), killed
+/// with the daemon.
+fn supervised(program: &Path, cgroup: Option<&SessionCgroup>) -> std::io::Result<Command> {
+    let mut command = Command::new(program);
+    command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
+    // Children die with the daemon: an appd crash leaks no session.
+    #[expect(unsafe_code, reason = "pre_exec is the only way to set PR_SET_PDEATHSIG in the child")]
+    // SAFETY: the closure runs in the forked child before exec and makes one
+    // async-signal-safe system call (prctl); it touches no memory of the
+    // parent. The daemon's runtime is single-threaded, so the thread whose exit
+    // would fire the signal is the daemon's main thread.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
+    }
+    if let Some(cgroup) = cgroup {
+        cgroup.enter_on_spawn(&mut command)?;
+    }
+    Ok(command)
+}
