@@ -66,10 +66,28 @@ pub enum MountError {
 }
 
 impl ImageMounts {
+    /// Gives back every mount the mount service holds for this user (a
+    /// predecessor killed before it could unmount leaves them); returns the
+    /// service's answer: the images it unmounted. The helper run as a
+    /// command keeps no holds: nothing to give back.
+    pub async fn release_all(&self) -> Result<String, MountError> {
+        let Self::Service(socket) = self else { return Ok(String::new()) };
+        match ask_service(socket, "release-all").await? {
+            (true, unmounted) => Ok(unmounted),
+            (false, message) => Err(MountError::Refused {
+                action: "release-all",
+                id: "every app".to_owned(),
+                message,
+            }),
+        }
+    }
+
     /// Carries out `action` on `id`'s image; a mount returns the mount point.
     pub async fn request(&self, action: MountAction, id: &AppId) -> Result<String, MountError> {
         let (success, answer) = match self {
-            Self::Service(socket) => ask_service(socket, action, id).await?,
+            Self::Service(socket) => {
+                ask_service(socket, &format!("{} {id}", action.word())).await?
+            }
             Self::Helper(helper) => run_helper(helper, action, id).await?,
         };
         if success {
@@ -80,16 +98,13 @@ impl ImageMounts {
     }
 }
 
-async fn ask_service(
-    socket: &Path,
-    action: MountAction,
-    id: &AppId,
-) -> Result<(bool, String), MountError> {
+/// Sends the mount service one request line; whether it said `ok`, and the rest.
+async fn ask_service(socket: &Path, request: &str) -> Result<(bool, String), MountError> {
     let unreachable = |error: std::io::Error| {
         MountError::Unreachable(format!("the mount service at {}: {error}", socket.display()))
     };
     let mut stream = UnixStream::connect(socket).await.map_err(unreachable)?;
-    stream.write_all(format!("{} {id}\n", action.word()).as_bytes()).await.map_err(unreachable)?;
+    stream.write_all(format!("{request}\n").as_bytes()).await.map_err(unreachable)?;
     let mut answer = String::new();
     stream.take(MAX_ANSWER).read_to_string(&mut answer).await.map_err(unreachable)?;
     let line = answer.trim_end_matches('\n');

@@ -174,18 +174,24 @@ async fn built_apps_with_a_mount_service_apps_launch_only_from_their_image() {
 
 #[tokio::test]
 async fn built_apps_a_mount_service_that_answers_nonsense_is_named_and_nothing_launches() {
-    // A hand-made service: it reads the request, then answers garbage, then
+    // A hand-made service: the daemon gives back its predecessor's mounts
+    // first; then it reads the mount request and answers garbage, then
     // nothing at all.
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("mount.sock");
     let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
     let answers = std::thread::spawn(move || {
-        for answer in ["mounted, trust me\n", ""] {
+        let exchanges = [
+            ("release-all\n", "ok\n"),
+            ("mount org.weft.hello\n", "mounted, trust me\n"),
+            ("mount org.weft.hello\n", ""),
+        ];
+        for (expected, answer) in exchanges {
             let (mut stream, _) = listener.accept().unwrap();
             let mut request = String::new();
             std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut request)
                 .unwrap();
-            assert_eq!(request, "mount org.weft.hello\n");
+            assert_eq!(request, expected);
             std::io::Write::write_all(&mut stream, answer.as_bytes()).unwrap();
         }
     });

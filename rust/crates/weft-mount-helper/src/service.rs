@@ -37,6 +37,10 @@ pub enum Request {
     Mount(String),
     /// `unmount <app-id>`: unmount it and remove its mapping.
     Unmount(String),
+    /// `release-all`: give back every mount the caller's uid holds (a
+    /// supervisor starting after its predecessor died); images nobody holds
+    /// any more are unmounted.
+    ReleaseAll,
 }
 
 /// Why a request line was refused.
@@ -55,7 +59,9 @@ pub enum RequestError {
     #[error("no whole request line within {} s", REQUEST_TIMEOUT.as_secs())]
     TimedOut,
     /// Anything but an action and an id.
-    #[error("unknown request {0:?}: expected `mount <app-id>` or `unmount <app-id>`")]
+    #[error(
+        "unknown request {0:?}: expected `mount <app-id>`, `unmount <app-id>` or `release-all`"
+    )]
     Unknown(String),
 }
 
@@ -70,6 +76,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
         });
     };
     let line = std::str::from_utf8(line).map_err(|_| RequestError::NotUtf8)?;
+    if line == "release-all" {
+        return Ok(Request::ReleaseAll);
+    }
     match line.split_once(' ') {
         Some(("mount", id)) => Ok(Request::Mount(id.to_owned())),
         Some(("unmount", id)) => Ok(Request::Unmount(id.to_owned())),
@@ -119,6 +128,21 @@ impl Holders {
             Ok(Release::Keep)
         }
     }
+
+    /// Releases every hold of `uid`; returns the apps no one holds any more.
+    pub fn release_all(&mut self, uid: u32) -> Vec<String> {
+        let mut free = Vec::new();
+        self.0.retain(|id, holds| {
+            holds.remove(&uid);
+            let keep = !holds.is_empty();
+            if !keep {
+                free.push(id.clone());
+            }
+            keep
+        });
+        free.sort();
+        free
+    }
 }
 
 /// Carries out one request of a client of `uid`; the answer line without its
@@ -134,6 +158,16 @@ pub fn answer(paths: &SystemPaths, holders: &mut Holders, uid: u32, request: &Re
             Ok(Release::Keep) => Ok("ok".to_owned()),
             Err(refusal) => return format!("error {refusal}"),
         },
+        Request::ReleaseAll => {
+            let mut answer = "ok".to_owned();
+            for id in holders.release_all(uid) {
+                match unmount(paths, &id) {
+                    Ok(()) => answer.push_str(&format!(" {id}")),
+                    Err(error) => eprintln!("weft-mount-helper: release-all: {id}: {error}"),
+                }
+            }
+            Ok(answer)
+        }
     };
     result.unwrap_or_else(|error| format!("error {}", one_line(&error.to_string())))
 }
@@ -219,6 +253,7 @@ mod tests {
             Ok(Request::Mount("org.weft.hello".into()))
         );
         assert_eq!(parse_request(b"unmount a.b\n"), Ok(Request::Unmount("a.b".into())));
+        assert_eq!(parse_request(b"release-all\n"), Ok(Request::ReleaseAll));
         assert_eq!(parse_request(b"mount org.weft.hello"), Err(RequestError::Unterminated));
         assert_eq!(parse_request(&[b'a'; MAX_REQUEST]), Err(RequestError::TooLong));
         assert_eq!(parse_request(b"mount \xff\n"), Err(RequestError::NotUtf8));
@@ -249,6 +284,14 @@ mod tests {
         holders.hold("a.b", 1000);
         assert_eq!(holders.release("a.b", 0), Ok(Release::Unmount), "root unmounts any");
         assert!(holders.release("a.b", 1000).is_err());
+
+        holders.hold("a.b", 1000);
+        holders.hold("a.b", 1000);
+        holders.hold("a.b", 1001);
+        holders.hold("c.d", 1000);
+        assert_eq!(holders.release_all(1000), vec!["c.d".to_owned()], "a.b is 1001's too");
+        assert_eq!(holders.release_all(1000), Vec::<String>::new());
+        assert_eq!(holders.release_all(1001), vec!["a.b".to_owned()]);
     }
 
     #[test]

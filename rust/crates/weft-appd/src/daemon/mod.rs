@@ -427,6 +427,19 @@ impl Daemon {
         })
     }
 
+    /// Gives back the image mounts a killed predecessor held (the mount
+    /// service counts them for this user), so none outlives its session.
+    pub async fn release_predecessors_mounts(&self) {
+        let Some(image_mounts) = &self.config.image_mounts else { return };
+        match image_mounts.release_all().await {
+            Ok(unmounted) if unmounted.is_empty() => {}
+            Ok(unmounted) => {
+                tracing::info!(apps = unmounted, "unmounted a previous daemon's images");
+            }
+            Err(error) => tracing::warn!("cannot release a previous daemon's mounts: {error}"),
+        }
+    }
+
     /// Kills every session's processes (daemon shutdown).
     pub fn kill_all(&self) {
         for record in self.sessions.lock().expect("sessions lock").values() {
