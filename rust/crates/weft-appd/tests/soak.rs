@@ -1,6 +1,7 @@
 //! Soak: a thousand sessions started and ended, and a hundred killed with
 //! SIGKILL, leave the daemon with the descriptors, processes and cgroups it
-//! had before.
+//! had before; twenty SIGKILLs of the daemon itself amid launches leave
+//! nothing of its sessions once its successor started.
 
 mod common;
 
@@ -90,4 +91,57 @@ async fn built_apps_a_thousand_sessions_and_a_hundred_kills_leak_nothing() {
         other => panic!("{other:?}"),
     };
     assert!(remembered <= 64, "stopped sessions are forgotten beyond 64: {remembered} kept");
+}
+
+#[tokio::test]
+async fn built_apps_twenty_kill_9_cycles_during_launches_leave_nothing() {
+    // Each app shell starts a process of its own, which no death signal of
+    // the daemon's reaches: only its successor's cleanup does.
+    let scratch = tempfile::tempdir().unwrap();
+    let shell = scratch.path().join("app-shell");
+    let marker = format!("700.{}", std::process::id());
+    fs::write(&shell, format!("#!/bin/sh\nsleep {marker} &\nexec sleep 700\n")).unwrap();
+    fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
+        own_cgroup: true,
+        ..Options::default()
+    });
+    let root = fixture.cgroup.clone().unwrap();
+    let store = fixture.dir.path().join("store").display().to_string();
+    let sessions_dir = fixture.dir.path().join("run/weft/sessions");
+    let (mut launched, mut killed_with) = (0, 0);
+    for cycle in 0..20u64 {
+        let mut client = fixture.client().await;
+        for _ in 0..20 {
+            client.send(&Request::LaunchApp { app_id: "org.weft.hello".into() }).await.unwrap();
+        }
+        launched += 20;
+        // Killed at another point of the launches each cycle.
+        tokio::time::sleep(std::time::Duration::from_millis(cycle * 15)).await;
+        killed_with += processes_mentioning(&store).len();
+        kill_9(fixture.daemon.id());
+        fixture.daemon.wait().unwrap();
+        fixture.restart();
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let leftovers = || {
+            let processes =
+                processes_mentioning(&store).len() + processes_mentioning(&marker).len();
+            (processes, entries_named(&root, "session-"), entries_named(&sessions_dir, ""))
+        };
+        while leftovers() != (0, Vec::new(), Vec::new()) && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            leftovers(),
+            (0, Vec::new(), Vec::new()),
+            "cycle {cycle}: processes, session cgroups and session sockets of dead sessions"
+        );
+    }
+    println!(
+        "20 kill -9 cycles, {launched} launches: {killed_with} session processes alive at the \
+         kills, 0 processes, 0 cgroups, 0 session sockets left"
+    );
+    assert!(killed_with > 0, "no kill hit a running session: this test tests nothing");
 }
