@@ -14,7 +14,9 @@ use weft_protocol::appd::{
     ErrorCode, Event, FromAppd, LogLine, LogStream, Reply, Request, SessionState, read_frame,
     write_frame,
 };
-use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
+use weft_protocol::compositor::{
+    CONTROL_PROTOCOL_VERSION, ControlEvent, ControlReply, ControlRequest, FromCompositor,
+};
 use weft_protocol::frame::{read_frame_sync, write_frame_sync};
 
 /// Runs `weftctl` against the fixture's daemon.
@@ -428,9 +430,9 @@ async fn built_apps_the_app_shell_gets_its_sessions_own_compositor_socket() {
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.notes").await;
     wait_ready(&mut client, session).await;
-    let opened: ControlReply = read_frame_sync(&mut events).unwrap();
+    let opened: FromCompositor = read_frame_sync(&mut events).unwrap();
     assert!(
-        matches!(opened, ControlReply::WindowOpened { session: s, .. } if s == session),
+        matches!(opened, FromCompositor::Event(ControlEvent::WindowOpened { session: s, .. }) if s == session),
         "{opened:?}"
     );
     let socket = scratch.path().join(format!("compositor-run/weft-session-{session}"));
@@ -438,9 +440,9 @@ async fn built_apps_the_app_shell_gets_its_sessions_own_compositor_socket() {
 
     assert_eq!(client.request(&Request::TerminateApp { session }).await.unwrap(), Reply::Ok);
     assert_eq!(stopped_reason(&mut client, session).await, "terminated");
-    let closed: ControlReply = read_frame_sync(&mut events).unwrap();
+    let closed: FromCompositor = read_frame_sync(&mut events).unwrap();
     assert!(
-        matches!(closed, ControlReply::WindowClosed { session: s, .. } if s == session),
+        matches!(closed, FromCompositor::Event(ControlEvent::WindowClosed { session: s, .. }) if s == session),
         "{closed:?}"
     );
     let deadline = Instant::now() + Duration::from_secs(10);

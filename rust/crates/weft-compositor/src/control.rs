@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use smithay::reexports::calloop::channel;
-use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
+use weft_protocol::compositor::{
+    CONTROL_PROTOCOL_VERSION, ControlEvent, ControlReply, ControlRequest, FromCompositor,
+};
 use weft_protocol::frame::{FrameError, read_frame_sync, write_frame_sync};
 
 use crate::server::Command;
@@ -45,8 +47,8 @@ pub fn serve(path: &Path, commands: channel::Sender<Command>) -> io::Result<()> 
     Ok(())
 }
 
-fn send(writer: &Mutex<UnixStream>, reply: &ControlReply) -> Result<(), FrameError> {
-    write_frame_sync(&mut *writer.lock().expect("control writer"), reply)
+fn send(writer: &Mutex<UnixStream>, message: impl Into<FromCompositor>) -> Result<(), FrameError> {
+    write_frame_sync(&mut *writer.lock().expect("control writer"), &message.into())
 }
 
 /// Asks the compositor something and waits for the answer.
@@ -67,12 +69,12 @@ fn serve_connection(
     let writer = Arc::new(Mutex::new(stream));
     match read_frame_sync::<ControlRequest>(&mut reader)? {
         ControlRequest::Hello { versions } if versions.contains(&CONTROL_PROTOCOL_VERSION) => {
-            send(&writer, &ControlReply::Welcome { version: CONTROL_PROTOCOL_VERSION })?;
+            send(&writer, ControlReply::Welcome { version: CONTROL_PROTOCOL_VERSION })?;
         }
         _ => {
             let message =
                 format!("the first message must be HELLO with version {CONTROL_PROTOCOL_VERSION}");
-            return send(&writer, &ControlReply::Error { message });
+            return send(&writer, ControlReply::Error { message });
         }
     }
     // Window events of sessions, for as long as the connection lives: the
@@ -86,14 +88,14 @@ fn serve_connection(
         for event in received {
             let reply = match event {
                 ShellEvent::WindowOpened { window, session: Some(session), .. } => {
-                    ControlReply::WindowOpened { session, window }
+                    ControlEvent::WindowOpened { session, window }
                 }
                 ShellEvent::WindowClosed { window, session: Some(session), .. } => {
-                    ControlReply::WindowClosed { session, window }
+                    ControlEvent::WindowClosed { session, window }
                 }
                 _ => continue,
             };
-            if send(&event_writer, &reply).is_err() {
+            if send(&event_writer, reply).is_err() {
                 return;
             }
         }
@@ -115,7 +117,7 @@ fn serve_requests(
             Err(FrameError::Malformed(message)) => {
                 send(
                     writer,
-                    &ControlReply::Error { message: format!("malformed request: {message}") },
+                    ControlReply::Error { message: format!("malformed request: {message}") },
                 )?;
                 continue;
             }
@@ -164,6 +166,6 @@ fn serve_requests(
                 Err(message) => ControlReply::Error { message },
             },
         };
-        send(writer, &reply)?;
+        send(writer, reply)?;
     }
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use common::*;
 use weft_compositor::server::{Config, Handle};
-use weft_protocol::compositor::{CONTROL_PROTOCOL_VERSION, ControlReply, ControlRequest};
+use weft_protocol::compositor::{
+    CONTROL_PROTOCOL_VERSION, ControlEvent, ControlReply, ControlRequest, FromCompositor,
+};
 use weft_protocol::frame::{read_frame_sync, write_frame_sync};
 use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
@@ -19,7 +21,7 @@ const UNAUTHORIZED_APP_ID: u32 = 0;
 
 struct Control {
     stream: UnixStream,
-    events: Vec<ControlReply>,
+    events: Vec<ControlEvent>,
 }
 
 impl Control {
@@ -39,21 +41,21 @@ impl Control {
     /// The next answer; events that come first are kept.
     fn answer(&mut self) -> ControlReply {
         loop {
-            let reply: ControlReply = read_frame_sync(&mut self.stream).unwrap();
-            if !reply.is_event() {
-                return reply;
+            match read_frame_sync(&mut self.stream).unwrap() {
+                FromCompositor::Reply(reply) => return reply,
+                FromCompositor::Event(event) => self.events.push(event),
             }
-            self.events.push(reply);
         }
     }
 
-    fn next_event(&mut self) -> ControlReply {
+    fn next_event(&mut self) -> ControlEvent {
         if !self.events.is_empty() {
             return self.events.remove(0);
         }
-        let reply: ControlReply = read_frame_sync(&mut self.stream).unwrap();
-        assert!(reply.is_event(), "{reply:?}");
-        reply
+        match read_frame_sync(&mut self.stream).unwrap() {
+            FromCompositor::Event(event) => event,
+            FromCompositor::Reply(reply) => panic!("an answer where an event was due: {reply:?}"),
+        }
     }
 }
 
@@ -94,7 +96,7 @@ fn sessions_get_their_own_socket_and_windows_follow_the_session() {
     let mut app = TestClient::on(UnixStream::connect(&socket).unwrap(), [200, 30, 30, 255]);
     let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
     assert_eq!(wait_for_pixel(&compositor, 10, 10, [200, 30, 30, 255]), [200, 30, 30, 255]);
-    assert!(matches!(control.next_event(), ControlReply::WindowOpened { session: 7, .. }));
+    assert!(matches!(control.next_event(), ControlEvent::WindowOpened { session: 7, .. }));
     let mut impostor = TestClient::on(UnixStream::connect(&socket).unwrap(), [0, 0, 0, 255]);
     impostor.zweft_window("org.weft.notes", Role::Application, 100);
     assert_eq!(
@@ -112,7 +114,7 @@ fn sessions_get_their_own_socket_and_windows_follow_the_session() {
         control.request(&ControlRequest::CloseSession { session: 7, reason: "terminated".into() });
     assert_eq!(closed, ControlReply::Ok);
     assert!(app.until(|seen| seen.closed == ["terminated"]));
-    assert!(matches!(control.next_event(), ControlReply::WindowClosed { session: 7, .. }));
+    assert!(matches!(control.next_event(), ControlEvent::WindowClosed { session: 7, .. }));
     assert!(!socket.exists(), "the session's socket is gone");
 }
 

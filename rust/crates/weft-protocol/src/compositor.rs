@@ -52,7 +52,7 @@ pub enum ControlRequest {
     },
 }
 
-/// An answer or an event from the compositor.
+/// The compositor's answer to one request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
 pub enum ControlReply {
@@ -75,14 +75,21 @@ pub enum ControlReply {
         /// What was wrong.
         message: String,
     },
-    /// Event: a window of a session appeared.
+}
+
+/// Something that happened to a session's windows, sent unasked to every
+/// control connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum ControlEvent {
+    /// A window of a session appeared.
     WindowOpened {
         /// The session.
         session: u64,
         /// The compositor's window id.
         window: u64,
     },
-    /// Event: a window of a session went away.
+    /// A window of a session went away.
     WindowClosed {
         /// The session.
         session: u64,
@@ -91,10 +98,27 @@ pub enum ControlReply {
     },
 }
 
-impl ControlReply {
-    /// Whether this is an event rather than the answer to a request.
-    pub fn is_event(&self) -> bool {
-        matches!(self, Self::WindowOpened { .. } | Self::WindowClosed { .. })
+/// Anything the compositor sends on its control socket: a [`ControlReply`]
+/// or a [`ControlEvent`], told apart by their `type` names, which never
+/// overlap.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FromCompositor {
+    /// The answer to a request.
+    Reply(ControlReply),
+    /// Something that happened.
+    Event(ControlEvent),
+}
+
+impl From<ControlReply> for FromCompositor {
+    fn from(reply: ControlReply) -> Self {
+        Self::Reply(reply)
+    }
+}
+
+impl From<ControlEvent> for FromCompositor {
+    fn from(event: ControlEvent) -> Self {
+        Self::Event(event)
     }
 }
 
@@ -130,8 +154,7 @@ pub fn request(socket: &Path, request: &ControlRequest) -> Result<ControlReply, 
     let mut exchange = |message: &ControlRequest| -> Result<ControlReply, FrameError> {
         write_frame_sync(&mut stream, message)?;
         loop {
-            let reply: ControlReply = read_frame_sync(&mut stream)?;
-            if !reply.is_event() {
+            if let FromCompositor::Reply(reply) = read_frame_sync(&mut stream)? {
                 return Ok(reply);
             }
         }
