@@ -54,13 +54,19 @@ build() {
   nice -n 10 cargo build --locked --manifest-path "$manifest" --bins
   echo "tests/servo.sh: the shells built in $((SECONDS - started)) s"
   if [[ ! -f $archive ]]; then
-    local made
-    made=$(find "$servo_target/debug/build" -name 'libmozjs-*.tar.gz' -print -quit)
-    if [[ -n $made ]]; then
-      mkdir -p "$(dirname "$archive")"
-      cp "$made" "$archive"
-      echo "tests/servo.sh: kept SpiderMonkey as $archive"
+    # mozjs_sys leaves the archive at the top of the target directory.
+    local made=$servo_target/$(basename "$archive")
+    if [[ ! -f $made ]]; then
+      made=$(find "$servo_target" -name "$(basename "$archive")" -print -quit)
     fi
+    if [[ -z $made || ! -f $made ]]; then
+      echo "tests/servo.sh: the shells built, but mozjs_sys left no $(basename "$archive") in" \
+        "$servo_target: without it the Servo suite would be skipped" >&2
+      exit 1
+    fi
+    mkdir -p "$(dirname "$archive")"
+    cp "$made" "$archive"
+    echo "tests/servo.sh: kept SpiderMonkey as $archive"
   fi
 }
 
@@ -72,7 +78,16 @@ case $mode in
     echo "$servo_target/debug"
     ;;
   test)
-    if [[ ! -f $archive || ! -d $servo_target/debug/build ]]; then
+    if [[ -x $servo_target/debug/weft-app-shell && ! -f $archive ]]; then
+      # `make servo` succeeded, yet the suite would be skipped: never silently.
+      echo "FAILED: the shells are built in $servo_target but the SpiderMonkey archive" \
+        "$archive is missing; run 'make servo' again to keep it" >&2
+      exit 1
+    fi
+    # Only a finished `make servo` (both shells, the archive) runs the suite: a
+    # seeded archive or a cut-off build must not start a cold Servo build here.
+    if [[ ! -f $archive || ! -x $servo_target/debug/weft-app-shell ||
+      ! -x $servo_target/debug/weft-servo-shell ]]; then
       echo "SKIPPED: the Servo suite: there is no cached Servo build ($servo_target with the" \
         "SpiderMonkey archive $archive). A cold build takes 75+ minutes on 2 cores; run" \
         "'make servo' once to make it, then 'make test' runs this suite too."
