@@ -9,7 +9,7 @@ failed=0
 # refuse CRATE PATTERN WHY: CRATE's normal dependency tree must not match PATTERN.
 refuse() {
   local crate=$1 pattern=$2 why=$3 tree found
-  if ! tree=$(cargo tree --locked --offline -p "$crate" -e normal --prefix none); then
+  if ! tree=$(cargo tree --locked -p "$crate" -e normal --prefix none); then
     echo "FAIL: cannot list the dependencies of $crate (above)" >&2
     failed=1
     return
