@@ -10,6 +10,7 @@ use crate::app_id::AppIdError;
 use crate::capability::CapabilityError;
 use crate::limits::LimitError;
 use crate::package_path::PackagePathError;
+use crate::shown_text::UnshownChar;
 
 /// A problem in a `wapp.toml`: which field, what value, where, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -47,9 +48,13 @@ pub enum Problem {
     /// `package.id` is not a valid app id.
     #[error("invalid app id: {0}")]
     AppId(#[from] AppIdError),
-    /// `package.name` is empty, too long or has control characters.
+    /// `package.name` is empty or too long.
     #[error("invalid name: {0}")]
     Name(&'static str),
+    /// `package.name` holds a character that would hide, reorder or fake
+    /// what the user reads.
+    #[error("invalid name: it contains {0}")]
+    NameChar(#[from] UnshownChar),
     /// `package.version` is not a semantic version.
     #[error("invalid version: {0}; expected a semantic version like 1.2.3")]
     Version(String),

@@ -34,6 +34,7 @@ mod error;
 mod imports;
 mod limits;
 mod package_path;
+mod shown_text;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,7 @@ pub use crate::error::{Location, ManifestError, Problem};
 pub use crate::imports::{ImportRequirement, import_requirement};
 pub use crate::limits::{LimitError, Limits, MAX_CPU_PERCENT, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES};
 pub use crate::package_path::{PackagePath, PackagePathError};
+pub use crate::shown_text::{Shown, UnshownChar, check_shown_text, neutralise_shown_text};
 
 /// The file name of the manifest inside a package.
 pub const MANIFEST_FILE: &str = "wapp.toml";
@@ -284,9 +286,7 @@ fn check_name(name: &str) -> Result<String, Problem> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(Problem::Name("the name is longer than 64 characters"));
     }
-    if name.chars().any(char::is_control) {
-        return Err(Problem::Name("the name contains a control character"));
-    }
+    check_shown_text(name, Shown::Name).map_err(Problem::NameChar)?;
     Ok(name.to_owned())
 }
 

@@ -146,6 +146,13 @@ fn names_must_be_short_visible_text() {
     assert_error(&with_line("name =", "name = \"\""), "package.name", "empty");
     assert_error(&with_line("name =", "name = \" Hi\""), "package.name", "whitespace");
     assert_error(&with_line("name =", "name = \"a\\u0007b\""), "package.name", "control character");
+    for (name, expected) in [
+        ("Bank\\u202etxt.exe", "contains a bidirectional control (U+202E), which reorders"),
+        ("Cl\\u200bock", "contains an invisible formatting character (U+200B)"),
+        ("<img src=x onerror=alert(1)>", "names are plain text, not markup"),
+    ] {
+        assert_error(&with_line("name =", &format!("name = \"{name}\"")), "package.name", expected);
+    }
     let long = "x".repeat(65);
     assert_error(
         &with_line("name =", &format!("name = {long:?}")),

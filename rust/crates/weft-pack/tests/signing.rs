@@ -175,6 +175,22 @@ fn hostile_manifests_are_refused_at_signing() {
         let error = chain(sign_package(&dir, &world.key));
         assert!(error.contains(field), "{field}: {error}");
     }
+    // Names that would show something else than they say.
+    for (name, needle) in [
+        ("Bank\u{202e}txt.exe", "bidirectional control (U+202E)"),
+        ("Cl\u{200b}ock", "invisible formatting character (U+200B)"),
+        ("<img src=x>", "names are plain text"),
+    ] {
+        let dir = world.path("spoofed");
+        let _ = fs::remove_dir_all(&dir);
+        write_package(&dir, "org.example.ok", "1.0.0");
+        let text = common::manifest("org.example.ok", "1.0.0", "")
+            .replace("name = \"Test\"", &format!("name = \"{name}\""));
+        fs::write(dir.join("wapp.toml"), text).unwrap();
+        let error = chain(sign_package(&dir, &world.key));
+        assert!(error.contains("package.name") && error.contains(needle), "{name:?}: {error}");
+        assert!(!dir.join(SIGNATURE_FILE).exists());
+    }
 }
 
 /// Signs `statement` with the world's trusted key into the package's signature

@@ -87,11 +87,19 @@ impl Daemon {
                 }
                 Ok(FromApp::Notification { title, body }) => {
                     if notify_rate.allow() {
+                        // What the user reads shows exactly what it says:
+                        // reordering and invisible characters become U+FFFD.
+                        let shown = |text: &str| {
+                            weft_manifest::neutralise_shown_text(
+                                text,
+                                weft_manifest::Shown::Message,
+                            )
+                        };
                         self.broadcast(Event::Notification {
                             session,
                             app_id: app_id.clone(),
-                            title,
-                            body,
+                            title: shown(&title),
+                            body: shown(&body),
                         });
                     } else {
                         tracing::warn!(session, app = %app_id, "notification over the rate limit dropped");
