@@ -3,7 +3,9 @@
 //! characters around it (bidirectional overrides and isolates, which turn
 //! `Bank\u{202e}txt.exe` into "Bankexe.txt"), nothing invisible (zero-width
 //! spaces, joiners, fillers, tag characters, which make two names that look
-//! alike differ), no control characters, and for names no markup.
+//! alike differ), and no control characters (line breaks only in messages).
+//! Markup is not refused: the system UI shows names and messages as text
+//! (`weft-shell-core`'s page tests hold it to that).
 
 /// Why a character may not appear in text shown to the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -17,12 +19,9 @@ pub enum UnshownChar {
     /// A control character (line breaks included, where they are not allowed).
     #[error("a control character (U+{0:04X})")]
     Control(u32),
-    /// `<` or `>` in a name: names are plain text, not markup.
-    #[error("{0:?}: names are plain text, not markup")]
-    Markup(char),
 }
 
-/// How text is used: names allow neither line breaks nor markup characters.
+/// How text is used: names are one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shown {
     /// A display name: one line of plain text.
@@ -44,9 +43,6 @@ pub fn check_shown_text(text: &str, shown: Shown) -> Result<(), UnshownChar> {
         }
         if c.is_control() && !(shown == Shown::Message && c == '\n') {
             return Err(UnshownChar::Control(code));
-        }
-        if shown == Shown::Name && matches!(c, '<' | '>') {
-            return Err(UnshownChar::Markup(c));
         }
     }
     Ok(())
@@ -111,12 +107,12 @@ mod tests {
             ("Clock\u{e0041}", UnshownChar::Invisible(0xE0041)),
             ("a\u{7}b", UnshownChar::Control(7)),
             ("two\nlines", UnshownChar::Control(10)),
-            ("<img src=x>", UnshownChar::Markup('<')),
         ];
         for (text, expected) in cases {
             assert_eq!(check_shown_text(text, Shown::Name), Err(expected), "{text:?}");
         }
-        for plain in ["Hello", "Notes & Tasks", "Café ☕", "時計", "Zahlen 1–9", "👍🏽"] {
+        for plain in ["Hello", "Notes & Tasks", "Café ☕", "時計", "Zahlen 1–9", "👍🏽", "<b>"]
+        {
             assert_eq!(check_shown_text(plain, Shown::Name), Ok(()), "{plain:?}");
         }
         assert_eq!(check_shown_text("line one\nline two <b>", Shown::Message), Ok(()));

@@ -179,7 +179,6 @@ fn hostile_manifests_are_refused_at_signing() {
     for (name, needle) in [
         ("Bank\u{202e}txt.exe", "bidirectional control (U+202E)"),
         ("Cl\u{200b}ock", "invisible formatting character (U+200B)"),
-        ("<img src=x>", "names are plain text"),
     ] {
         let dir = world.path("spoofed");
         let _ = fs::remove_dir_all(&dir);
