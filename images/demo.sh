@@ -25,7 +25,7 @@ step() { printf '\n== %s\n' "$*"; }
 bash tests/install-host-tools.sh
 bash apps/build.sh
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
-cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime -p weft-appd -p weft-file-portal -p weft-compositor
+cargo build --quiet --locked --manifest-path rust/Cargo.toml -p weft-pack -p weft-runtime -p weft-appd -p weftctl -p weft-file-portal -p weft-compositor
 weft_pack=$CARGO_TARGET_DIR/debug/weft-pack
 
 mkdir -p "$demo/trusted"

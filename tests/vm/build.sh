@@ -23,7 +23,8 @@ bash tests/install-host-tools.sh
 bash apps/build.sh >&2
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
 cargo build --quiet --release --locked --manifest-path rust/Cargo.toml \
-  -p weft-compositor -p weft-appd -p weft-runtime -p weft-file-portal -p weft-mount-helper -p weft-pack
+  -p weft-compositor -p weft-appd -p weftctl -p weft-runtime -p weft-file-portal -p weft-mount-helper \
+  -p weft-pack
 release=$CARGO_TARGET_DIR/release
 kernel_version=$(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)
 kernel=/boot/vmlinuz-$kernel_version
