@@ -105,11 +105,6 @@ impl Lifecycle {
         self.restarts
     }
 
-    /// Whether an end of the session was asked for.
-    pub fn stop_requested(&self) -> bool {
-        self.stop_requested
-    }
-
     /// Takes `input` and returns what to do. A stopped session starts
     /// nothing further: a termination is refused, a run that comes up anyway
     /// is stopped, and every other input yields no effect.

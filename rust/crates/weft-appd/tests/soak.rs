@@ -97,17 +97,7 @@ async fn built_apps_a_thousand_sessions_and_a_hundred_kills_leak_nothing() {
 async fn built_apps_twenty_kill_9_cycles_during_launches_leave_nothing() {
     // Each app shell starts a process of its own, which no death signal of
     // the daemon's reaches: only its successor's cleanup does.
-    let scratch = tempfile::tempdir().unwrap();
-    let shell = scratch.path().join("app-shell");
-    let marker = format!("700.{}", std::process::id());
-    fs::write(&shell, format!("#!/bin/sh\nsleep {marker} &\nexec sleep 700\n")).unwrap();
-    fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut fixture = Fixture::with(Options {
-        apps: &["hello"],
-        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
-        own_cgroup: true,
-        ..Options::default()
-    });
+    let (mut fixture, marker, _shell) = with_forking_app_shell(700);
     let root = fixture.cgroup.clone().unwrap();
     let store = fixture.dir.path().join("store").display().to_string();
     let sessions_dir = fixture.dir.path().join("run/weft/sessions");

@@ -485,18 +485,7 @@ fn built_apps_malformed_settings_stop_the_daemon_with_their_name() {
 async fn built_apps_a_killed_daemons_sessions_are_killed_and_removed_by_the_next() {
     // An app shell that starts a process of its own: PR_SET_PDEATHSIG ends
     // the shell with the daemon, not what the shell started.
-    let scratch = tempfile::tempdir().unwrap();
-    let shell = scratch.path().join("app-shell");
-    // A sleep whose argument no other process has.
-    let marker = format!("600.{}", std::process::id());
-    fs::write(&shell, format!("#!/bin/sh\nsleep {marker} &\nexec sleep 600\n")).unwrap();
-    fs::set_permissions(&shell, fs::Permissions::from_mode(0o755)).unwrap();
-    let mut fixture = Fixture::with(Options {
-        apps: &["hello"],
-        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
-        own_cgroup: true,
-        ..Options::default()
-    });
+    let (mut fixture, marker, _shell) = with_forking_app_shell(600);
     let root = fixture.cgroup.clone().unwrap();
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.hello").await;

@@ -55,6 +55,26 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// A daemon with hello installed, alone in a cgroup of its own, whose app
+/// shell starts a process of its own: a `sleep` whose argument (`marker`,
+/// returned) no other process has. The daemon's death signal does not reach
+/// that process; only a successor's cleanup does. Keep the directory (the
+/// shell lives there) as long as the fixture.
+pub fn with_forking_app_shell(seconds: u32) -> (Fixture, String, tempfile::TempDir) {
+    let scratch = tempfile::tempdir().unwrap();
+    let shell = scratch.path().join("app-shell");
+    let marker = format!("{seconds}.{}", std::process::id());
+    fs::write(&shell, format!("#!/bin/sh\nsleep {marker} &\nexec sleep {seconds}\n")).unwrap();
+    fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_APP_SHELL_BIN", shell.to_str().unwrap())],
+        own_cgroup: true,
+        ..Options::default()
+    });
+    (fixture, marker, scratch)
+}
+
 impl Fixture {
     /// A daemon with `apps` installed and a READY timeout.
     pub fn start(apps: &[&str], ready_timeout_ms: u64) -> Self {
