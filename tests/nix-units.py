@@ -34,11 +34,14 @@ SESSION_UID = 1000
 WEFT_BIN = re.compile(r"^/nix/store/[a-z0-9]{32}-weft-[0-9][^/]*/bin/")
 
 # Where the boot-to-app VM puts what a NixOS system has elsewhere: it runs
-# the session as root (uid 0) from an initramfs with the binaries on PATH and
-# a stock Wayland client standing in for the app shell.
+# the session as root (uid 0) from an initramfs with the binaries on PATH; the
+# app shell is /usr/bin/app-shell, which scenario `web` points at the real
+# weft-app-shell (from the VM's web disk) and the others at a stock Wayland
+# client standing in for it.
 VM_PLACES = [
     (WEFT_BIN, ""),
     (re.compile(r"^/nix/store/[a-z0-9]{32}-weft-servo-[^/]+/bin/weft-app-shell$"), "/usr/bin/app-shell"),
+    (re.compile(r"^/nix/store/[a-z0-9]{32}-weft-servo-[^/]+/bin/"), ""),
     (re.compile(rf"^/run/user/{SESSION_UID}(?=/|$)"), "/run/user/0"),
 ]
 
@@ -376,6 +379,8 @@ def vm(dump, out):
     appd = service(system, "weft-appd.service")["Service"]
     env = {name: to_vm(value) for name, value in environment(appd).items()
            if name not in ("PATH", "XDG_RUNTIME_DIR")}
+    system_ui = service(system, "weft-system-ui.service")["Service"]
+    ui_env = {name: to_vm(value) for name, value in environment(system_ui).items() if name != "PATH"}
     # systemd sets STATE_DIRECTORY for StateDirectory=; the VM's init does not.
     if one(appd, "StateDirectory"):
         env["STATE_DIRECTORY"] = f"/var/lib/{one(appd, 'StateDirectory')}"
@@ -392,6 +397,8 @@ def vm(dump, out):
         f"compositor_command={shlex.quote(vm_command('weft-compositor.service'))}",
         f"appd_command={shlex.quote(vm_command('weft-appd.service'))}",
         f"appd_environment={shlex.quote(' '.join(f'{k}={v}' for k, v in sorted(env.items())))}",
+        f"system_ui_command={shlex.quote(vm_command('weft-system-ui.service'))}",
+        f"system_ui_environment={shlex.quote(' '.join(f'{k}={v}' for k, v in sorted(ui_env.items())))}",
     ]
     (out / "services.sh").write_text("\n".join(lines) + "\n")
     (out / "appd.toml").write_text(
@@ -412,9 +419,10 @@ def vm_check(dump):
     init = (repo / "tests/vm/init").read_text()
     p.check(". /etc/weft/services.sh" in init, "tests/vm/init does not read /etc/weft/services.sh")
     for variable in ["mount_service_command", "compositor_command", "appd_command", "appd_environment",
-                     "mount_socket_group", "mount_socket_mode", "appd_user"]:
+                     "mount_socket_group", "mount_socket_mode", "appd_user", "system_ui_command",
+                     "system_ui_environment"]:
         p.check(f"${variable}" in init, f"tests/vm/init does not use ${variable}")
-    for program in ["weft-mount-helper", "weft-compositor", "weft-appd"]:
+    for program in ["weft-mount-helper", "weft-compositor", "weft-appd", "weft-servo-shell"]:
         p.check(not re.search(rf"^[^#]*\b{program} ", init, re.M),
                 f"tests/vm/init starts {program} with its own arguments instead of the unit's")
     if p.found:

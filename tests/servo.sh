@@ -9,6 +9,7 @@
 #                               `make test`): only when that cached build is
 #                               there; otherwise it says it was skipped and why
 #   bash tests/servo.sh bins    prints the directory of the built shells
+#   bash tests/servo.sh built   succeeds when a finished build is there
 #
 # Everything else in WEFT builds and tests without Servo.
 set -euo pipefail
@@ -19,6 +20,13 @@ workspace_target=${CARGO_TARGET_DIR:-$WEFT_CACHE_DIR/target}
 servo_target=$WEFT_CACHE_DIR/servo-target
 archive=$WEFT_CACHE_DIR/mozjs/libmozjs-x86_64-unknown-linux-gnu.tar.gz
 manifest=$repo/rust/crates/weft-servo/Cargo.toml
+# The Servo workspace's `optimized` profile (see its Cargo.toml): what the
+# suite, the demo and the VM run. WEFT_SERVO_PROFILE=dev builds the debug one.
+profile=${WEFT_SERVO_PROFILE:-optimized}
+case $profile in
+  dev) bins=$servo_target/debug ;;
+  *) bins=$servo_target/$profile ;;
+esac
 mode=${1:-test}
 
 # mozjs_sys and the C/C++ crates under Servo rebuild when any of these change,
@@ -47,11 +55,20 @@ install_build_tools() {
   fi
 }
 
+# A cold build of the `optimized` profile, measured on this project's 2-core
+# machine with the SpiderMonkey archive seeded (the first build without it adds
+# about 20 minutes of SpiderMonkey).
+COLD_BUILD_MINUTES=21
+
 build() {
   install_build_tools
   servo_env
   local started=$SECONDS
-  nice -n 10 cargo build --locked --manifest-path "$manifest" --bins
+  if [[ -x $bins/weft-app-shell ]]; then
+    nice -n 10 cargo build --locked --manifest-path "$manifest" --profile "$profile" --bins
+  else
+    cold_build
+  fi
   echo "tests/servo.sh: the shells built in $((SECONDS - started)) s"
   if [[ ! -f $archive ]]; then
     # mozjs_sys leaves the archive at the top of the target directory.
@@ -70,15 +87,61 @@ build() {
   fi
 }
 
+# A first build, in the background, with a progress line every 30 seconds:
+# crates compiled of all, minutes spent and an estimate of those left.
+cold_build() {
+  local log=$WEFT_CACHE_DIR/servo-build.log total done elapsed left cargo_pid
+  total=$(cargo tree --locked --manifest-path "$manifest" -e normal,build --prefix none \
+    --format '{p}' --target x86_64-unknown-linux-gnu 2>/dev/null | sed 's/ (\*)$//' | sort -u | wc -l)
+  local estimate=$((COLD_BUILD_MINUTES * 2 / $(nproc)))
+  local extra=""
+  if [[ ! -f $archive ]]; then
+    estimate=$((estimate + 20))
+    extra=", plus about 20 min for SpiderMonkey from source"
+  fi
+  echo "tests/servo.sh: building Servo and the shells: about $estimate min on $(nproc) cores" \
+    "(it took $COLD_BUILD_MINUTES min on 2 cores here$extra); log: $log"
+  mkdir -p "$WEFT_CACHE_DIR"
+  nice -n 10 cargo build --locked --manifest-path "$manifest" --profile "$profile" --bins \
+    >"$log" 2>&1 &
+  cargo_pid=$!
+  local begun=$SECONDS
+  while kill -0 "$cargo_pid" 2>/dev/null; do
+    sleep 30
+    done=$(grep -c '^ *Compiling ' "$log" || true)
+    elapsed=$(((SECONDS - begun) / 60))
+    left=$((estimate - elapsed))
+    if ((left > 0)); then
+      left="about $left min left"
+    else
+      left="longer than the estimate; the last crates (servo-script, layout) are the slowest"
+    fi
+    echo "tests/servo.sh: $done of about $total crates compiled, $elapsed min in, $left"
+  done
+  if ! wait "$cargo_pid"; then
+    tail -40 "$log" >&2
+    echo "tests/servo.sh: the Servo build failed; its log: $log" >&2
+    exit 1
+  fi
+}
+
+# Whether a finished `make servo` is there: both shells and the archive.
+finished() {
+  [[ -f $archive && -x $bins/weft-app-shell && -x $bins/weft-servo-shell ]]
+}
+
 case $mode in
+  built)
+    finished
+    ;;
   build)
     build
     ;;
   bins)
-    echo "$servo_target/debug"
+    echo "$bins"
     ;;
   test)
-    if [[ -x $servo_target/debug/weft-app-shell && ! -f $archive ]]; then
+    if [[ -x $bins/weft-app-shell && ! -f $archive ]]; then
       # `make servo` succeeded, yet the suite would be skipped: never silently.
       echo "FAILED: the shells are built in $servo_target but the SpiderMonkey archive" \
         "$archive is missing; run 'make servo' again to keep it" >&2
@@ -86,8 +149,7 @@ case $mode in
     fi
     # Only a finished `make servo` (both shells, the archive) runs the suite: a
     # seeded archive or a cut-off build must not start a cold Servo build here.
-    if [[ ! -f $archive || ! -x $servo_target/debug/weft-app-shell ||
-      ! -x $servo_target/debug/weft-servo-shell ]]; then
+    if ! finished; then
       echo "SKIPPED: the Servo suite: there is no cached Servo build ($servo_target with the" \
         "SpiderMonkey archive $archive). A cold build takes 75+ minutes on 2 cores; run" \
         "'make servo' once to make it, then 'make test' runs this suite too."
@@ -98,12 +160,12 @@ case $mode in
     step() { printf '\n== %s\n' "$*"; }
     step "servo: formatting and clippy (warnings are errors)"
     cargo fmt --manifest-path "$manifest" --check
-    cargo clippy --quiet --locked --manifest-path "$manifest" --all-targets -- -D warnings
+    cargo clippy --quiet --locked --manifest-path "$manifest" --profile "$profile" --all-targets -- -D warnings
     step "servo: the shells' own tests (the sandbox, in a child process)"
-    cargo test --quiet --locked --manifest-path "$manifest" --lib
+    cargo test --quiet --locked --manifest-path "$manifest" --profile "$profile" --lib
     step "servo: the shells on the compositor under weft-appd"
     export CARGO_TARGET_DIR=$workspace_target
-    export WEFT_SERVO_BIN_DIR=$servo_target/debug WEFT_SERVO_OUT=$WEFT_CACHE_DIR/servo-out
+    export WEFT_SERVO_BIN_DIR=$bins WEFT_SERVO_OUT=$WEFT_CACHE_DIR/servo-out
     unset WAYLAND_DISPLAY DISPLAY
     cd "$repo/rust"
     cargo nextest run --locked -p weft-shell-core --test servo --run-ignored only --no-capture \

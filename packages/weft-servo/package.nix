@@ -34,6 +34,9 @@ rustPlatform.buildRustPackage (finalAttrs: {
   };
   sourceRoot = "${finalAttrs.src.name}/rust/crates/weft-servo";
   cargoLock.lockFile = ../../rust/crates/weft-servo/Cargo.lock;
+  # The workspace's `optimized` profile (opt-level 1, no debug information,
+  # no LTO): what `make servo`, the suite and the VM run and measure.
+  buildType = "optimized";
 
   strictDeps = true;
   nativeBuildInputs = [

@@ -8,8 +8,10 @@
 #   org.weft.fetch  signed by a key the VM does not trust
 #   org.weft.test.memory-bomb  good; allocates until something stops it
 #   org.weft.test.infinite-loop  good; spins, declaring limits.cpu = "10%"
+# When the Servo shells are built (make servo), also the web disk
+# (build-web.sh): the optimized shells, Mesa and fonts for scenario `web`.
 # Installs what it needs from Debian first (QEMU, a kernel, busybox). Prints
-# the paths of the kernel and the initramfs.
+# the paths of the kernel, the initramfs and the web disk (`-` without one).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -55,7 +57,8 @@ install_binaries "$release"/{weft-compositor,weft-appd,weftctl,weft-runtime,weft
 mkdir -p "$root/usr/sbin" && mv "$root/usr/bin/veritysetup" "$root/usr/sbin/veritysetup"
 cp -r /usr/share/X11/xkb "$root/usr/share/X11/"
 [[ -d /usr/share/libinput ]] && mkdir -p "$root/usr/share" && cp -r /usr/share/libinput "$root/usr/share/"
-# The app UI shell until weft-app-shell exists: a stock Wayland client.
+# The app shell path of the units (VM_PLACES in tests/nix-units.py): a stock
+# Wayland client stands in; scenario `web` points it at weft-app-shell.
 printf '#!/bin/sh\nexec weston-simple-shm 2>>/tmp/app-shell.log\n' >"$root/usr/bin/app-shell"
 chmod 755 "$root/usr/bin/app-shell"
 install -m 755 tests/vm/init "$root/init"
@@ -64,7 +67,7 @@ install -m 644 tests/vm/appd.toml "$root/etc/weft/appd.toml"
 install -m 644 tests/vm/services.sh "$root/etc/weft/services.sh"
 
 # Kernel modules and what they depend on, with a modules.dep for busybox modprobe.
-for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu; do
+for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu virtio_input; do
   modprobe -S "$kernel_version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
 done | sort -u | while read -r path; do
   mkdir -p "$root$(dirname "$path")"
@@ -120,5 +123,11 @@ mkdir -p "$root/bench"
 cp "$bench"/{bench.img,root-hash,data-size} "$root/bench/"
 
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet) | gzip -1 >"$vm/initramfs.cpio.gz"
+web=-
+if bash tests/servo.sh built; then
+  web=$vm/web.erofs
+  bash tests/vm/build-web.sh "$(bash tests/servo.sh bins)" "$web"
+fi
 echo "$kernel"
 echo "$vm/initramfs.cpio.gz"
+echo "$web"

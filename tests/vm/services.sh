@@ -8,3 +8,5 @@ appd_user=weft
 compositor_command='weft-compositor --backend drm'
 appd_command='weft-appd --config /etc/weft/appd.toml'
 appd_environment='STATE_DIRECTORY=/var/lib/weft-appd WEFT_SHELL_NO_JIT=false'
+system_ui_command=weft-servo-shell
+system_ui_environment='WAYLAND_DISPLAY=wayland-weft WEFT_SHELL_NO_JIT=false XDG_RUNTIME_DIR=/run/user/0'

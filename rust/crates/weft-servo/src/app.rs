@@ -78,7 +78,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let page = Page {
         entry,
         scheme: SCHEME,
-        handler: ShellScheme::new(files, Some((IPC_PATH, bridge))),
+        handler: ShellScheme::new(files, Some((IPC_PATH, Arc::clone(&bridge)))),
+        bridge,
+        fit_height: false,
         user_script: user_script("weftIpc", IPC_PATH),
         network,
         no_jit: args.no_jit,

@@ -2,7 +2,9 @@
 //! `SoftwareRenderingContext` (llvmpipe through surfaceless EGL, no GPU), each
 //! new frame is read back and shown through wl_shm by
 //! [`weft_shell_core::window::ShellWindow`], and the window's input goes to the
-//! web view. The loop ends when the compositor closes the window.
+//! web view. What the page's bridge delivers is pushed into it
+//! ([`crate::push`]); a panel takes the height of its page. The loop ends when
+//! the compositor closes the window.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -14,18 +16,25 @@ use anyhow::{Context as _, bail};
 use dpi::PhysicalSize;
 use servo::protocol_handler::ProtocolRegistry;
 use servo::{
-    DeviceIntRect, DevicePoint, EventLoopWaker, InputEvent, LoadStatus, MouseButton,
+    DeviceIntRect, DevicePoint, EventLoopWaker, InputEvent, JSValue, LoadStatus, MouseButton,
     MouseButtonAction, MouseButtonEvent, MouseMoveEvent, NavigationRequest, Preferences,
     RenderingContext, ServoBuilder, SoftwareRenderingContext, TouchEvent, TouchEventType, TouchId,
     TouchPointerType, UserContentManager, UserScript, WebResourceLoad, WebResourceResponse,
     WebView, WebViewBuilder, WebViewDelegate, WebViewPoint,
 };
 use url::Url;
+use weft_shell_core::bridge::Bridge;
+use weft_shell_core::policy::NetworkPolicy;
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase};
 
 use crate::keys::Keyboard;
+use crate::push::Pusher;
 use crate::scheme::ShellScheme;
-use weft_shell_core::policy::NetworkPolicy;
+
+/// The page's height, measured in the page after a new frame at most this often.
+const MEASURE_EVERY: Duration = Duration::from_millis(100);
+/// The height of a panel's page: its body's, which holds the whole panel.
+const PAGE_HEIGHT: &str = "Math.ceil(document.body.getBoundingClientRect().height)";
 
 /// What one shell shows and how.
 pub struct Page {
@@ -35,6 +44,10 @@ pub struct Page {
     pub scheme: &'static str,
     /// The page's files and bridge endpoint.
     pub handler: ShellScheme,
+    /// What stands behind the bridge; its deliveries are pushed into the page.
+    pub bridge: Arc<dyn Bridge>,
+    /// Whether the window takes the page's height (the panel does).
+    pub fit_height: bool,
     /// The script injected before the page's own (the bridge's page side).
     pub user_script: String,
     /// Where the page may load from and connect to.
@@ -77,10 +90,13 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
         .build();
     let user_content = Rc::new(UserContentManager::new(&servo));
     user_content.add_script(Rc::new(UserScript::new(page.user_script, None)));
+    let pusher = Pusher::start(page.bridge, Box::new(Waker(Arc::clone(&woken))))
+        .context("cannot start the bridge's delivery thread")?;
     let delegate = Rc::new(Delegate {
         network: page.network,
         frame_ready: Cell::new(false),
         loaded: Cell::new(false),
+        document_ready: Cell::new(false),
         title: RefCell::new(None),
         crashed: RefCell::new(None),
     });
@@ -96,6 +112,7 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
     let mut pointer = DevicePoint::new(0.0, 0.0);
     let mut size = (width, height);
     let mut first_frame = true;
+    let height = PageHeight::default();
     loop {
         let wait = if woken.swap(false, Ordering::AcqRel) {
             Duration::ZERO
@@ -125,6 +142,11 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
             }
         }
         servo.spin_event_loop();
+        pusher.push(&webview, delegate.document_ready.get());
+        if let Some(wanted) = height.wanted(size.1) {
+            tracing::info!("the panel's page is {wanted} pixels high: asking for that");
+            window.request_height(wanted);
+        }
         if let Some(reason) = delegate.crashed.borrow_mut().take() {
             bail!("the page's engine crashed: {reason}");
         }
@@ -141,7 +163,50 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
                 first_frame = false;
                 tracing::info!("first frame of the loaded page after {:?}", started.elapsed());
             }
+            if page.fit_height && delegate.document_ready.get() {
+                height.measure(&webview);
+            }
         }
+    }
+}
+
+/// A panel's page height, measured in the page after new frames.
+#[derive(Default)]
+struct PageHeight {
+    measured: Rc<Cell<Option<i32>>>,
+    measuring: Rc<Cell<bool>>,
+    last: Cell<Option<Instant>>,
+    asked: Cell<Option<i32>>,
+}
+
+impl PageHeight {
+    /// Measures the page again unless a measurement is running or was recent.
+    fn measure(&self, webview: &WebView) {
+        if self.measuring.get() || self.last.get().is_some_and(|at| at.elapsed() < MEASURE_EVERY) {
+            return;
+        }
+        self.measuring.set(true);
+        self.last.set(Some(Instant::now()));
+        let (measured, measuring) = (Rc::clone(&self.measured), Rc::clone(&self.measuring));
+        webview.evaluate_javascript(PAGE_HEIGHT, move |result| {
+            measuring.set(false);
+            match result {
+                Ok(JSValue::Number(height)) if height >= 1.0 => measured.set(Some(height as i32)),
+                other => tracing::warn!("cannot measure the page's height: {other:?}"),
+            }
+        });
+    }
+
+    /// A height to ask the compositor for: the page's, when it differs from
+    /// the window's `current` one and was not asked for already (the
+    /// compositor may grant less).
+    fn wanted(&self, current: i32) -> Option<i32> {
+        let height = self.measured.take()?;
+        if height == current || self.asked.get() == Some(height) {
+            return None;
+        }
+        self.asked.set(Some(height));
+        Some(height)
     }
 }
 
@@ -185,7 +250,9 @@ fn web_input(
             let point = WebViewPoint::Device(*pointer);
             Some(InputEvent::MouseButton(MouseButtonEvent::new(action, button, point)))
         }
-        Input::Key { code, pressed } => keyboard.event(code, pressed).map(InputEvent::Keyboard),
+        Input::Key { code, pressed, text } => {
+            keyboard.event(code, pressed, text).map(InputEvent::Keyboard)
+        }
         Input::Touch { id, x, y, phase } => {
             let kind = match phase {
                 TouchPhase::Down => TouchEventType::Down,
@@ -226,6 +293,8 @@ struct Delegate {
     network: NetworkPolicy,
     frame_ready: Cell<bool>,
     loaded: Cell<bool>,
+    /// The current document has its head parsed, so the injected bridge.
+    document_ready: Cell<bool>,
     title: RefCell<Option<String>>,
     crashed: RefCell<Option<String>>,
 }
@@ -239,6 +308,7 @@ impl WebViewDelegate for Delegate {
         if status == LoadStatus::Complete {
             self.loaded.set(true);
         }
+        self.document_ready.set(status != LoadStatus::Started);
     }
 
     fn notify_page_title_changed(&self, _webview: WebView, title: Option<String>) {

@@ -1,6 +1,7 @@
-//! Keys from the compositor (evdev codes) as the web's keyboard events, for a
-//! US layout: the compositor sends codes, not symbols, and the shell tracks
-//! Shift itself.
+//! Keys from the compositor as the web's keyboard events: `code` names the
+//! physical key (from its evdev code), `key` is the text the compositor's
+//! layout gives it ([`weft_shell_core::keymap`]: `ä`, `€` with AltGr) or the
+//! key's name (Enter, arrows, modifiers).
 
 use servo::{Code, Key, KeyState, Modifiers, NamedKey};
 
@@ -10,56 +11,57 @@ pub struct Keyboard {
     modifiers: Modifiers,
 }
 
-/// Letters and symbols: code, unshifted, shifted.
-const PRINTABLE: &[(u32, Code, char, char)] = &[
-    (2, Code::Digit1, '1', '!'),
-    (3, Code::Digit2, '2', '@'),
-    (4, Code::Digit3, '3', '#'),
-    (5, Code::Digit4, '4', '$'),
-    (6, Code::Digit5, '5', '%'),
-    (7, Code::Digit6, '6', '^'),
-    (8, Code::Digit7, '7', '&'),
-    (9, Code::Digit8, '8', '*'),
-    (10, Code::Digit9, '9', '('),
-    (11, Code::Digit0, '0', ')'),
-    (12, Code::Minus, '-', '_'),
-    (13, Code::Equal, '=', '+'),
-    (16, Code::KeyQ, 'q', 'Q'),
-    (17, Code::KeyW, 'w', 'W'),
-    (18, Code::KeyE, 'e', 'E'),
-    (19, Code::KeyR, 'r', 'R'),
-    (20, Code::KeyT, 't', 'T'),
-    (21, Code::KeyY, 'y', 'Y'),
-    (22, Code::KeyU, 'u', 'U'),
-    (23, Code::KeyI, 'i', 'I'),
-    (24, Code::KeyO, 'o', 'O'),
-    (25, Code::KeyP, 'p', 'P'),
-    (26, Code::BracketLeft, '[', '{'),
-    (27, Code::BracketRight, ']', '}'),
-    (30, Code::KeyA, 'a', 'A'),
-    (31, Code::KeyS, 's', 'S'),
-    (32, Code::KeyD, 'd', 'D'),
-    (33, Code::KeyF, 'f', 'F'),
-    (34, Code::KeyG, 'g', 'G'),
-    (35, Code::KeyH, 'h', 'H'),
-    (36, Code::KeyJ, 'j', 'J'),
-    (37, Code::KeyK, 'k', 'K'),
-    (38, Code::KeyL, 'l', 'L'),
-    (39, Code::Semicolon, ';', ':'),
-    (40, Code::Quote, '\'', '"'),
-    (41, Code::Backquote, '`', '~'),
-    (43, Code::Backslash, '\\', '|'),
-    (44, Code::KeyZ, 'z', 'Z'),
-    (45, Code::KeyX, 'x', 'X'),
-    (46, Code::KeyC, 'c', 'C'),
-    (47, Code::KeyV, 'v', 'V'),
-    (48, Code::KeyB, 'b', 'B'),
-    (49, Code::KeyN, 'n', 'N'),
-    (50, Code::KeyM, 'm', 'M'),
-    (51, Code::Comma, ',', '<'),
-    (52, Code::Period, '.', '>'),
-    (53, Code::Slash, '/', '?'),
-    (57, Code::Space, ' ', ' '),
+/// Keys that type text: evdev code, physical key.
+const TYPING: &[(u32, Code)] = &[
+    (2, Code::Digit1),
+    (3, Code::Digit2),
+    (4, Code::Digit3),
+    (5, Code::Digit4),
+    (6, Code::Digit5),
+    (7, Code::Digit6),
+    (8, Code::Digit7),
+    (9, Code::Digit8),
+    (10, Code::Digit9),
+    (11, Code::Digit0),
+    (12, Code::Minus),
+    (13, Code::Equal),
+    (16, Code::KeyQ),
+    (17, Code::KeyW),
+    (18, Code::KeyE),
+    (19, Code::KeyR),
+    (20, Code::KeyT),
+    (21, Code::KeyY),
+    (22, Code::KeyU),
+    (23, Code::KeyI),
+    (24, Code::KeyO),
+    (25, Code::KeyP),
+    (26, Code::BracketLeft),
+    (27, Code::BracketRight),
+    (30, Code::KeyA),
+    (31, Code::KeyS),
+    (32, Code::KeyD),
+    (33, Code::KeyF),
+    (34, Code::KeyG),
+    (35, Code::KeyH),
+    (36, Code::KeyJ),
+    (37, Code::KeyK),
+    (38, Code::KeyL),
+    (39, Code::Semicolon),
+    (40, Code::Quote),
+    (41, Code::Backquote),
+    (43, Code::Backslash),
+    (44, Code::KeyZ),
+    (45, Code::KeyX),
+    (46, Code::KeyC),
+    (47, Code::KeyV),
+    (48, Code::KeyB),
+    (49, Code::KeyN),
+    (50, Code::KeyM),
+    (51, Code::Comma),
+    (52, Code::Period),
+    (53, Code::Slash),
+    (57, Code::Space),
+    (86, Code::IntlBackslash),
 ];
 
 /// Keys with names: code, key.
@@ -72,6 +74,7 @@ const NAMED: &[(u32, Code, NamedKey)] = &[
     (42, Code::ShiftLeft, NamedKey::Shift),
     (54, Code::ShiftRight, NamedKey::Shift),
     (56, Code::AltLeft, NamedKey::Alt),
+    (100, Code::AltRight, NamedKey::AltGraph),
     (97, Code::ControlRight, NamedKey::Control),
     (102, Code::Home, NamedKey::Home),
     (103, Code::ArrowUp, NamedKey::ArrowUp),
@@ -83,23 +86,28 @@ const NAMED: &[(u32, Code, NamedKey)] = &[
 ];
 
 impl Keyboard {
-    /// The web's view of evdev key `code` going down or up, or `None` for a
-    /// key this layout does not know.
-    pub fn event(&mut self, code: u32, pressed: bool) -> Option<servo::KeyboardEvent> {
+    /// The web's view of evdev key `code` going down or up, typing `text` in
+    /// the compositor's layout; `None` for a key with neither a name nor text.
+    pub fn event(
+        &mut self,
+        code: u32,
+        pressed: bool,
+        text: Option<String>,
+    ) -> Option<servo::KeyboardEvent> {
         let state = if pressed { KeyState::Down } else { KeyState::Up };
         let (code, key) = if let Some(&(_, code, named)) = NAMED.iter().find(|k| k.0 == code) {
             let modifier = match named {
                 NamedKey::Shift => Modifiers::SHIFT,
                 NamedKey::Control => Modifiers::CONTROL,
                 NamedKey::Alt => Modifiers::ALT,
+                NamedKey::AltGraph => Modifiers::ALT_GRAPH,
                 _ => Modifiers::empty(),
             };
             self.modifiers.set(modifier, pressed);
             (code, Key::Named(named))
         } else {
-            let &(_, code, plain, shifted) = PRINTABLE.iter().find(|k| k.0 == code)?;
-            let symbol = if self.modifiers.contains(Modifiers::SHIFT) { shifted } else { plain };
-            (code, Key::Character(symbol.to_string()))
+            let physical = TYPING.iter().find(|k| k.0 == code).map_or(Code::Unidentified, |k| k.1);
+            (physical, Key::Character(text?))
         };
         Some(servo::KeyboardEvent::new_without_event(
             state,

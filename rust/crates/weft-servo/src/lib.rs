@@ -9,6 +9,7 @@
 pub mod app;
 pub mod host;
 pub mod keys;
+pub mod push;
 pub mod sandbox;
 pub mod scheme;
 pub mod system;

@@ -1,6 +1,7 @@
 //! The shell's scheme handler for Servo: files from [`AppFiles`] (the app's
 //! read-only package, or the system UI's directory) and the page's bridge
-//! endpoint ([`weft_shell_core::bridge::answer`]). Everything else is a 404.
+//! endpoint ([`weft_shell_core::bridge::answer`], page to host; host to page
+//! is pushed by [`crate::host`]). Everything else is a 404.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +11,7 @@ use servo::protocol_handler::{
     DoneChannel, FetchContext, HttpStatus, ProtocolHandler, Request, ResourceFetchTiming, Response,
     ResponseBody,
 };
-use weft_shell_core::bridge::{Answer, Bridge, POLL_WAIT, answer};
+use weft_shell_core::bridge::{Answer, Bridge, answer};
 use weft_shell_core::scheme::AppFiles;
 
 /// Serves one shell's pages and its bridge endpoint.
@@ -50,33 +51,15 @@ impl ProtocolHandler for ShellScheme {
         if let Some((endpoint, bridge)) = &self.endpoint
             && is_endpoint(endpoint, raw.as_str())
         {
-            let method = request.method.as_str().to_owned();
             let message = raw
                 .as_url()
                 .query_pairs()
                 .find(|(key, _)| key == "m")
                 .map(|(_, value)| value.into_owned())
                 .unwrap_or_default();
-            if method != "GET" {
-                // Sending never waits: answer at once.
-                let answered = answer(&**bridge, &method, message.as_bytes(), POLL_WAIT);
-                return Box::pin(std::future::ready(respond(answered)));
-            }
-            // A GET may wait for up to POLL_WAIT: answer it from a thread so
-            // the fetch runtime never blocks.
-            let bridge = Arc::clone(bridge);
-            let (sender, receiver) = futures::channel::oneshot::channel();
-            std::thread::spawn(move || {
-                let _ = sender.send(answer(&*bridge, &method, message.as_bytes(), POLL_WAIT));
-            });
-            return Box::pin(async move {
-                let answered = receiver.await.unwrap_or(Answer {
-                    status: 500,
-                    content_type: "text/plain".into(),
-                    body: b"the bridge went away".to_vec(),
-                });
-                respond(answered)
-            });
+            // Sending never waits (what comes back is pushed): answer at once.
+            let answered = answer(&**bridge, request.method.as_str(), message.as_bytes());
+            return Box::pin(std::future::ready(respond(answered)));
         }
         let answered = match self.files.serve(raw.as_str()) {
             Ok(served) => Answer { status: 200, content_type: served.mime, body: served.body },

@@ -34,7 +34,8 @@ pub struct Args {
     /// Run JavaScript without the JIT (interpreter only).
     #[arg(long, env = "WEFT_SHELL_NO_JIT")]
     pub no_jit: bool,
-    /// The panel size to ask for, WIDTHxHEIGHT (the compositor decides).
+    /// The panel size to ask for first, WIDTHxHEIGHT (the compositor
+    /// decides); once the page is drawn, the panel takes the page's height.
     #[arg(long, default_value = "1024x48", value_parser = parse_size)]
     pub size: (i32, i32),
 }
@@ -64,7 +65,9 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let page = Page {
         entry,
         scheme: SYSTEM_SCHEME,
-        handler: ShellScheme::new(files, Some((APPD_PATH, bridge))),
+        handler: ShellScheme::new(files, Some((APPD_PATH, Arc::clone(&bridge)))),
+        bridge,
+        fit_height: true,
         user_script: user_script("weftAppd", APPD_PATH),
         network,
         no_jit: args.no_jit,

@@ -5,8 +5,9 @@
 //   onmessage      = (message) => ...; messages that arrive before it is set wait
 //   onrefused      = (reason) => ...; something sent earlier was refused later
 //   onstop         = (reason) => ...; the other side ended
-// Messages go out as POST <path>?m=<message> and come back from a GET <path>
-// long poll.
+// Messages go out as POST <path>?m=<message>; what comes back the shell pushes
+// by evaluating __weftPush([{message|refused|stopped: text}, ...]) in the page
+// (the same items, in order; it returns how many it took).
 function __weftBridge(global, path) {
   "use strict";
   const waiting = [];
@@ -38,16 +39,10 @@ function __weftBridge(global, path) {
       if (bridge.onstop) bridge.onstop(stopped);
     }
   };
-  const poll = async () => {
-    while (stopped === null) {
-      try {
-        const answer = await fetch(path);
-        for (const item of await answer.json()) deliver(item);
-      } catch (error) {
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-    }
+  const push = (items) => {
+    for (const item of items) deliver(item);
+    return items.length;
   };
   Object.defineProperty(window, global, { value: Object.seal(bridge), enumerable: true });
-  poll();
+  Object.defineProperty(window, "__weftPush", { value: push });
 }

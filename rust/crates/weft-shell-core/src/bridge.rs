@@ -4,10 +4,11 @@
 //! app's page, `weftAppd` in the system UI) and carries its messages over
 //! `fetch()` to an endpoint of the shell's own scheme ([`IPC_PATH`],
 //! [`APPD_PATH`]): a `POST` sends one message (in the query, `?m=…`: Servo
-//! 0.7's scheme handlers cannot read request bodies), a `GET` waits for what
-//! came back. [`answer`] is that endpoint; a [`Bridge`] is what stands behind it
-//! (an app's session relay, [`crate::ipc::IpcBridge`], or weft-appd's
-//! WebSocket, [`crate::appd::AppdSocket`]).
+//! 0.7's scheme handlers cannot read request bodies). What comes back is
+//! pushed: the shell evaluates [`push_script`] in the page as soon as it
+//! arrives (no polling). [`answer`] is the endpoint; a [`Bridge`] is what
+//! stands behind it (an app's session relay, [`crate::ipc::IpcBridge`], or
+//! weft-appd's WebSocket, [`crate::appd::AppdSocket`]).
 //!
 //! Nothing is dropped silently: a refused message rejects the page's
 //! `send()` promise with the reason, and messages that arrive before the page
@@ -19,9 +20,7 @@ use std::time::Duration;
 pub const IPC_PATH: &str = "/.weft/ipc";
 /// The system UI's endpoint (`weft://system/.weft/appd`).
 pub const APPD_PATH: &str = "/.weft/appd";
-/// How long one `GET` waits for something to arrive before answering `[]`.
-pub const POLL_WAIT: Duration = Duration::from_secs(20);
-/// At most this many deliveries go out in one `GET` answer.
+/// At most this many deliveries go into one [`push_script`].
 pub const MAX_BATCH: usize = 256;
 
 /// What comes back to the page.
@@ -92,51 +91,53 @@ impl Answer {
 }
 
 /// Answers one request to a bridge endpoint: `POST` sends `message` (UTF-8
-/// text, the page's `?m=` query parameter, decoded) and answers 204, or 400, 413, 429 or 410 with the reason; `GET`
-/// waits up to `wait` and answers a JSON array of what arrived
-/// (`{"message": …}`, `{"refused": …}`, `{"stopped": …}`), empty if nothing did.
-pub fn answer(bridge: &dyn Bridge, method: &str, message: &[u8], wait: Duration) -> Answer {
-    match method {
-        "POST" => {
-            let Ok(message) = std::str::from_utf8(message) else {
-                return Answer::text(400, "a message must be UTF-8 text");
-            };
-            match bridge.send(message.to_owned()) {
-                Ok(()) => Answer::text(204, ""),
-                Err(error @ BridgeError::TooLarge { .. }) => Answer::text(413, error.to_string()),
-                Err(error @ BridgeError::RateLimited { .. }) => {
-                    Answer::text(429, error.to_string())
-                }
-                Err(error) => Answer::text(410, error.to_string()),
-            }
-        }
-        "GET" => {
-            let mut batch = Vec::new();
-            if let Some(first) = bridge.recv(wait) {
-                let mut ended = matches!(first, Delivery::Stopped(_));
-                batch.push(first);
-                while !ended && batch.len() < MAX_BATCH {
-                    let Some(next) = bridge.recv(Duration::ZERO) else { break };
-                    ended = matches!(next, Delivery::Stopped(_));
-                    batch.push(next);
-                }
-            }
-            let items: Vec<serde_json::Value> = batch
-                .into_iter()
-                .map(|delivery| match delivery {
-                    Delivery::Message(text) => serde_json::json!({ "message": text }),
-                    Delivery::Refused(reason) => serde_json::json!({ "refused": reason }),
-                    Delivery::Stopped(reason) => serde_json::json!({ "stopped": reason }),
-                })
-                .collect();
-            Answer {
-                status: 200,
-                content_type: "application/json".to_owned(),
-                body: serde_json::to_vec(&items).expect("JSON values serialise"),
-            }
-        }
-        other => Answer::text(405, format!("{other} is not GET or POST")),
+/// text, the page's `?m=` query parameter, decoded) and answers 204, or 400,
+/// 413, 429 or 410 with the reason; any other method gets 405.
+pub fn answer(bridge: &dyn Bridge, method: &str, message: &[u8]) -> Answer {
+    if method != "POST" {
+        return Answer::text(405, format!("{method} is not POST (what comes back is pushed)"));
     }
+    let Ok(message) = std::str::from_utf8(message) else {
+        return Answer::text(400, "a message must be UTF-8 text");
+    };
+    match bridge.send(message.to_owned()) {
+        Ok(()) => Answer::text(204, ""),
+        Err(error @ BridgeError::TooLarge { .. }) => Answer::text(413, error.to_string()),
+        Err(error @ BridgeError::RateLimited { .. }) => Answer::text(429, error.to_string()),
+        Err(error) => Answer::text(410, error.to_string()),
+    }
+}
+
+/// Takes what has arrived from `bridge`, in order: the first delivery waits
+/// up to `wait`, the rest only if already there; at most [`MAX_BATCH`], and
+/// nothing after a [`Delivery::Stopped`].
+pub fn take_batch(bridge: &dyn Bridge, wait: Duration) -> Vec<Delivery> {
+    let mut batch = Vec::new();
+    let mut next = bridge.recv(wait);
+    while let Some(delivery) = next {
+        let ended = matches!(delivery, Delivery::Stopped(_));
+        batch.push(delivery);
+        if ended || batch.len() == MAX_BATCH {
+            break;
+        }
+        next = bridge.recv(Duration::ZERO);
+    }
+    batch
+}
+
+/// The script that hands `batch` to the page (its bridge's `__weftPush`,
+/// defined by [`user_script`]): evaluated by the shell, it returns how many
+/// deliveries the page took.
+pub fn push_script(batch: &[Delivery]) -> String {
+    let items: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|delivery| match delivery {
+            Delivery::Message(text) => serde_json::json!({ "message": text }),
+            Delivery::Refused(reason) => serde_json::json!({ "refused": reason }),
+            Delivery::Stopped(reason) => serde_json::json!({ "stopped": reason }),
+        })
+        .collect();
+    format!("__weftPush({})", serde_json::Value::Array(items))
 }
 
 /// The script a shell injects into every page before the page's own: it
@@ -187,10 +188,10 @@ mod tests {
     #[test]
     fn a_post_sends_its_body_and_refusals_get_their_status_and_reason() {
         let (bridge, _queue) = recorder(None);
-        assert_eq!(answer(&bridge, "POST", b"WEFT", Duration::ZERO).status, 204);
+        assert_eq!(answer(&bridge, "POST", b"WEFT").status, 204);
         assert_eq!(*bridge.sent.lock().unwrap(), ["WEFT"]);
-        assert_eq!(answer(&bridge, "POST", b"\xff", Duration::ZERO).status, 400);
-        assert_eq!(answer(&bridge, "DELETE", b"", Duration::ZERO).status, 405);
+        assert_eq!(answer(&bridge, "POST", b"\xff").status, 400);
+        assert_eq!(answer(&bridge, "GET", b"").status, 405);
         let refusals: [(fn() -> BridgeError, u16); 3] = [
             (|| BridgeError::TooLarge { size: 70_000, limit: 65_536 }, 413),
             (|| BridgeError::RateLimited { burst: 1000, per_second: 500 }, 429),
@@ -198,35 +199,53 @@ mod tests {
         ];
         for (refusal, status) in refusals {
             let (bridge, _queue) = recorder(Some(refusal));
-            let answered = answer(&bridge, "POST", b"x", Duration::ZERO);
+            let answered = answer(&bridge, "POST", b"x");
             assert_eq!(answered.status, status);
             assert_eq!(String::from_utf8(answered.body).unwrap(), refusal().to_string());
         }
     }
 
     #[test]
-    fn a_get_answers_what_arrived_in_order_and_stops_at_the_end() {
+    fn a_batch_is_what_arrived_in_order_and_stops_at_the_end() {
         let (bridge, queue) = recorder(None);
-        let empty = answer(&bridge, "GET", b"", Duration::from_millis(10));
-        assert_eq!((empty.status, empty.body.as_slice()), (200, b"[]".as_slice()));
+        assert!(take_batch(&bridge, Duration::from_millis(10)).is_empty());
         for delivery in [
             Delivery::Message("one".into()),
             Delivery::Refused("rate-limited".into()),
-            Delivery::Message("<two>".into()),
+            Delivery::Message("<two>\u{2028}".into()),
             Delivery::Stopped("finished".into()),
             Delivery::Message("after the end".into()),
         ] {
             queue.send(delivery).unwrap();
         }
-        let batch = answer(&bridge, "GET", b"", Duration::ZERO);
-        let items: serde_json::Value = serde_json::from_slice(&batch.body).unwrap();
+        let batch = take_batch(&bridge, Duration::ZERO);
+        assert_eq!(batch.len(), 4, "{batch:?}");
+        let script = push_script(&batch);
+        let items: serde_json::Value = serde_json::from_str(
+            script.strip_prefix("__weftPush(").unwrap().strip_suffix(')').unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             items,
             serde_json::json!([
-                {"message": "one"}, {"refused": "rate-limited"}, {"message": "<two>"},
+                {"message": "one"}, {"refused": "rate-limited"}, {"message": "<two>\u{2028}"},
                 {"stopped": "finished"}
             ])
         );
+        assert_eq!(
+            take_batch(&bridge, Duration::ZERO),
+            [Delivery::Message("after the end".into())]
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_max_batch() {
+        let (bridge, queue) = recorder(None);
+        for n in 0..MAX_BATCH + 3 {
+            queue.send(Delivery::Message(n.to_string())).unwrap();
+        }
+        assert_eq!(take_batch(&bridge, Duration::ZERO).len(), MAX_BATCH);
+        assert_eq!(take_batch(&bridge, Duration::ZERO).len(), 3);
     }
 
     #[test]

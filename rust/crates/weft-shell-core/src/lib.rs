@@ -8,6 +8,7 @@
 pub mod appd;
 pub mod bridge;
 pub mod ipc;
+pub mod keymap;
 pub mod policy;
 pub mod scheme;
 pub mod window;

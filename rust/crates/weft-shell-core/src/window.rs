@@ -18,6 +18,8 @@ use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
+use crate::keymap::Layout;
+
 /// What the window is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -50,6 +52,9 @@ pub enum Input {
         code: u32,
         /// Down (true) or up.
         pressed: bool,
+        /// The text it types in the compositor's layout with the modifiers
+        /// held (`ä`, `€`), if any.
+        text: Option<String>,
     },
     /// A finger touched, moved or lifted.
     Touch {
@@ -140,6 +145,8 @@ struct State {
     manager: Option<ZweftShellManagerV1>,
     surface: Option<wl_surface::WlSurface>,
     size: Option<(i32, i32)>,
+    /// The compositor's keyboard layout, once it sent its keymap.
+    layout: Option<Layout>,
     events: Vec<Event>,
 }
 
@@ -187,6 +194,7 @@ impl ShellWindow {
             manager: None,
             surface: None,
             size: None,
+            layout: None,
             events: Vec::new(),
         };
         queue.roundtrip(&mut state).map_err(connection_error)?;
@@ -290,6 +298,16 @@ impl ShellWindow {
     /// Renames the window.
     pub fn set_title(&mut self, title: &str) {
         self.window.update_metadata(title.to_owned());
+        let _ = self.flush();
+    }
+
+    /// Asks for `height` pixels (zweft-shell's `set_geometry`): the panel's
+    /// thickness is its own to choose, within the compositor's bounds; an
+    /// application's geometry stays the compositor's. The answer comes as
+    /// [`Event::Configured`].
+    pub fn request_height(&mut self, height: i32) {
+        let (width, _) = self.size();
+        self.window.set_geometry(0, 0, width, height);
         let _ = self.flush();
     }
 }
@@ -401,9 +419,32 @@ impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wl_keyboard::Event::Key { key, state: key_state, .. } = event {
-            let pressed = key_state == WEnum::Value(wl_keyboard::KeyState::Pressed);
-            state.events.push(Event::Input(Input::Key { code: key, pressed }));
+        match event {
+            wl_keyboard::Event::Keymap {
+                format: WEnum::Value(wl_keyboard::KeymapFormat::XkbV1),
+                fd,
+                size,
+            } => match Layout::from_keymap(fd, size) {
+                Ok(layout) => state.layout = Some(layout),
+                Err(error) => tracing::warn!("{error}: keys will type no text"),
+            },
+            wl_keyboard::Event::Modifiers {
+                mods_depressed,
+                mods_latched,
+                mods_locked,
+                group,
+                ..
+            } => {
+                if let Some(layout) = &mut state.layout {
+                    layout.set_modifiers(mods_depressed, mods_latched, mods_locked, group);
+                }
+            }
+            wl_keyboard::Event::Key { key, state: key_state, .. } => {
+                let pressed = key_state == WEnum::Value(wl_keyboard::KeyState::Pressed);
+                let text = state.layout.as_ref().and_then(|layout| layout.text(key));
+                state.events.push(Event::Input(Input::Key { code: key, pressed, text }));
+            }
+            _ => {}
         }
     }
 }

@@ -29,9 +29,13 @@ const HOSTILE_NAME: &str = "<img src=x onerror=document.body.dataset.pwned=1>";
 fn system_ui(appd: &Appd) -> (PageServer, Chromium) {
     let bridge: Arc<dyn Bridge> =
         Arc::new(AppdSocket::from_runtime_dir(&appd.runtime_dir()).unwrap());
-    let server =
-        PageServer::start(AppFiles::system_ui(&system_ui_dir()).unwrap(), APPD_PATH, bridge);
+    let server = PageServer::start(
+        AppFiles::system_ui(&system_ui_dir()).unwrap(),
+        APPD_PATH,
+        Arc::clone(&bridge),
+    );
     let mut browser = Chromium::start(1024, 200);
+    browser.deliver_from(bridge);
     browser.inject(&user_script("weftAppd", APPD_PATH));
     browser.open(&server.entry);
     (server, browser)
@@ -46,8 +50,9 @@ fn app_page(appd: &Appd, app: &str, id: &str, session: u64) -> (PageServer, Chro
         PackagePath::new("ui/index.html").unwrap(),
     )
     .unwrap();
-    let server = PageServer::start(files, IPC_PATH, bridge);
+    let server = PageServer::start(files, IPC_PATH, Arc::clone(&bridge));
     let mut browser = Chromium::start(800, 600);
+    browser.deliver_from(bridge);
     browser.inject(&user_script("weftIpc", IPC_PATH));
     browser.open(&server.entry);
     (server, browser)

@@ -5,19 +5,23 @@
 use std::time::{Duration, Instant};
 
 use weft_compositor::server::{Command, Config, Handle};
-use weft_compositor::state::{Authorization, TouchPhase as CompositorTouch};
+use weft_compositor::state::{Authorization, Keymap, TouchPhase as CompositorTouch};
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase, WindowError};
 
 const WIDTH: i32 = 320;
 const HEIGHT: i32 = 240;
 
 fn compositor() -> Handle {
+    compositor_with(Keymap { layout: "us".into(), ..Default::default() })
+}
+
+fn compositor_with(keymap: Keymap) -> Handle {
     Handle::spawn(Config {
         backend: Default::default(),
         size: (WIDTH, HEIGHT).into(),
         socket: None,
         runtime_dir: std::env::temp_dir(),
-        keymap: Default::default(),
+        keymap,
         drm_device: None,
     })
 }
@@ -62,7 +66,8 @@ fn frames_reach_the_screen_and_input_comes_back() {
 
     compositor.send(Command::Key(30, true));
     let key = wait_for(&mut window, |event| matches!(event, Event::Input(Input::Key { .. })));
-    assert_eq!(key, Some(Event::Input(Input::Key { code: 30, pressed: true })));
+    let a = Input::Key { code: 30, pressed: true, text: Some("a".into()) };
+    assert_eq!(key, Some(Event::Input(a)));
     compositor.send(Command::PointerMotion(40.0, 50.0));
     let motion =
         wait_for(&mut window, |event| matches!(event, Event::Input(Input::PointerMotion { .. })));
@@ -110,4 +115,81 @@ fn frames_of_the_wrong_size_are_refused() {
     let error = window.present(&[0; 16], 3, 3).unwrap_err();
     assert!(matches!(error, WindowError::FrameSize { expected: 36, actual: 16, .. }), "{error}");
     assert!(window.present(&[], 0, 0).is_err());
+}
+
+#[test]
+fn the_panel_chooses_its_height_and_the_app_area_starts_right_below_it() {
+    let compositor = compositor();
+    let mut app = app_window(&compositor, "org.weft.hello").unwrap();
+    let stream = compositor.connect(Authorization::system_ui()).unwrap();
+    let mut panel = ShellWindow::on(stream, "system", "WEFT", Role::Panel, (WIDTH, 96)).unwrap();
+    assert_eq!(panel.size(), (WIDTH, 96));
+    let configured =
+        |height| move |event: &Event| *event == Event::Configured { width: WIDTH, height };
+    assert!(
+        wait_for(&mut app, configured(HEIGHT - 96)).is_some(),
+        "the app is not below the panel"
+    );
+
+    // The page is 48 pixels high: the panel asks for that, and the app grows.
+    panel.request_height(48);
+    assert!(wait_for(&mut panel, configured(48)).is_some(), "the panel's height was not granted");
+    assert!(wait_for(&mut app, configured(HEIGHT - 48)).is_some(), "the app did not take the rest");
+    let (frame, width, height) = solid(&panel, [200, 10, 10, 255]);
+    panel.present(&frame, width, height).unwrap();
+    let (frame, width, height) = solid(&app, [10, 200, 10, 255]);
+    app.present(&frame, width, height).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let shot = compositor.screenshot().unwrap();
+        if shot.pixel(100, 47) == [200, 10, 10, 255] && shot.pixel(100, 48) == [10, 200, 10, 255] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app area does not start right below the panel");
+        panel.dispatch(Duration::from_millis(10)).unwrap();
+        app.dispatch(Duration::from_millis(10)).unwrap();
+    }
+
+    // An application cannot choose its geometry; the panel's bounds hold.
+    app.request_height(10);
+    panel.request_height(10_000);
+    assert!(wait_for(&mut panel, configured(HEIGHT / 2)).is_some(), "the panel is not capped");
+    assert!(wait_for(&mut app, configured(HEIGHT - HEIGHT / 2)).is_some());
+}
+
+/// The text of the next key press the window gets.
+fn typed(compositor: &Handle, window: &mut ShellWindow, code: u32) -> Option<String> {
+    compositor.send(Command::Key(code, true));
+    compositor.send(Command::Key(code, false));
+    let pressed = |event: &Event| matches!(event, Event::Input(Input::Key { code: c, pressed: true, .. }) if *c == code);
+    match wait_for(window, pressed) {
+        Some(Event::Input(Input::Key { text, .. })) => text,
+        other => panic!("no key press: {other:?}"),
+    }
+}
+
+#[test]
+fn keys_type_what_the_compositors_layout_says() {
+    let compositor = compositor_with(Keymap { layout: "de".into(), ..Default::default() });
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    // A window gets keys once it is on screen.
+    let (frame, width, height) = solid(&window, [10, 120, 230, 255]);
+    window.present(&frame, width, height).unwrap();
+    // On a German keyboard: the key right of L is ä, Y and Z swap places,
+    // AltGr+E is the euro sign and Shift+2 is a double quote.
+    assert_eq!(typed(&compositor, &mut window, 40).as_deref(), Some("ä"));
+    assert_eq!(typed(&compositor, &mut window, 21).as_deref(), Some("z"));
+    compositor.send(Command::Key(100, true)); // AltGr down
+    assert_eq!(typed(&compositor, &mut window, 18).as_deref(), Some("€"));
+    compositor.send(Command::Key(100, false));
+    compositor.send(Command::Key(42, true)); // Shift down
+    assert_eq!(typed(&compositor, &mut window, 3).as_deref(), Some("\""));
+    compositor.send(Command::Key(42, false));
+    // Control does not make a control character: Ctrl+A is `a` held with Control.
+    compositor.send(Command::Key(29, true));
+    assert_eq!(typed(&compositor, &mut window, 30).as_deref(), Some("a"));
+    compositor.send(Command::Key(29, false));
+    // Keys without text carry none.
+    assert_eq!(typed(&compositor, &mut window, 28), None, "Enter");
+    assert_eq!(typed(&compositor, &mut window, 105), None, "Left");
 }

@@ -1,16 +1,20 @@
 //! Headless Chromium from Debian, driven over the DevTools protocol: the
 //! shells' pages run in a real browser engine with the same injected bridge
 //! script (`Page.addScriptToEvaluateOnNewDocument` stands in for Servo's
-//! `UserContentManager`).
+//! `UserContentManager`), and what the bridge delivers pushed into the page
+//! with the shells' own [`push_script`] (`Runtime.evaluate` stands in for
+//! Servo's `evaluate_javascript`).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
+use weft_shell_core::bridge::{Bridge, Delivery, push_script, take_batch};
 
 /// One browser with one page.
 pub struct Chromium {
@@ -18,6 +22,8 @@ pub struct Chromium {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     session: String,
     next_id: u64,
+    /// Where deliveries for the page come from, and those it has not taken yet.
+    deliveries: Option<(Arc<dyn Bridge>, Vec<Delivery>)>,
     _profile: tempfile::TempDir,
 }
 
@@ -46,8 +52,14 @@ impl Chromium {
         // Keep draining stderr so the browser never blocks on it.
         std::thread::spawn(move || lines.for_each(drop));
         let (socket, _) = tungstenite::connect(endpoint.as_str()).expect("the DevTools socket");
-        let mut browser =
-            Self { child, socket, session: String::new(), next_id: 0, _profile: profile };
+        let mut browser = Self {
+            child,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            deliveries: None,
+            _profile: profile,
+        };
         let target = browser.call("Target.createTarget", json!({ "url": "about:blank" }));
         let attached = browser.call(
             "Target.attachToTarget",
@@ -90,8 +102,32 @@ impl Chromium {
         assert!(loaded.is_some(), "{url} did not load");
     }
 
+    /// Pushes what `bridge` delivers into the page, as a shell does; it
+    /// happens before every [`Chromium::eval`].
+    pub fn deliver_from(&mut self, bridge: Arc<dyn Bridge>) {
+        self.deliveries = Some((bridge, Vec::new()));
+    }
+
+    /// Hands the page what has arrived; kept for later while the page has no
+    /// bridge yet (between documents).
+    fn push(&mut self) {
+        let Some((bridge, pending)) = &mut self.deliveries else { return };
+        pending.extend(take_batch(&**bridge, Duration::ZERO));
+        if pending.is_empty() {
+            return;
+        }
+        let script = push_script(pending);
+        let result = self.call("Runtime.evaluate", json!({ "expression": script }));
+        if result.get("exceptionDetails").is_none()
+            && let Some((_, pending)) = &mut self.deliveries
+        {
+            pending.clear();
+        }
+    }
+
     /// Evaluates `expression` in the page (promises awaited) and returns its value.
     pub fn eval(&mut self, expression: &str) -> Value {
+        self.push();
         let result = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),

@@ -227,6 +227,15 @@ pub fn system_ui_dir() -> PathBuf {
 /// weft-appd looks for it (`<run>/weft/compositor.sock`) and the system UI's
 /// Wayland socket at `<run>/wayland-system`.
 pub fn compositor(appd: &Appd, size: (i32, i32)) -> weft_compositor::server::Handle {
+    compositor_with_keymap(appd, size, weft_compositor::state::Keymap::default())
+}
+
+/// [`compositor`] with the keyboard layout `keymap`.
+pub fn compositor_with_keymap(
+    appd: &Appd,
+    size: (i32, i32),
+    keymap: weft_compositor::state::Keymap,
+) -> weft_compositor::server::Handle {
     use weft_compositor::server::{Command, Config, Handle};
     use weft_compositor::state::Authorization;
     let run = appd.dir.path().join("run");
@@ -235,7 +244,7 @@ pub fn compositor(appd: &Appd, size: (i32, i32)) -> weft_compositor::server::Han
         size: size.into(),
         socket: None,
         runtime_dir: run.clone(),
-        keymap: Default::default(),
+        keymap,
         drm_device: None,
     });
     std::fs::create_dir_all(run.join("weft")).unwrap();

@@ -1,11 +1,12 @@
 //! A page served over HTTP on 127.0.0.1 the way the shells' scheme handler
 //! serves it in Servo: files through [`AppFiles`], the bridge endpoint
-//! through [`bridge::answer`]. Chromium cannot open `weft-app://`, so this is
+//! through [`bridge::answer`] (what comes back, [`super::chromium::Chromium`]
+//! pushes as the shells do). Chromium cannot open `weft-app://`, so this is
 //! how the pages run in a real browser in the default test suite.
 
 use std::sync::Arc;
 
-use weft_shell_core::bridge::{self, Bridge, POLL_WAIT};
+use weft_shell_core::bridge::{self, Bridge};
 use weft_shell_core::scheme::AppFiles;
 
 /// A running page server.
@@ -29,7 +30,6 @@ impl PageServer {
             for request in accepting.incoming_requests() {
                 let (files, bridge, origin) =
                     (Arc::clone(&files), Arc::clone(&bridge), origin.clone());
-                // A GET to the endpoint waits: answer each request on its own thread.
                 std::thread::spawn(move || respond(request, &files, endpoint, &*bridge, &origin));
             }
         });
@@ -58,7 +58,7 @@ fn respond(
             .map(|(_, value)| value.into_owned())
             .unwrap_or_default();
         let method = request.method().as_str().to_owned();
-        let answer = bridge::answer(bridge, &method, message.as_bytes(), POLL_WAIT);
+        let answer = bridge::answer(bridge, &method, message.as_bytes());
         (answer.status, answer.content_type, answer.body)
     } else {
         match files.serve(&format!("{origin}{}", request.url())) {
