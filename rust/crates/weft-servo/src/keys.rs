@@ -100,7 +100,8 @@ impl Keyboard {
                 NamedKey::Shift => Modifiers::SHIFT,
                 NamedKey::Control => Modifiers::CONTROL,
                 NamedKey::Alt => Modifiers::ALT,
-                NamedKey::AltGraph => Modifiers::ALT_GRAPH,
+                // AltGr is already in the text it chose (`€`); held as a
+                // modifier, Servo 0.7 would not insert that text.
                 _ => Modifiers::empty(),
             };
             self.modifiers.set(modifier, pressed);
