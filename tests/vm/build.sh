@@ -67,7 +67,7 @@ install -m 644 tests/vm/appd.toml "$root/etc/weft/appd.toml"
 install -m 644 tests/vm/services.sh "$root/etc/weft/services.sh"
 
 # Kernel modules and what they depend on, with a modules.dep for busybox modprobe.
-for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu virtio_input; do
+for module in crc32c_generic virtio_pci loop dm_mod dm_verity erofs virtio_gpu virtio_input virtio_blk evdev; do
   modprobe -S "$kernel_version" --show-depends "$module" | awk '$1 == "insmod" { print $2 }'
 done | sort -u | while read -r path; do
   mkdir -p "$root$(dirname "$path")"

@@ -56,6 +56,9 @@ pub struct Config {
     /// their signed image, mounted read-only through dm-verity, instead of
     /// from the store.
     pub image_mounts: Option<ImageMounts>,
+    /// The app images the launcher lists when apps launch from images
+    /// (`WEFT_IMAGES_DIR`, default the mount helper's `/var/lib/weft/images`).
+    pub images_dir: PathBuf,
     /// Whether sessions get cgroups (settings `cgroups`; `WEFT_DISABLE_CGROUP`
     /// turns them off).
     pub cgroups: bool,
@@ -169,6 +172,8 @@ impl Config {
                     helper.display()
                 ),
             },
+            images_dir: env_path("WEFT_IMAGES_DIR")
+                .unwrap_or_else(|| PathBuf::from(weft_verify::image_list::SYSTEM_IMAGES_DIR)),
             cgroups: settings.cgroups.unwrap_or(true)
                 && std::env::var_os("WEFT_DISABLE_CGROUP").is_none_or(|value| value == "0"),
             restart: RestartPolicy {

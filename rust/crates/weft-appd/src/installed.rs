@@ -1,10 +1,12 @@
-//! `QUERY_INSTALLED_APPS`: every app of every store root, verified, as one
-//! reply that always fits a frame. One broken entry cannot break the list for
+//! `QUERY_INSTALLED_APPS`: every app of every store root, verified, or every
+//! signed app image when apps launch from images, as one reply that always
+//! fits a frame. One broken entry cannot break the list for
 //! everyone: the apps that verified come first, each text field is cut to a
 //! bound, and entries past the reply's budget are summed up in one last entry
 //! instead of overflowing the frame.
 
 use weft_protocol::appd::{InstalledApp, MAX_FRAME_BYTES};
+use weft_verify::image_list::ListedImage;
 use weft_verify::keys::TrustedKeys;
 use weft_verify::store::Listed;
 
@@ -28,6 +30,37 @@ pub fn list(roots: &[std::path::PathBuf], trusted: &TrustedKeys) -> Vec<Installe
     bounded(good.into_iter().chain(broken))
 }
 
+/// Lists and checks every app image in `dir` ([`weft_verify::image_list`]),
+/// bounded to fit one reply.
+pub fn list_images(dir: &std::path::Path, trusted: &TrustedKeys) -> Vec<InstalledApp> {
+    let (good, broken): (Vec<_>, Vec<_>) = weft_verify::image_list::list_images(dir, trusted)
+        .into_iter()
+        .map(image_entry)
+        .partition(|app| app.error.is_none());
+    bounded(good.into_iter().chain(broken))
+}
+
+fn image_entry(listed: ListedImage) -> InstalledApp {
+    match listed.checked {
+        Ok((statement, manifest)) => InstalledApp {
+            app_id: statement.id,
+            version: Some(statement.version),
+            name: Some(manifest.name),
+            error: None,
+        },
+        Err(error) => InstalledApp {
+            app_id: dir_name(&listed.path),
+            version: None,
+            name: None,
+            error: Some(format!("{:#}", anyhow::Error::from(error))),
+        },
+    }
+}
+
+fn dir_name(path: &std::path::Path) -> String {
+    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 fn entry(listed: Listed) -> InstalledApp {
     match listed.verified {
         Ok(verified) => InstalledApp {
@@ -37,11 +70,7 @@ fn entry(listed: Listed) -> InstalledApp {
             error: None,
         },
         Err(error) => InstalledApp {
-            app_id: listed
-                .path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            app_id: dir_name(&listed.path),
             version: None,
             name: None,
             error: Some(format!("{:#}", anyhow::Error::from(error))),

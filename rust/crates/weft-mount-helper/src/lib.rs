@@ -49,7 +49,7 @@ impl SystemPaths {
     /// at build time (`WEFT_VERITYSETUP`, as the Nix package does).
     pub fn system() -> Self {
         Self {
-            images: PathBuf::from("/var/lib/weft/images"),
+            images: PathBuf::from(weft_verify::image_list::SYSTEM_IMAGES_DIR),
             trusted_keys: PathBuf::from("/etc/weft/trusted-keys"),
             apps: PathBuf::from("/run/weft/apps"),
             mapper: PathBuf::from("/dev/mapper"),

@@ -216,3 +216,37 @@ fn the_cli_builds_verifies_and_reports_an_image() {
     assert_eq!(verify.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&verify.stderr).contains("dm-verity verification failed"));
 }
+
+#[test]
+fn a_launcher_lists_images_by_their_signed_manifest_and_refuses_a_swapped_one() {
+    use weft_verify::image_list::{ListError, list_images};
+    let world = World::new();
+    let images = world.path("images");
+    let package = world.path("pkg");
+    write_package(&package, ID, "2.0.0");
+    build(&world, &package, &format!("images/{ID}"));
+    // A second app whose image was swapped for another validly signed image
+    // of the same size: its own signature stays, but the manifest inside is
+    // not the one it signed.
+    let swapped = "org.example.swapped";
+    let (honest, forged) = (world.path("honest"), world.path("forged"));
+    write_package(&honest, swapped, "1.0.0");
+    write_package(&forged, swapped, "1.0.0");
+    let manifest = fs::read_to_string(forged.join("wapp.toml")).unwrap();
+    fs::write(forged.join("wapp.toml"), manifest.replace("name = \"Test\"", "name = \"Bank\""))
+        .unwrap();
+    let kept = build(&world, &honest, &format!("images/{swapped}"));
+    let other = build(&world, &forged, "elsewhere");
+    assert_eq!(fs::metadata(&kept.image).unwrap().len(), fs::metadata(&other.image).unwrap().len());
+    fs::copy(&other.image, &kept.image).unwrap();
+
+    let listed = list_images(&images, &world.trusted());
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    // Sorted by id: the swapped app first.
+    let (statement, manifest) = listed[1].checked.as_ref().unwrap();
+    assert_eq!((statement.id.as_str(), statement.version.as_str()), (ID, "2.0.0"));
+    assert_eq!(manifest.name, "Test");
+    let error = listed[0].checked.as_ref().unwrap_err();
+    assert!(matches!(error, ListError::Manifest { .. }), "{error:?}");
+    assert!(error.to_string().ends_with("its content is not the signed one"), "{error}");
+}

@@ -18,6 +18,7 @@
 pub mod component;
 mod files;
 pub mod image;
+pub mod image_list;
 mod inspect;
 pub mod keys;
 pub mod package;

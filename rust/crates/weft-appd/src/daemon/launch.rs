@@ -19,9 +19,14 @@ impl Daemon {
         Ok(forgotten)
     }
 
-    /// Every app in every store root, verified.
+    /// Every app this daemon launches: its signed images when apps launch
+    /// from images, else every app in every store root, verified.
     pub fn installed(&self) -> Result<Vec<InstalledApp>, Failure> {
-        Ok(crate::installed::list(&self.config.store_roots, &self.trusted()?))
+        let trusted = self.trusted()?;
+        Ok(match self.config.image_mounts {
+            Some(_) => crate::installed::list_images(&self.config.images_dir, &trusted),
+            None => crate::installed::list(&self.config.store_roots, &trusted),
+        })
     }
 
     fn trusted(&self) -> Result<TrustedKeys, Failure> {
