@@ -103,10 +103,11 @@ weftctl installed
 started=$(date +%s%N)
 weftctl launch org.weft.hello
 echo "LAUNCH_APP to READY took $(( ($(date +%s%N) - started) / 1000000 )) ms (debug build)"
-# The app's UI shell starts after READY: wait until it has drawn its page.
+# The app's UI shell starts after READY (its log goes to weft-appd's): wait
+# until it has drawn its page.
 if [[ -n $servo_bins ]]; then
   for _ in $(seq 600); do
-    weftctl logs 1 2>/dev/null | grep -q "first frame of the loaded page" && break
+    grep -q "first frame of the loaded page" "$demo/appd.log" && break
     sleep 0.1
   done
   echo "hello's page was on screen $(( ($(date +%s%N) - started) / 1000000 )) ms after LAUNCH_APP"

@@ -501,6 +501,109 @@ fn servo_bench_system_ui_start_to_the_panel() {
     );
 }
 
+/// The proportional and resident memory of every process whose command line
+/// has all of `words`, summed: (PSS, RSS) in bytes (`smaps_rollup`).
+fn memory_of(words: &[&str]) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return (0, 0) };
+    let mut total = (0, 0);
+    for entry in entries.flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let args: Vec<String> =
+            cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if !words.iter().all(|word| args.iter().any(|arg| arg.ends_with(word))) {
+            continue;
+        }
+        let Ok(rollup) = std::fs::read_to_string(entry.path().join("smaps_rollup")) else {
+            continue;
+        };
+        let field = |name: &str| -> u64 {
+            rollup
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(0, |kib| kib * 1024)
+        };
+        total.0 += field("Pss:");
+        total.1 += field("Rss:");
+    }
+    total
+}
+
+#[test]
+#[ignore = "needs the Servo shells: make test-servo"]
+fn servo_bench_memory_of_the_system_ui_and_1_5_10_app_shells() {
+    let appd = Appd::new().install("clock", None).install("hello", None);
+    let (appd, handle) = start(appd, (1024, 640), false);
+    let run = appd.dir.path().join("run");
+    let mut shell = Command::new(servo_bin("weft-servo-shell"))
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("WAYLAND_DISPLAY", run.join("wayland-system"))
+        .env_remove("DISPLAY")
+        .arg("--ui-dir")
+        .arg(system_ui_dir())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (shown, _) = wait_screen(&handle, |shot| shot.pixel(800, 20) == BAR);
+    assert!(shown, "the panel never appeared");
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    let settle = || std::thread::sleep(Duration::from_secs(2));
+    settle();
+    let (ui_pss, ui_rss) = memory_of(&["weft-servo-shell"]);
+    println!(
+        "servo memory: system UI shell PSS {:.1} MiB, RSS {:.1} MiB",
+        mib(ui_pss),
+        mib(ui_rss)
+    );
+    let mut before_last = (0, 0);
+    for count in 1..=10 {
+        appd.launch("org.weft.hello");
+        let shown = common::eventually(WAIT, || {
+            let (_, rss) = memory_of(&["weft-app-shell"]);
+            let shells = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter(|entry| {
+                    std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
+                        String::from_utf8_lossy(&cmdline).contains("weft-app-shell")
+                    })
+                })
+                .count();
+            (shells == count && rss > 0).then_some(())
+        });
+        assert!(shown.is_some(), "app shell {count} never started");
+        // Until its page is on screen (hello's background in the app area).
+        let (drawn, _) = wait_screen(&handle, |shot| shot.pixel(900, 500) == HELLO_BACKGROUND);
+        assert!(drawn, "app shell {count} drew no page");
+        settle();
+        if count == 9 {
+            before_last = memory_of(&["weft-app-shell"]);
+        }
+        if [1, 5, 10].contains(&count) {
+            let (pss, rss) = memory_of(&["weft-app-shell"]);
+            println!(
+                "servo memory: system UI + {count} app shell(s): app shells PSS {:.1} MiB, RSS \
+                 {:.1} MiB; with the system UI PSS {:.1} MiB, RSS {:.1} MiB",
+                mib(pss),
+                mib(rss),
+                mib(pss + ui_pss),
+                mib(rss + ui_rss),
+            );
+        }
+    }
+    let (pss, _) = memory_of(&["weft-app-shell"]);
+    let tenth = pss.saturating_sub(before_last.0);
+    let goal = 100u64 << 20;
+    println!(
+        "servo memory: the tenth app shell adds {:.1} MiB PSS (goal {:.0} MiB, x{:.2} of it)",
+        mib(tenth),
+        mib(goal),
+        tenth as f64 / goal as f64
+    );
+    let _ = shell.kill();
+    let _ = shell.wait();
+}
+
 /// Launches hello `runs` times and returns the median time from LAUNCH_APP to
 /// its page on screen, and the app shell's RSS then.
 fn hello_to_first_frame(no_jit: bool, runs: usize) -> (Duration, u64) {
