@@ -127,10 +127,16 @@ fn new_token() -> Result<String> {
 }
 
 /// Replaces `path` with a file of mode 0600 holding `bytes`.
+/// Writes `bytes` to `path` (0600) whole or not at all: a reader (the system
+/// UI shell reading the port and token) never sees a half-written file.
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = std::path::PathBuf::from(staged);
+    let _ = fs::remove_file(&staged);
+    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged)?;
     file.write_all(bytes)?;
+    fs::rename(&staged, path)?;
     Ok(())
 }
 
