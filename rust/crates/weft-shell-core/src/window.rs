@@ -5,7 +5,7 @@
 //! its web view.
 
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -264,16 +264,30 @@ impl ShellWindow {
 
     /// Waits up to `timeout` for the compositor, then returns what happened.
     pub fn dispatch(&mut self, timeout: Duration) -> Result<Vec<Event>, WindowError> {
+        self.dispatch_or_wake(timeout, None)
+    }
+
+    /// [`ShellWindow::dispatch`], returning early too when `wake` turns
+    /// readable (an eventfd the shell writes when its engine has work), so
+    /// the engine's work never waits for the timeout.
+    pub fn dispatch_or_wake(
+        &mut self,
+        timeout: Duration,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> Result<Vec<Event>, WindowError> {
         self.flush()?;
         self.queue.dispatch_pending(&mut self.state).map_err(connection_error)?;
         if self.state.events.is_empty()
             && let Some(guard) = self.queue.prepare_read()
         {
             let fd = guard.connection_fd();
-            let mut poll = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            let mut poll = vec![rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+            if let Some(wake) = &wake {
+                poll.push(rustix::event::PollFd::new(wake, rustix::event::PollFlags::IN));
+            }
             let timeout = rustix::event::Timespec::try_from(timeout).ok();
             let ready = rustix::event::poll(&mut poll, timeout.as_ref()).unwrap_or(0);
-            if ready > 0 {
+            if ready > 0 && !poll[0].revents().is_empty() {
                 match guard.read() {
                     Ok(_) => {}
                     // Readable by poll, but another read took the bytes.
