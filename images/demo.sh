@@ -131,7 +131,7 @@ weftctl logs 1
 kill "${pids[@]}" 2>/dev/null || true
 if [[ -n $servo_bins ]]; then
   step "booting WEFT in a VM: DRM/KMS compositor, appd, the system UI, hello from its dm-verity image with its page"
-  bash tests/vm/run.sh boot web | grep -v '^  guest| \['
+  bash tests/vm/run.sh web | grep -v '^  guest| \['
   echo "the VM's screen with the system UI panel and hello's page: $WEFT_CACHE_DIR/vm/out/web-hello.png"
 else
   step "booting WEFT in a VM: DRM/KMS compositor, appd, the app from its dm-verity image"
