@@ -4,7 +4,7 @@
 #   make demo   build the example app, sign it, build and verify its image, install it
 #   make test   build everything and run every check and test
 #   make vm     only the boot-to-app VM scenarios (SCENARIOS="boot kill" for some)
-#   make servo  build the Servo web shells (75+ minutes cold; cached after)
+#   make servo  build the Servo web shells (about 21 minutes cold on 2 cores; cached after)
 #   make test-servo  only the Servo suite (skipped, saying why, without that build)
 
 # Heavy build outputs live outside the clone, so a new checkout reuses them.

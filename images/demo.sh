@@ -56,7 +56,7 @@ step "installing the package into $WEFT_APP_STORE"
 "$weft_pack" list
 
 # The web shells (weft-servo-shell, weft-app-shell) run on Servo. A machine
-# without their build makes it now (`make servo`: an hour or more cold on 2
+# without their build makes it now (`make servo`: about 21 minutes cold on 2
 # cores, cached after), printing its progress; WEFT_DEMO_STANDIN=1 skips it and
 # runs a stock Wayland client in place of the app's web UI, with no system UI.
 servo_bins=$(bash tests/servo.sh bins)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The web shells on Servo (rust/crates/weft-servo, its own workspace).
 #
-#   bash tests/servo.sh build   build them (`make servo`): cold, Servo takes
-#                               75+ minutes on 2 cores; later builds reuse
-#                               $WEFT_CACHE_DIR/servo-target and the SpiderMonkey
-#                               archive in $WEFT_CACHE_DIR/mozjs
+#   bash tests/servo.sh build   build them (`make servo`): cold, about 21
+#                               minutes on 2 cores with the SpiderMonkey
+#                               archive (20 more without); later builds reuse
+#                               $WEFT_CACHE_DIR/servo-target and the archive
+#                               in $WEFT_CACHE_DIR/mozjs
 #   bash tests/servo.sh test    the Servo suite (`make test-servo`, and part of
 #                               `make test`): only when that cached build is
 #                               there; otherwise it says it was skipped and why
@@ -151,7 +152,7 @@ case $mode in
     # seeded archive or a cut-off build must not start a cold Servo build here.
     if ! finished; then
       echo "SKIPPED: the Servo suite: there is no cached Servo build ($servo_target with the" \
-        "SpiderMonkey archive $archive). A cold build takes 75+ minutes on 2 cores; run" \
+        "SpiderMonkey archive $archive). A cold build takes about $COLD_BUILD_MINUTES minutes on 2 cores; run" \
         "'make servo' once to make it, then 'make test' runs this suite too."
       exit 0
     fi
