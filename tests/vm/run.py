@@ -137,10 +137,16 @@ def check_panel(image):
     return problems
 
 
-def check_web_hello(image):
-    top = app_top(image)
-    if top is None:
-        return ["hello's page is not on screen"]
+def on_hello(check):
+    """A check of hello's page, given the app area's first row; fails when the page is not on screen."""
+    def checked(image):
+        top = app_top(image)
+        return ["hello's page is not on screen"] if top is None else check(image, top)
+    return checked
+
+
+@on_hello
+def check_web_hello(image, top):
     problems = check_panel(image)
     if pixel(image, 700, 500) != HELLO_PAGE:
         problems.append(f"(700, 500) is {pixel(image, 700, 500)}, not hello's page")
@@ -154,10 +160,8 @@ def check_web_hello(image):
     return problems
 
 
-def check_web_answer(image):
-    top = app_top(image)
-    if top is None:
-        return ["hello's page is not on screen"]
+@on_hello
+def check_web_answer(image, top):
     if dark(image, range(30, 400), range(top + 125, top + 185)) < 50:
         return ["the app's answer is not on the page"]
     return []

@@ -6,9 +6,7 @@
 //! instead of overflowing the frame.
 
 use weft_protocol::appd::{InstalledApp, MAX_FRAME_BYTES};
-use weft_verify::image_list::ListedImage;
 use weft_verify::keys::TrustedKeys;
-use weft_verify::store::Listed;
 
 /// The longest app id, name, version and error text listed, in bytes.
 const MAX_ID: usize = 128;
@@ -23,57 +21,47 @@ const ENTRY_OVERHEAD: usize = 64;
 
 /// Lists and verifies every app in `roots`, bounded to fit one reply.
 pub fn list(roots: &[std::path::PathBuf], trusted: &TrustedKeys) -> Vec<InstalledApp> {
-    let (good, broken): (Vec<_>, Vec<_>) = weft_verify::store::list(roots, trusted)
-        .into_iter()
-        .map(entry)
-        .partition(|app| app.error.is_none());
-    bounded(good.into_iter().chain(broken))
+    ordered(weft_verify::store::list(roots, trusted).into_iter().map(|listed| {
+        let checked = listed.verified.map(|verified| {
+            let id = verified.id.to_string();
+            (id, verified.statement.version, verified.inspection.manifest.name)
+        });
+        entry(&listed.path, checked.map_err(anyhow::Error::from))
+    }))
 }
 
 /// Lists and checks every app image in `dir` ([`weft_verify::image_list`]),
 /// bounded to fit one reply.
 pub fn list_images(dir: &std::path::Path, trusted: &TrustedKeys) -> Vec<InstalledApp> {
-    let (good, broken): (Vec<_>, Vec<_>) = weft_verify::image_list::list_images(dir, trusted)
-        .into_iter()
-        .map(image_entry)
-        .partition(|app| app.error.is_none());
+    ordered(weft_verify::image_list::list_images(dir, trusted).into_iter().map(|listed| {
+        let checked = listed
+            .checked
+            .map(|(statement, manifest)| (statement.id, statement.version, manifest.name));
+        entry(&listed.path, checked.map_err(anyhow::Error::from))
+    }))
+}
+
+/// The apps that verified first, then the broken ones, bounded.
+fn ordered(entries: impl Iterator<Item = InstalledApp>) -> Vec<InstalledApp> {
+    let (good, broken): (Vec<_>, Vec<_>) = entries.partition(|app| app.error.is_none());
     bounded(good.into_iter().chain(broken))
 }
 
-fn image_entry(listed: ListedImage) -> InstalledApp {
-    match listed.checked {
-        Ok((statement, manifest)) => InstalledApp {
-            app_id: statement.id,
-            version: Some(statement.version),
-            name: Some(manifest.name),
-            error: None,
-        },
+/// One entry: the app's id, version and name, or its directory's name and
+/// why it did not check out.
+fn entry(
+    path: &std::path::Path,
+    checked: Result<(String, String, String), anyhow::Error>,
+) -> InstalledApp {
+    match checked {
+        Ok((app_id, version, name)) => {
+            InstalledApp { app_id, version: Some(version), name: Some(name), error: None }
+        }
         Err(error) => InstalledApp {
-            app_id: dir_name(&listed.path),
+            app_id: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             version: None,
             name: None,
-            error: Some(format!("{:#}", anyhow::Error::from(error))),
-        },
-    }
-}
-
-fn dir_name(path: &std::path::Path) -> String {
-    path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn entry(listed: Listed) -> InstalledApp {
-    match listed.verified {
-        Ok(verified) => InstalledApp {
-            app_id: verified.id.to_string(),
-            version: Some(verified.statement.version),
-            name: Some(verified.inspection.manifest.name),
-            error: None,
-        },
-        Err(error) => InstalledApp {
-            app_id: dir_name(&listed.path),
-            version: None,
-            name: None,
-            error: Some(format!("{:#}", anyhow::Error::from(error))),
+            error: Some(format!("{error:#}")),
         },
     }
 }

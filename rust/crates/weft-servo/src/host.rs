@@ -10,7 +10,6 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd as _, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -279,26 +278,24 @@ fn web_input(
     }
 }
 
-/// Wakes the loop when Servo (or the bridge's delivery thread) has work: a
-/// flag, and an eventfd the loop's wait watches, so the work starts at once.
+/// Wakes the loop when Servo (or the bridge's delivery thread) has work: an
+/// eventfd the loop's wait watches, so the work starts at once.
 #[derive(Clone)]
 struct Waker {
-    woken: Arc<AtomicBool>,
     event: Arc<OwnedFd>,
 }
 
 impl Waker {
+    /// A waker that starts woken, so the loop's first pass spins the engine.
     fn new() -> std::io::Result<Self> {
         let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
-        let event = rustix::event::eventfd(0, flags)?;
-        Ok(Self { woken: Arc::new(AtomicBool::new(true)), event: Arc::new(event) })
+        Ok(Self { event: Arc::new(rustix::event::eventfd(1, flags)?) })
     }
 
     /// Whether the loop was woken since the last call; empties the eventfd.
     fn take(&self) -> bool {
         let mut count = [0u8; 8];
-        let _ = rustix::io::read(&*self.event, &mut count);
-        self.woken.swap(false, Ordering::AcqRel)
+        rustix::io::read(&*self.event, &mut count).is_ok_and(|read| read == count.len())
     }
 }
 
@@ -308,7 +305,6 @@ impl EventLoopWaker for Waker {
     }
 
     fn wake(&self) {
-        self.woken.store(true, Ordering::Release);
         let _ = rustix::io::write(&*self.event, &1u64.to_ne_bytes());
     }
 }

@@ -120,17 +120,51 @@ fn app_message(events: &Receiver<Event>, session: u64) -> Option<String> {
     None
 }
 
+/// weft-servo-shell on `appd`'s compositor (its system socket) with `args`.
+fn system_ui(appd: &Appd, args: &[&str]) -> std::process::Child {
+    let run = appd.dir.path().join("run");
+    Command::new(servo_bin("weft-servo-shell"))
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("WAYLAND_DISPLAY", run.join("wayland-system"))
+        .env_remove("DISPLAY")
+        .arg("--ui-dir")
+        .arg(system_ui_dir())
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The `/proc` directories of the processes whose command line has all of `words`.
+fn processes_with(words: &[&str]) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|dir| {
+            let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else { return false };
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            words.iter().all(|word| args.iter().any(|arg| arg.ends_with(word)))
+        })
+        .collect()
+}
+
+/// A `kB` field of a `/proc` status-like file, in bytes (0 when missing).
+fn kib_field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// The resident memory of the process whose command line has all of `words`.
 fn rss_of(words: &[&str]) -> Option<u64> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let args: Vec<String> =
-            cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        words.iter().all(|word| args.iter().any(|arg| arg.ends_with(word))).then_some(())?;
-        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
-    })
+    let dir = processes_with(words).into_iter().next()?;
+    let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    Some(kib_field(&status, "VmRSS:"))
 }
 
 #[test]
@@ -245,17 +279,7 @@ fn servo_the_system_ui_is_the_panel_launches_and_switches_apps() {
         .install("hello", None)
         .install("hello", Some(("org.weft.hostile", "<img src=x onerror=alert(1)>")));
     let (appd, handle) = start(appd, (1024, 640), false);
-    let run = appd.dir.path().join("run");
-    let mut shell = Command::new(servo_bin("weft-servo-shell"))
-        .env("XDG_RUNTIME_DIR", &run)
-        .env("WAYLAND_DISPLAY", run.join("wayland-system"))
-        .env_remove("DISPLAY")
-        .arg("--ui-dir")
-        .arg(system_ui_dir())
-        .args(["--size", "1024x96"])
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut shell = system_ui(&appd, &["--size", "1024x96"]);
     let started = Instant::now();
     let (shown, shot) = wait_screen(&handle, |shot| {
         shot.pixel(600, 20) == BAR && runs(shot, ROW, BUTTON).len() == 3
@@ -473,17 +497,8 @@ fn servo_bench_system_ui_start_to_the_panel() {
     for _ in 0..3 {
         let appd = Appd::new().install("clock", None).install("hello", None);
         let (appd, handle) = start(appd, (1024, 640), false);
-        let run = appd.dir.path().join("run");
         let started = Instant::now();
-        let mut shell = Command::new(servo_bin("weft-servo-shell"))
-            .env("XDG_RUNTIME_DIR", &run)
-            .env("WAYLAND_DISPLAY", run.join("wayland-system"))
-            .env_remove("DISPLAY")
-            .arg("--ui-dir")
-            .arg(system_ui_dir())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut shell = system_ui(&appd, &[]);
         let (shown, _) = wait_screen(&handle, |shot| {
             shot.pixel(600, 20) == BAR && runs(shot, ROW, BUTTON).len() == 2
         });
@@ -504,29 +519,12 @@ fn servo_bench_system_ui_start_to_the_panel() {
 /// The proportional and resident memory of every process whose command line
 /// has all of `words`, summed: (PSS, RSS) in bytes (`smaps_rollup`).
 fn memory_of(words: &[&str]) -> (u64, u64) {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return (0, 0) };
-    let mut total = (0, 0);
-    for entry in entries.flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        let args: Vec<String> =
-            cmdline.split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
-        if !words.iter().all(|word| args.iter().any(|arg| arg.ends_with(word))) {
-            continue;
-        }
-        let Ok(rollup) = std::fs::read_to_string(entry.path().join("smaps_rollup")) else {
-            continue;
-        };
-        let field = |name: &str| -> u64 {
-            rollup
-                .lines()
-                .find_map(|line| line.strip_prefix(name))
-                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-                .map_or(0, |kib| kib * 1024)
-        };
-        total.0 += field("Pss:");
-        total.1 += field("Rss:");
-    }
-    total
+    processes_with(words)
+        .iter()
+        .filter_map(|dir| std::fs::read_to_string(dir.join("smaps_rollup")).ok())
+        .fold((0, 0), |(pss, rss), rollup| {
+            (pss + kib_field(&rollup, "Pss:"), rss + kib_field(&rollup, "Rss:"))
+        })
 }
 
 #[test]
@@ -534,16 +532,7 @@ fn memory_of(words: &[&str]) -> (u64, u64) {
 fn servo_bench_memory_of_the_system_ui_and_1_5_10_app_shells() {
     let appd = Appd::new().install("clock", None).install("hello", None);
     let (appd, handle) = start(appd, (1024, 640), false);
-    let run = appd.dir.path().join("run");
-    let mut shell = Command::new(servo_bin("weft-servo-shell"))
-        .env("XDG_RUNTIME_DIR", &run)
-        .env("WAYLAND_DISPLAY", run.join("wayland-system"))
-        .env_remove("DISPLAY")
-        .arg("--ui-dir")
-        .arg(system_ui_dir())
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut shell = system_ui(&appd, &[]);
     let (shown, _) = wait_screen(&handle, |shot| shot.pixel(800, 20) == BAR);
     assert!(shown, "the panel never appeared");
     let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
@@ -559,17 +548,7 @@ fn servo_bench_memory_of_the_system_ui_and_1_5_10_app_shells() {
     for count in 1..=10 {
         appd.launch("org.weft.hello");
         let shown = common::eventually(WAIT, || {
-            let (_, rss) = memory_of(&["weft-app-shell"]);
-            let shells = std::fs::read_dir("/proc")
-                .unwrap()
-                .flatten()
-                .filter(|entry| {
-                    std::fs::read(entry.path().join("cmdline")).is_ok_and(|cmdline| {
-                        String::from_utf8_lossy(&cmdline).contains("weft-app-shell")
-                    })
-                })
-                .count();
-            (shells == count && rss > 0).then_some(())
+            (processes_with(&["weft-app-shell"]).len() == count).then_some(())
         });
         assert!(shown.is_some(), "app shell {count} never started");
         // Until its page is on screen (hello's background in the app area).

@@ -18,6 +18,7 @@ use crate::image::{IMAGE_EXTENSION, ImageError, check_image_statement, signature
 use crate::inspect::read_limited;
 use crate::keys::TrustedKeys;
 use crate::statement::Statement;
+use crate::store::app_dirs;
 
 /// Where an installed system keeps its app images (the mount helper's store).
 pub const SYSTEM_IMAGES_DIR: &str = "/var/lib/weft/images";
@@ -61,14 +62,7 @@ pub enum ListError {
 /// Every app directory in `dir` (sorted; names starting with `.` skipped),
 /// each checked as the module says.
 pub fn list_images(dir: &Path, trusted: &TrustedKeys) -> Vec<ListedImage> {
-    let Ok(entries) = fs::read_dir(dir) else { return Vec::new() };
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-        .map(|entry| entry.path())
-        .collect();
-    paths.sort();
-    paths
+    app_dirs(dir)
         .into_iter()
         .map(|path| {
             let checked = check_listed(&path, trusted);

@@ -143,17 +143,23 @@ pub struct Listed {
 pub fn list(roots: &[PathBuf], trusted: &TrustedKeys) -> Vec<Listed> {
     let mut listed = Vec::new();
     for root in roots {
-        let Ok(entries) = fs::read_dir(root) else { continue };
-        let mut paths: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-            .map(|entry| entry.path())
-            .collect();
-        paths.sort();
-        for path in paths {
+        for path in app_dirs(root) {
             let verified = verify_installed(&path, trusted);
             listed.push(Listed { path, verified });
         }
     }
     listed
+}
+
+/// The app directories of a store (`root/<id>`), sorted; names starting with
+/// `.` are work directories and are skipped. An unreadable root has none.
+pub(crate) fn app_dirs(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+        .map(|entry| entry.path())
+        .collect();
+    paths.sort();
+    paths
 }
