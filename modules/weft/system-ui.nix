@@ -23,6 +23,9 @@ in
   };
   serviceConfig = import ./hardening.nix // {
     ExecStart = "${package}/bin/weft-servo-shell";
+    # $CACHE_DIRECTORY/system-ui holds the shaders Mesa compiled for it (the
+    # shell writes there and nowhere else but its scratch directory).
+    CacheDirectory = "weft-shaders";
     User = user;
     Restart = "always";
     RestartSec = "1s";

@@ -162,6 +162,11 @@ in
       # /var/lib/weft-appd ($STATE_DIRECTORY), the session user's: the
       # newest version of each app launched (rollback protection).
       StateDirectory = "weft-appd";
+      # /var/cache/weft-shaders ($CACHE_DIRECTORY): the shaders Mesa compiled
+      # for each app's shells, one directory per app that only that app's
+      # shells may write (their Landlock rules), so a shell starts without
+      # compiling them again.
+      CacheDirectory = "weft-shaders";
       Restart = "on-failure";
       ReadWritePaths = [
         runtimeDir

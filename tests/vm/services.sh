@@ -7,6 +7,6 @@ mount_socket_mode=0660
 appd_user=weft
 compositor_command='weft-compositor --backend drm'
 appd_command='weft-appd --config /etc/weft/appd.toml'
-appd_environment='STATE_DIRECTORY=/var/lib/weft-appd WEFT_SHELL_NO_JIT=false'
+appd_environment='CACHE_DIRECTORY=/var/cache/weft-shaders STATE_DIRECTORY=/var/lib/weft-appd WEFT_SHELL_NO_JIT=false'
 system_ui_command=weft-servo-shell
-system_ui_environment='WAYLAND_DISPLAY=wayland-weft WEFT_SHELL_NO_JIT=false XDG_RUNTIME_DIR=/run/user/0'
+system_ui_environment='CACHE_DIRECTORY=/var/cache/weft-shaders WAYLAND_DISPLAY=wayland-weft WEFT_SHELL_NO_JIT=false XDG_RUNTIME_DIR=/run/user/0'

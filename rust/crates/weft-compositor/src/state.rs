@@ -17,6 +17,7 @@ use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
+use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
 use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Serial, Size, Transform};
@@ -232,7 +233,9 @@ impl Weft {
     ) -> anyhow::Result<Self> {
         let compositor_state = CompositorState::new::<Self>(&display);
         let xdg_shell_state = XdgShellState::new::<Self>(&display);
-        let shm_state = ShmState::new::<Self>(&display, []);
+        // Besides ARGB8888 and XRGB8888: R, G, B, A in memory, the order the
+        // web shells' engine reads its frames back in, so they need no swizzle.
+        let shm_state = ShmState::new::<Self>(&display, [wl_shm::Format::Abgr8888]);
         let mut seat_state = SeatState::new();
         let data_device_state = DataDeviceState::new::<Self>(&display);
         let output_manager_state = OutputManagerState::new_with_xdg_output::<Self>(&display);

@@ -19,6 +19,7 @@ use weft_shell_core::window::Role;
 use crate::host::{Page, open_window, run};
 use crate::sandbox::Sandbox;
 use crate::scheme::ShellScheme;
+use crate::shader_cache::Owner;
 
 /// An app's web UI on Servo.
 #[derive(Parser)]
@@ -44,9 +45,11 @@ pub struct Args {
     pub size: (i32, i32),
 }
 
-/// Runs the app shell.
+/// Runs the app shell: the first call of the process's `main`, before any
+/// thread starts ([`crate::init`]).
 pub fn main(args: Args) -> anyhow::Result<()> {
     let app_id = AppId::new(&args.app_id).with_context(|| format!("{:?}", args.app_id))?;
+    let prepared = crate::init(Owner::App(&app_id)).context("preparing the process")?;
     let manifest = Manifest::load(&args.package.join("wapp.toml"))
         .with_context(|| format!("reading the manifest in {}", args.package.display()))?;
     if manifest.id != app_id {
@@ -65,7 +68,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let window = open_window(app_id.as_str(), &manifest.name, Role::Application, args.size)?;
     let ports: Vec<u16> = network.fetch_origins().iter().map(|origin| origin.port()).collect();
     let sandbox = Sandbox {
-        scratch: std::env::temp_dir(),
+        scratch: prepared.scratch.path().to_owned(),
+        shader_cache: prepared.shader_cache.clone(),
         read_only: vec![args.package.clone()],
         tcp_ports: ports,
     };

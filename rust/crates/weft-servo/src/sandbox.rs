@@ -2,7 +2,7 @@
 //! thread or the engine starts: `PR_SET_NO_NEW_PRIVS`; a Landlock ruleset that
 //! lets the process read its package (or the system UI's pages) and the
 //! system files a renderer needs (libraries, fonts, Mesa's drivers), write only
-//! its private scratch directory, and make TCP connections only to the given
+//! its private scratch directory and its owner's shader cache, and make TCP connections only to the given
 //! ports (an app's `net:fetch` origins' ports; weft-appd's WebSocket for the
 //! system UI; none otherwise); and a seccomp allowlist of the system calls
 //! the engine was measured to make (strace of the Servo suite), with sockets
@@ -48,8 +48,10 @@ const SYSTEM_READ: &[&str] = &[
 
 /// What the shell may touch.
 pub struct Sandbox {
-    /// The engine's private scratch directory (`TMPDIR`), the one writable place.
+    /// The engine's private scratch directory (`TMPDIR`), writable.
     pub scratch: PathBuf,
+    /// The shell owner's shader cache ([`crate::shader_cache`]), writable.
+    pub shader_cache: Option<PathBuf>,
     /// Directories to read (the package, or the system UI's pages).
     pub read_only: Vec<PathBuf>,
     /// TCP ports the page may connect to (its `net:fetch` origins' ports).
@@ -94,6 +96,8 @@ const ENGINE_SYSCALLS: &[i64] = &[
     libc::SYS_mkdir,
     libc::SYS_unlink,
     libc::SYS_rename,
+    // Mesa locks a shader cache entry while it writes it.
+    libc::SYS_flock,
     libc::SYS_fchown,
     libc::SYS_sched_setaffinity,
     libc::SYS_getuid,
@@ -126,6 +130,11 @@ impl Sandbox {
         }
         let scratch = PathFd::new(&self.scratch).context("opening the scratch directory")?;
         ruleset = ruleset.add_rule(PathBeneath::new(scratch, AccessFs::from_all(abi)))?;
+        if let Some(cache) = &self.shader_cache {
+            let fd = PathFd::new(cache).context("opening the shader cache")?;
+            let access = AccessFs::from_all(abi) & !AccessFs::Execute;
+            ruleset = ruleset.add_rule(PathBeneath::new(fd, access))?;
+        }
         for &port in &self.tcp_ports {
             ruleset = ruleset.add_rule(NetPort::new(port, AccessNet::ConnectTcp))?;
         }
@@ -170,8 +179,15 @@ mod tests {
     /// what each hostile attempt got, one line each.
     fn child(package: &Path, ports: Vec<u16>) {
         let scratch = tempfile::tempdir().unwrap();
+        // This shell's app's shader cache, beside another app's.
+        let caches = tempfile::tempdir().unwrap();
+        let (own_cache, other_cache) =
+            (caches.path().join("org.weft.a"), caches.path().join("org.weft.b"));
+        std::fs::create_dir_all(&own_cache).unwrap();
+        std::fs::create_dir_all(&other_cache).unwrap();
         let sandbox = Sandbox {
             scratch: scratch.path().to_owned(),
+            shader_cache: Some(own_cache.clone()),
             read_only: vec![package.to_owned()],
             tcp_ports: ports,
         };
@@ -184,6 +200,8 @@ mod tests {
             ("read /etc/passwd", verdict(std::fs::read("/etc/passwd").is_ok())),
             ("read home", verdict(std::fs::read_dir("/root").is_ok())),
             ("write scratch", verdict(std::fs::write(scratch.path().join("x"), "x").is_ok())),
+            ("write own cache", verdict(std::fs::write(own_cache.join("x"), "x").is_ok())),
+            ("write other cache", verdict(std::fs::write(other_cache.join("x"), "x").is_ok())),
             ("write package", verdict(std::fs::write(package.join("x"), "x").is_ok())),
             ("write /tmp", verdict(std::fs::write("/tmp/weft-sandbox-escape", "x").is_ok())),
             ("udp socket", verdict(std::net::UdpSocket::bind("127.0.0.1:0").is_ok())),
@@ -205,14 +223,14 @@ mod tests {
     }
 
     #[test]
-    fn the_sandbox_refuses_everything_but_its_package_and_scratch() {
+    fn the_sandbox_refuses_everything_but_its_package_scratch_and_own_cache() {
         if let Some(package) = std::env::var_os(CHILD) {
             return child(Path::new(&package), Vec::new());
         }
         let package = tempfile::tempdir().unwrap();
         std::fs::write(package.path().join("index.html"), "<h1>hi</h1>").unwrap();
         let report = run_child(
-            "sandbox::tests::the_sandbox_refuses_everything_but_its_package_and_scratch",
+            "sandbox::tests::the_sandbox_refuses_everything_but_its_package_scratch_and_own_cache",
             package.path(),
         );
         for expected in [
@@ -221,6 +239,8 @@ mod tests {
             "read /etc/passwd: refused",
             "read home: refused",
             "write scratch: allowed",
+            "write own cache: allowed",
+            "write other cache: refused",
             "write package: refused",
             "write /tmp: refused",
             "udp socket: refused",

@@ -19,6 +19,7 @@ use crate::app::{parse_size, runtime_dir};
 use crate::host::{Page, open_window, run};
 use crate::sandbox::Sandbox;
 use crate::scheme::ShellScheme;
+use crate::shader_cache::Owner;
 
 /// The system UI on Servo.
 #[derive(Parser)]
@@ -40,8 +41,10 @@ pub struct Args {
     pub size: (i32, i32),
 }
 
-/// Runs the system UI shell.
+/// Runs the system UI shell: the first call of the process's `main`, before
+/// any thread starts ([`crate::init`]).
 pub fn main(args: Args) -> anyhow::Result<()> {
+    let prepared = crate::init(Owner::SystemUi).context("preparing the process")?;
     let files = AppFiles::system_ui(&args.ui_dir)
         .with_context(|| format!("opening the system UI in {}", args.ui_dir.display()))?;
     let entry = files.entry_url().parse().context("the entry URL")?;
@@ -53,7 +56,8 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     let (port, token) = AppdSocket::read_runtime_dir(&appd_dir).context("finding weft-appd")?;
     let window = open_window("system", "WEFT", Role::Panel, args.size)?;
     let sandbox = Sandbox {
-        scratch: std::env::temp_dir(),
+        scratch: prepared.scratch.path().to_owned(),
+        shader_cache: prepared.shader_cache.clone(),
         read_only: vec![args.ui_dir.clone()],
         tcp_ports: vec![port],
     };

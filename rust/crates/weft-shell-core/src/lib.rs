@@ -7,6 +7,7 @@
 
 pub mod appd;
 pub mod bridge;
+pub mod frames;
 pub mod ipc;
 pub mod keymap;
 pub mod policy;

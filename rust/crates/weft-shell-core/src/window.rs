@@ -4,9 +4,10 @@
 //! navigation gestures) and the input aimed at it, for the shell to hand to
 //! its web view.
 
-use std::io::{ErrorKind, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io::ErrorKind;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wayland_client::backend::WaylandError;
@@ -18,6 +19,7 @@ use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
+use crate::frames::{BufferState, Frames, frame_bytes, pick_format};
 use crate::keymap::Layout;
 
 /// What the window is for.
@@ -136,12 +138,16 @@ pub struct ShellWindow {
     queue: EventQueue<State>,
     state: State,
     window: ZweftShellWindowV1,
+    /// The buffers frames are shown in, made for the last frame's size.
+    frames: Option<Frames>,
 }
 
 /// The connection's objects and what arrived.
 struct State {
     compositor: Option<wl_compositor::WlCompositor>,
     shm: Option<wl_shm::WlShm>,
+    /// The pixel formats the compositor's wl_shm takes.
+    formats: Vec<wl_shm::Format>,
     manager: Option<ZweftShellManagerV1>,
     surface: Option<wl_surface::WlSurface>,
     size: Option<(i32, i32)>,
@@ -191,6 +197,7 @@ impl ShellWindow {
         let mut state = State {
             compositor: None,
             shm: None,
+            formats: Vec::new(),
             manager: None,
             surface: None,
             size: None,
@@ -220,7 +227,7 @@ impl ShellWindow {
             (),
         );
         state.surface = Some(surface);
-        let mut window = Self { connection, queue, state, window };
+        let mut window = Self { connection, queue, state, window, frames: None };
         // The first configure says how large to draw; a refused window gets a
         // protocol error instead.
         while window.state.size.is_none() {
@@ -236,25 +243,27 @@ impl ShellWindow {
 
     /// Shows `rgba` (`width`×`height`, rows top to bottom, 4 bytes a pixel).
     pub fn present(&mut self, rgba: &[u8], width: i32, height: i32) -> Result<(), WindowError> {
-        let expected = width.max(0) as usize * height.max(0) as usize * 4;
+        let expected = frame_bytes(width, height);
         if rgba.len() != expected || width <= 0 || height <= 0 {
             return Err(WindowError::FrameSize { width, height, expected, actual: rgba.len() });
         }
-        // wl_shm ARGB8888 is B, G, R, A in memory.
-        let mut pixels = Vec::with_capacity(expected);
-        for pixel in rgba.chunks_exact(4) {
-            pixels.extend_from_slice(&[pixel[2], pixel[1], pixel[0], pixel[3]]);
-        }
-        let memory = rustix::fs::memfd_create("weft-shell-frame", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(std::io::Error::from)?;
-        let mut file = std::fs::File::from(memory);
-        file.write_all(&pixels)?;
-        let handle = self.queue.handle();
+        let format = pick_format(&self.state.formats);
         let shm = self.state.shm.as_ref().ok_or(WindowError::Missing("wl_shm"))?;
-        let pool = shm.create_pool(file.as_fd(), expected as i32, &handle, ());
-        let buffer =
-            pool.create_buffer(0, width, height, width * 4, wl_shm::Format::Argb8888, &handle, ());
-        pool.destroy();
+        let handle = self.queue.handle();
+        let frames = match self.frames.take() {
+            Some(frames) if frames.fits((width, height), format) => frames,
+            // A new size (the old buffers go once the compositor lets go).
+            _ => Frames::new(shm, (width, height), format, &handle)?,
+        };
+        let frames = self.frames.insert(frames);
+        let buffer = match frames.write(rgba)? {
+            Some(buffer) => buffer.clone(),
+            // The compositor holds every buffer: a fresh pool, never a lost frame.
+            None => {
+                *frames = Frames::new(shm, (width, height), format, &handle)?;
+                frames.write(rgba)?.expect("a fresh pool's buffers are free").clone()
+            }
+        };
         let surface = self.state.surface.as_ref().expect("the window's surface");
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, width, height);
@@ -499,23 +508,36 @@ macro_rules! ignore_events {
 ignore_events!(
     wl_compositor::WlCompositor,
     wl_surface::WlSurface,
-    wl_shm::WlShm,
     wl_shm_pool::WlShmPool,
     ZweftShellManagerV1
 );
 
-impl Dispatch<wl_buffer::WlBuffer, ()> for State {
+impl Dispatch<wl_shm::WlShm, ()> for State {
     fn event(
-        _: &mut Self,
-        buffer: &wl_buffer::WlBuffer,
-        event: wl_buffer::Event,
+        state: &mut Self,
+        _: &wl_shm::WlShm,
+        event: wl_shm::Event,
         _: &(),
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        // Each frame has its own buffer; once shown and released it goes.
+        if let wl_shm::Event::Format { format: WEnum::Value(format) } = event {
+            state.formats.push(format);
+        }
+    }
+}
+
+impl Dispatch<wl_buffer::WlBuffer, Arc<BufferState>> for State {
+    fn event(
+        _: &mut Self,
+        buffer: &wl_buffer::WlBuffer,
+        event: wl_buffer::Event,
+        buffer_state: &Arc<BufferState>,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
         if let wl_buffer::Event::Release = event {
-            buffer.destroy();
+            crate::frames::released(buffer, buffer_state);
         }
     }
 }

@@ -50,19 +50,41 @@ fn wait_for(window: &mut ShellWindow, wanted: impl Fn(&Event) -> bool) -> Option
     None
 }
 
+/// Presents `rgba` and dispatches until the screen shows it.
+fn show(compositor: &Handle, window: &mut ShellWindow, rgba: [u8; 4]) {
+    let (frame, width, height) = solid(window, rgba);
+    window.present(&frame, width, height).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while compositor.screenshot().unwrap().pixel(100, 100) != rgba {
+        assert!(Instant::now() < deadline, "the frame {rgba:?} never reached the screen");
+        window.dispatch(Duration::from_millis(5)).unwrap();
+    }
+}
+
+#[test]
+fn frames_in_quick_succession_each_reach_the_screen_in_their_colours() {
+    // The window reuses its buffers: a frame is written only into one the
+    // compositor let go, so none shows half of another.
+    let compositor = compositor();
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    for step in 0..60u8 {
+        show(&compositor, &mut window, [step * 4, 255 - step * 4, step, 255]);
+    }
+    // Back to back, without waiting: the last one is what stays.
+    for step in 0..20u8 {
+        let (frame, width, height) = solid(&window, [step, 7, 200, 255]);
+        window.present(&frame, width, height).unwrap();
+    }
+    show(&compositor, &mut window, [19, 7, 200, 255]);
+}
+
 #[test]
 fn frames_reach_the_screen_and_input_comes_back() {
     let compositor = compositor();
     let mut window = app_window(&compositor, "org.weft.hello").unwrap();
     assert_eq!(window.size(), (WIDTH, HEIGHT), "an app window fills a screen without a panel");
 
-    let (frame, width, height) = solid(&window, [10, 120, 230, 255]);
-    window.present(&frame, width, height).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while compositor.screenshot().unwrap().pixel(100, 100) != [10, 120, 230, 255] {
-        assert!(Instant::now() < deadline, "the frame never reached the screen");
-        window.dispatch(Duration::from_millis(20)).unwrap();
-    }
+    show(&compositor, &mut window, [10, 120, 230, 255]);
 
     compositor.send(Command::Key(30, true));
     let key = wait_for(&mut window, |event| matches!(event, Event::Input(Input::Key { .. })));

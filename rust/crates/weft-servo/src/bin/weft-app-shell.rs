@@ -3,6 +3,5 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    let _scratch = weft_servo::init()?;
     weft_servo::app::main(weft_servo::app::Args::parse())
 }
