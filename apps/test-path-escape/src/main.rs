@@ -1,11 +1,12 @@
 //! Hostile app: granted only its data directory (`/data`), it tries every way
 //! out it can think of, through the filesystem and through sockets. It reports
-//! each attempt over IPC as `escaped <what>` or `refused <what>`, then
-//! `inside <text>` and `done`.
+//! each attempt over IPC as `escaped <what>` or `refused <what>`, then appends
+//! to a file of its own and reports `inside <text>` and `done`.
 
 wit_bindgen::generate!({ path: "../../rust/wit", world: "app" });
 
 use std::fs;
+use std::io::Write as _;
 
 fn main() {
     weft::app::notify::ready();
@@ -35,6 +36,15 @@ fn main() {
     let _ = weft::app::ipc::send(&format!("{} tcp 127.0.0.1:1", if tcp { "escaped" } else { "refused" }));
     let udp = std::net::UdpSocket::bind("0.0.0.0:0").is_ok();
     let _ = weft::app::ipc::send(&format!("{} udp bind", if udp { "escaped" } else { "refused" }));
+    // What an ordinary program does inside: append (wasmtime-wasi writes with
+    // pwritev2 and RWF_APPEND), which must work.
+    let appended = fs::OpenOptions::new()
+        .append(true)
+        .open("/data/inside.txt")
+        .and_then(|mut file| file.write_all(b" appended"));
+    if let Err(error) = appended {
+        let _ = weft::app::ipc::send(&format!("cannot append: {error}"));
+    }
     let inside = fs::read_to_string("/data/inside.txt").unwrap_or_default();
     let _ = weft::app::ipc::send(&format!("inside {inside}"));
     let _ = weft::app::ipc::send("done");

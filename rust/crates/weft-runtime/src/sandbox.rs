@@ -80,10 +80,13 @@ fn restrict_paths(spec: &SandboxSpec) -> Result<RulesetStatus> {
 /// What every session needs on top of [`COMMON_SYSCALLS`] (which include the
 /// signals wasmtime turns faults into traps with): the rest of the `*at`
 /// family that WASI's filesystem uses beneath its preopened directories
-/// (Landlock bounds those) and vectored positional I/O.
+/// (Landlock bounds those) and vectored positional I/O, `pwritev2` included:
+/// wasmtime-wasi appends with its `RWF_APPEND` and falls back only on
+/// `ENOSYS`, so without it every append failed with `EPERM`.
 const SESSION_SYSCALLS: &[i64] = &[
     libc::SYS_preadv,
     libc::SYS_pwritev,
+    libc::SYS_pwritev2,
     libc::SYS_symlinkat,
     libc::SYS_linkat,
     libc::SYS_utimensat,
