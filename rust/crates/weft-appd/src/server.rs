@@ -52,11 +52,9 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
     let config = daemon.config();
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.runtime_dir)?;
     make_private(&config.runtime_dir, 0o700)?;
-    let path = config.socket_path();
-    let _ = fs::remove_file(&path);
-    let unix = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    make_private(&path, 0o600)?;
-
+    // The WebSocket's token and port first, the control socket last: whoever
+    // waits for the socket (a script, a restarted system UI) then never reads
+    // a predecessor's token or port.
     let token = new_token()?;
     write_private(&config.token_path(), token.as_bytes())?;
     let tcp = TcpListener::bind(("127.0.0.1", config.ws_port))
@@ -64,6 +62,10 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
         .with_context(|| format!("binding 127.0.0.1:{}", config.ws_port))?;
     let port = tcp.local_addr()?.port();
     write_private(&config.ws_port_path(), port.to_string().as_bytes())?;
+    let path = config.socket_path();
+    let _ = fs::remove_file(&path);
+    let unix = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    make_private(&path, 0o600)?;
     let token = Arc::new(token);
     tracing::info!(socket = %path.display(), ws = %format!("127.0.0.1:{port}"), "weft-appd listening");
     // A Type=notify unit starts its dependents now; elsewhere this does nothing.

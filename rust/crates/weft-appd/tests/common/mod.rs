@@ -139,14 +139,15 @@ impl Fixture {
     pub fn restart(&mut self) {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
-        let _ = fs::remove_file(self.dir.path().join("run/weft/appd.ws-port"));
+        let _ = fs::remove_file(self.dir.path().join("run/weft/appd.sock"));
         self.daemon = self.command.spawn().unwrap();
         self.wait_listening();
     }
 
+    /// Waits for the control socket, which weft-appd makes last.
     fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.dir.path().join("run/weft/appd.ws-port").exists() && Instant::now() < deadline {
+        while !self.dir.path().join("run/weft/appd.sock").exists() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
     }

@@ -109,7 +109,8 @@ impl Appd {
         self.daemon =
             Some(command.spawn().expect("weft-appd beside the test (cargo build --workspace)"));
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.runtime_dir().join("appd.ws-port").exists() {
+        // The control socket comes last, after the WebSocket's port and token.
+        while !self.socket().exists() {
             assert!(Instant::now() < deadline, "weft-appd did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
