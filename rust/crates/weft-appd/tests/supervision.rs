@@ -114,6 +114,33 @@ fn write_shell(dir: &Path) -> std::path::PathBuf {
 }
 
 #[tokio::test]
+async fn built_apps_a_component_of_another_world_stops_with_the_runtimes_refusal() {
+    // hello's package with a component made by hand for another weft:app
+    // world (its ipc.send takes a number), signed and installed like any app.
+    let fixture = Fixture::start(&[], 30_000);
+    let package = fixture.dir.path().join("packages/wrong-world");
+    weft_testkit::copy_tree(&weft_testkit::built_package("hello"), &package);
+    let manifest = weft_manifest::Manifest::load(&package.join("wapp.toml")).unwrap();
+    let wat = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../weft-runtime/tests/fixtures/wrong-world.wat");
+    fs::write(package.join(manifest.module.as_path()), wat::parse_file(wat).unwrap()).unwrap();
+    let key = weft_pack::keys::load_signing_key(&fixture.dir.path().join("dev.key")).unwrap();
+    weft_pack::sign_package(&package, &key).unwrap();
+    let keys = weft_pack::keys::TrustedKeys::load(&fixture.dir.path().join("trusted")).unwrap();
+    let store = fixture.dir.path().join("store");
+    weft_pack::store::install(&package, &store, &keys, Default::default()).unwrap();
+
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    let reason = stopped_reason(&mut client, session).await;
+    let expected = "exited 3 (launch refused: the component was built for another world: its \
+                    import `weft:app/ipc@0.1.0` has `send` of another type: type mismatch with \
+                    parameters: expected `string` found `u32`; WEFT provides \
+                    `send: func(message: string) -> result<_, ipc-error>`)";
+    assert_eq!(reason, expected);
+}
+
+#[tokio::test]
 async fn built_apps_the_app_shell_starts_after_ready_and_its_failure_ends_the_session() {
     let scratch = tempfile::tempdir().unwrap();
     let shell = write_shell(scratch.path());

@@ -13,6 +13,7 @@ use crate::keys::{self, TrustedKeys};
 use crate::statement::ImageParams;
 use crate::store::{self, InstallOptions, InstallOutcome};
 use crate::tree::EntryKind;
+use crate::world::check_world;
 use crate::{Verified, inspect, sign_package, verify_package};
 
 /// The WEFT OS package tool.
@@ -32,8 +33,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Checks a package directory (manifest, component, imports, UI) and prints
-    /// what it holds.
+    /// Checks a package directory (manifest, component, imports, UI, and that
+    /// the component links against the world WEFT hosts) and prints what it holds.
     #[command(alias = "inspect")]
     Check {
         /// The package directory (holding wapp.toml).
@@ -218,7 +219,11 @@ pub fn run(cli: Cli) -> Result<()> {
         TrustedKeys::load_default(cli.trusted_keys.as_deref()).context("loading the trusted keys")
     };
     match cli.command {
-        Command::Check { package } => println!("{}", inspect(&package)?),
+        Command::Check { package } => {
+            let inspection = inspect(&package)?;
+            check_world(&package)?;
+            println!("{inspection}");
+        }
         Command::GenerateKey { private, public } => {
             let public = public.unwrap_or_else(|| private.with_extension("pub"));
             let id = keys::generate_key(&private, &public)?;

@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod image;
 pub mod store;
+mod world;
 
 pub use weft_verify::{
     DirFiles, InspectError, Inspection, PackageError, PackageFiles, Verified, component, inspect,

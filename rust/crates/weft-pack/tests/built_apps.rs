@@ -64,6 +64,24 @@ fn built_apps_cli_reports_the_hello_package() {
 }
 
 #[test]
+fn built_apps_check_refuses_a_component_of_another_world_naming_the_function() {
+    let world = common::World::new();
+    let package = copy_of("hello", &world.path("wrong-world"));
+    let manifest = weft_manifest::Manifest::load(&package.join("wapp.toml")).unwrap();
+    let wat = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../weft-runtime/tests/fixtures/wrong-world.wat");
+    fs::write(package.join(manifest.module.as_path()), wat::parse_file(wat).unwrap()).unwrap();
+    let output = world.cli(&world.path("store"), &["check", package.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let expected = "weft-pack: the component was built for another world: its import \
+                    `weft:app/ipc@0.1.0` has `send` of another type: type mismatch with \
+                    parameters: expected `string` found `u32`; WEFT provides \
+                    `send: func(message: string) -> result<_, ipc-error>`";
+    assert_eq!(stderr.trim_end(), expected);
+}
+
+#[test]
 fn built_apps_hello_round_trips_through_sign_image_verify_and_install() {
     let world = common::World::new();
     let package = copy_of("hello", &world.path("hello"));

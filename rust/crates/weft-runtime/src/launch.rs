@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use sha2::Digest;
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use weft_aot::{ArtifactStore, Loaded};
 use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE, Manifest};
@@ -17,9 +16,9 @@ use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE
 use crate::fetch::FetchGuard;
 use crate::host::State;
 use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
-use crate::linking::linker;
 use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
+use crate::world::{self, WorldMismatch};
 use weft_protocol::runtime::Exit;
 
 /// Largest component the runtime loads, in bytes.
@@ -77,6 +76,9 @@ pub enum Refusal {
         /// What was verified.
         verified: String,
     },
+    /// The component was built for another world than the one WEFT hosts.
+    #[error("launch refused: {0}")]
+    World(#[from] WorldMismatch),
     /// The module is not a valid component (a package never ships machine code).
     #[error("launch refused: {} is not a valid WebAssembly component", path.display())]
     InvalidComponent {
@@ -94,7 +96,13 @@ pub fn run(options: &LaunchOptions) -> Exit {
         Ok(exit) => exit,
         Err(error) => {
             let exit = classify(&error);
-            tracing::error!("{}: {error:#}", exit);
+            // A refusal says so itself, and weft-appd reads it from this line.
+            let causes = without_repeats(&error);
+            if exit == Exit::Refused {
+                tracing::error!("{causes}");
+            } else {
+                tracing::error!("{exit}: {causes}");
+            }
             exit
         }
     }
@@ -144,7 +152,7 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     let limiter = Limiter::new(&options.policy, manifest.limits.memory_bytes)?;
     let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
         .context("opening this thread's status for the CPU budget")?;
-    let instance_pre = CommandPre::new(linker(&engine, &manifest)?.instantiate_pre(&component)?)?;
+    let instance_pre = world::check(&engine, &component, &manifest)?;
 
     // Everything that needs a path is done: enter the sandbox, then start the
     // threads (they inherit it) and the guest.
@@ -283,6 +291,21 @@ fn start_epoch_ticker(engine: &wasmtime::Engine) -> Result<()> {
 }
 
 /// Maps an error that ended the session to its exit status.
+/// `error` and its causes, each left out when an earlier one already says it
+/// (a refusal's message includes what it wraps).
+fn without_repeats(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain().map(ToString::to_string) {
+        if !text.contains(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn classify(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
         if let Some(limit) = cause.downcast_ref::<LimitExceeded>() {

@@ -19,6 +19,8 @@ pub mod limits;
 mod linking;
 mod sandbox;
 mod session;
+mod world;
 
 pub use crate::launch::{LaunchOptions, Refusal, VerifiedDigests, run};
+pub use crate::world::{WorldMismatch, check as check_world};
 pub use weft_protocol::runtime::Exit;

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{Launch, built_package, package_with};
@@ -46,7 +47,7 @@ fn built_apps_hello_without_a_supervisor_sees_a_closed_channel() {
 }
 
 /// SHA-256 of a file, hex, as a signed statement lists it.
-fn sha256_of(path: &std::path::Path) -> String {
+fn sha256_of(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(fs::read(path).unwrap()))
 }
@@ -58,7 +59,7 @@ fn built_apps_a_package_changed_after_verification_is_refused() {
     let scratch = tempfile::tempdir().unwrap();
     let package = scratch.path().join("hello");
     weft_testkit::copy_tree(&built_package("hello"), &package);
-    let digests = |package: &std::path::Path| {
+    let digests = |package: &Path| {
         vec![
             "--manifest-sha256".to_owned(),
             sha256_of(&package.join("wapp.toml")),
@@ -104,6 +105,29 @@ fn built_apps_an_undeclared_import_refuses_the_launch() {
         "{}",
         app.stderr()
     );
+    assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY for a refused app");
+}
+
+/// hello's package with its component replaced by `component`'s bytes.
+fn package_with_component(dir: &Path, component: &[u8]) -> PathBuf {
+    let package = package_with("hello", dir, "");
+    let manifest = weft_manifest::Manifest::load(&package.join("wapp.toml")).unwrap();
+    fs::write(package.join(manifest.module.as_path()), component).unwrap();
+    package
+}
+
+#[test]
+fn built_apps_a_component_of_another_world_is_refused_naming_the_function() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wrong-world.wat");
+    let component = wat::parse_file(&fixture).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = Launch::new(package_with_component(&dir.path().join("pkg"), &component)).start();
+    assert_eq!(app.exit_code(), REFUSED, "{}", app.stderr());
+    let expected = "launch refused: the component was built for another world: its import \
+                    `weft:app/ipc@0.1.0` has `send` of another type: type mismatch with \
+                    parameters: expected `string` found `u32`; WEFT provides \
+                    `send: func(message: string) -> result<_, ipc-error>`";
+    assert!(app.stderr().contains(expected), "{}", app.stderr());
     assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY for a refused app");
 }
 
@@ -201,8 +225,8 @@ fn built_apps_wasi_paths_cannot_leave_the_granted_directory() {
 /// its package copy goes into the documents directory (cleaned up with it).
 fn notes(
     capabilities: &str,
-    data: &std::path::Path,
-    documents: &std::path::Path,
+    data: &Path,
+    documents: &Path,
 ) -> common::RunningApp {
     let package = package_with("notes", &documents.join(".package"), capabilities);
     let mut launch = Launch::new(package);

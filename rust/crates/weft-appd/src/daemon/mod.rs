@@ -85,6 +85,8 @@ struct Processes {
     child: tokio::process::Child,
     portal: Option<tokio::process::Child>,
     stdout: tokio::process::ChildStdout,
+    /// Reads the runtime's stderr into the session's log; done at its end.
+    stderr_pump: tokio::task::JoinHandle<()>,
     listener: UnixListener,
     session_dir: PathBuf,
     cgroup: Option<SessionCgroup>,

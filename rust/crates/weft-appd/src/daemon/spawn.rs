@@ -29,7 +29,7 @@ impl Daemon {
             Ok((mut child, portal, listener)) => {
                 let stdout = child.stdout.take().expect("stdout is piped");
                 let stderr = child.stderr.take().expect("stderr is piped");
-                tokio::spawn(Arc::clone(self).pump_output(
+                let stderr_pump = tokio::spawn(Arc::clone(self).pump_output(
                     session,
                     LogStream::Stderr,
                     stderr,
@@ -43,7 +43,7 @@ impl Daemon {
                     record.cgroup = cgroup_dir;
                     record.cause = None;
                 });
-                Ok(Processes { child, portal, stdout, listener, session_dir, cgroup })
+                Ok(Processes { child, portal, stdout, stderr_pump, listener, session_dir, cgroup })
             }
             Err(error) => {
                 let _ = fs::remove_dir_all(&session_dir);

@@ -2,9 +2,28 @@
 //! shell, the runtime's exit), carrying out what the session's
 //! [`Lifecycle`](crate::lifecycle::Lifecycle) decides, and terminations.
 
+use std::time::Duration;
+
 use super::*;
 
+/// How long a run's end waits for the rest of its runtime's stderr.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
+
+/// How the runtime words a refusal in its log.
+const REFUSAL: &str = "launch refused: ";
+
 impl Daemon {
+    /// What the runtime of `session` said it refused, from its last refusal
+    /// line on stderr.
+    fn refusal_logged(&self, session: u64) -> Option<String> {
+        self.with_session(session, |record| {
+            record.logs.iter().rev().filter(|line| line.stream == LogStream::Stderr).find_map(
+                |line| line.text.split_once(REFUSAL).map(|(_, why)| why.trim_end().to_owned()),
+            )
+        })
+        .flatten()
+    }
+
     /// Follows a session from its first run to its end, restarting a failed
     /// app when the restart policy says so.
     /// Follows a session from its first run to its end, carrying out what
@@ -70,7 +89,8 @@ impl Daemon {
         processes: Processes,
     ) -> RunEnd {
         let id = &launch.id;
-        let Processes { mut child, portal, stdout, listener, session_dir, cgroup } = processes;
+        let Processes { mut child, portal, stdout, stderr_pump, listener, session_dir, cgroup } =
+            processes;
         let runtime_pid = child.id();
         let (ready_tx, mut ready_rx) = oneshot::channel();
         tokio::spawn(Arc::clone(self).pump_output(
@@ -162,12 +182,20 @@ impl Daemon {
             .flatten();
         let status = status.ok();
         let clean_exit = status.is_some_and(|status| status.success());
+        // The runtime's last words (a refusal says what was refused) are in
+        // the log once its stderr is read to the end.
+        let _ = tokio::time::timeout(STDERR_DRAIN, stderr_pump).await;
         // The OOM killer may take the app shell before the runtime; whichever
         // died first, a session over its memory limit ended because of it.
         let reason = match cause {
             _ if memory_limit_hit => "memory limit exceeded (cgroup memory.max)".to_owned(),
             Some(cause) => cause,
-            None => describe_runtime_exit(status.as_ref()),
+            None => match self.refusal_logged(session) {
+                Some(refusal) if exit_of(status.as_ref()) == Some(Exit::Refused) => {
+                    format!("{} ({REFUSAL}{refusal})", describe_exit(status.as_ref()))
+                }
+                _ => describe_runtime_exit(status.as_ref()),
+            },
         };
         RunEnd { failed: !clean_exit || reason != "finished", reason }
     }
@@ -265,10 +293,15 @@ fn describe_exit(status: Option<&ExitStatus>) -> String {
     }
 }
 
+/// How a runtime's exit status reads as an [`Exit`].
+fn exit_of(status: Option<&ExitStatus>) -> Option<Exit> {
+    status.and_then(ExitStatus::code).and_then(Exit::from_code)
+}
+
 /// Why a runtime ended: [`describe_exit`] with the meaning of its exit codes
 /// (docs/protocol.md lists them).
 fn describe_runtime_exit(status: Option<&ExitStatus>) -> String {
-    match status.and_then(ExitStatus::code).and_then(Exit::from_code) {
+    match exit_of(status) {
         Some(exit) if exit != Exit::Finished => format!("{} ({exit})", describe_exit(status)),
         _ => describe_exit(status),
     }
