@@ -5,6 +5,8 @@
 //! bound, and entries past the reply's budget are summed up in one last entry
 //! instead of overflowing the frame.
 
+use std::collections::HashMap;
+
 use weft_protocol::appd::{InstalledApp, MAX_FRAME_BYTES};
 use weft_verify::keys::TrustedKeys;
 
@@ -41,10 +43,26 @@ pub fn list_images(dir: &std::path::Path, trusted: &TrustedKeys) -> Vec<Installe
     }))
 }
 
-/// The apps that verified first, then the broken ones, bounded.
+/// The apps that verified first, then the broken ones, bounded, with the
+/// names that look alike marked.
 fn ordered(entries: impl Iterator<Item = InstalledApp>) -> Vec<InstalledApp> {
     let (good, broken): (Vec<_>, Vec<_>) = entries.partition(|app| app.error.is_none());
-    bounded(good.into_iter().chain(broken))
+    mark_look_alikes(bounded(good.into_iter().chain(broken)))
+}
+
+/// Marks every app whose name looks like another listed app's (the same
+/// confusables skeleton, [`weft_manifest::name_skeleton`]).
+fn mark_look_alikes(mut apps: Vec<InstalledApp>) -> Vec<InstalledApp> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let skeletons: Vec<Option<String>> =
+        apps.iter().map(|app| app.name.as_deref().map(weft_manifest::name_skeleton)).collect();
+    for skeleton in skeletons.iter().flatten() {
+        *seen.entry(skeleton.clone()).or_default() += 1;
+    }
+    for (app, skeleton) in apps.iter_mut().zip(&skeletons) {
+        app.look_alike = skeleton.as_ref().is_some_and(|skeleton| seen[skeleton] > 1);
+    }
+    apps
 }
 
 /// One entry: the app's id, version and name, or its directory's name and
@@ -54,14 +72,19 @@ fn entry(
     checked: Result<(String, String, String), anyhow::Error>,
 ) -> InstalledApp {
     match checked {
-        Ok((app_id, version, name)) => {
-            InstalledApp { app_id, version: Some(version), name: Some(name), error: None }
-        }
+        Ok((app_id, version, name)) => InstalledApp {
+            app_id,
+            version: Some(version),
+            name: Some(name),
+            error: None,
+            look_alike: false,
+        },
         Err(error) => InstalledApp {
             app_id: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             version: None,
             name: None,
             error: Some(format!("{error:#}")),
+            look_alike: false,
         },
     }
 }
@@ -77,6 +100,7 @@ fn bounded(entries: impl Iterator<Item = InstalledApp>) -> Vec<InstalledApp> {
             version: app.version.map(|text| cut(text, MAX_VERSION)),
             name: app.name.map(|text| cut(text, MAX_NAME)),
             error: app.error.map(|text| cut(text, MAX_ERROR)),
+            look_alike: false,
         };
         let size = ENTRY_OVERHEAD
             + app.app_id.len()
@@ -97,6 +121,7 @@ fn bounded(entries: impl Iterator<Item = InstalledApp>) -> Vec<InstalledApp> {
             version: None,
             name: None,
             error: Some(format!("{left_out} more store entries are not listed: the reply is full")),
+            look_alike: false,
         });
     }
     listed
@@ -120,7 +145,37 @@ mod tests {
     use super::*;
 
     fn broken(id: String, error: String) -> InstalledApp {
-        InstalledApp { app_id: id, version: None, name: None, error: Some(error) }
+        InstalledApp {
+            app_id: id,
+            version: None,
+            name: None,
+            error: Some(error),
+            look_alike: false,
+        }
+    }
+
+    fn named(id: &str, name: &str) -> InstalledApp {
+        InstalledApp {
+            app_id: id.into(),
+            version: Some("1.0.0".into()),
+            name: Some(name.into()),
+            error: None,
+            look_alike: false,
+        }
+    }
+
+    #[test]
+    fn names_that_are_or_look_the_same_are_marked_and_others_not() {
+        let apps = vec![
+            named("org.example.bank", "Bank"),
+            named("org.example.fake", "\u{412}ank"),
+            named("org.example.clock", "Clock"),
+            named("org.example.notes", "Notes"),
+            named("org.other.notes", "Notes"),
+            broken("org.example.broken".into(), "no signature".into()),
+        ];
+        let marked: Vec<bool> = mark_look_alikes(apps).iter().map(|app| app.look_alike).collect();
+        assert_eq!(marked, [true, true, false, true, true, false]);
     }
 
     #[test]

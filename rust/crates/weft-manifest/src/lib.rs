@@ -50,7 +50,9 @@ pub use crate::error::{Location, ManifestError, Problem};
 pub use crate::imports::{ImportRequirement, import_requirement};
 pub use crate::limits::{LimitError, Limits, MAX_CPU_PERCENT, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES};
 pub use crate::package_path::{PackagePath, PackagePathError};
-pub use crate::shown_text::{Shown, UnshownChar, check_shown_text, neutralise_shown_text};
+pub use crate::shown_text::{
+    Shown, UnshownChar, check_shown_text, looks_like, name_skeleton, neutralise_shown_text,
+};
 
 /// The file name of the manifest inside a package.
 pub const MANIFEST_FILE: &str = "wapp.toml";

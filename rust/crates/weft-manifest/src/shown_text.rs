@@ -92,6 +92,20 @@ fn is_invisible(code: u32) -> bool {
     )
 }
 
+/// What `name` looks like: Unicode's confusables skeleton (UTS #39), so two
+/// names with the same skeleton read alike ("Bank" and "Вank" with a Cyrillic
+/// В). Compare skeletons to tell names that look the same apart from names
+/// that are the same.
+pub fn name_skeleton(name: &str) -> String {
+    unicode_security::skeleton(name).collect()
+}
+
+/// Whether `name` differs from `other` yet looks like it: the impersonation a
+/// store refuses (names that are simply the same are told apart by their ids).
+pub fn looks_like(name: &str, other: &str) -> bool {
+    name != other && name_skeleton(name) == name_skeleton(other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +138,18 @@ mod tests {
             neutralise_shown_text("Paid\u{202e}lasrever\u{200b}\nok <b>", Shown::Message),
             "Paid\u{fffd}lasrever\u{fffd}\nok <b>"
         );
+    }
+
+    #[test]
+    fn names_that_only_look_alike_are_found_and_different_names_are_not() {
+        // Cyrillic В and а, Greek ο, the digit 0 for O, a fullwidth Ｂ.
+        for fake in ["\u{412}ank", "B\u{430}nk", "B\u{430}\u{578}k", "\u{ff22}ank"] {
+            assert!(looks_like(fake, "Bank"), "{fake:?}");
+        }
+        assert!(looks_like("Cl\u{3bf}ck", "Clock"));
+        assert!(looks_like("C1ock", "Clock"), "1 and l are confusable");
+        for other in ["Bank", "Banks", "bank", "Clock", "Notes"] {
+            assert!(!looks_like(other, "Bank"), "{other:?}");
+        }
     }
 }

@@ -97,6 +97,7 @@ pub fn install(
         });
     }
 
+    refuse_look_alikes(root, id, &offered.inspection.manifest.name)?;
     remove_stale_work_dirs(root, id);
     let work = root.join(format!("{INSTALL_PREFIX}{id}-{}", std::process::id()));
     let result = copy_package(source, &offered, &work)
@@ -121,6 +122,27 @@ pub fn install(
 
 fn installed_statement(path: &Path, trusted: &TrustedKeys) -> Result<Statement, PackageError> {
     verify_package(path, trusted).map(|verified| verified.statement)
+}
+
+/// Refuses `name` when it only looks like the name of another app installed
+/// in `root` ([`weft_manifest::looks_like`]); the same name is allowed (the
+/// system UI shows the ids of apps whose names are not unique).
+fn refuse_look_alikes(root: &Path, id: &str, name: &str) -> Result<(), StoreError> {
+    for path in app_dirs(root) {
+        let Ok(other) = weft_manifest::Manifest::load(&path.join(weft_manifest::MANIFEST_FILE))
+        else {
+            continue;
+        };
+        if other.id.as_str() != id && weft_manifest::looks_like(name, &other.name) {
+            return Err(StoreError::LooksLike {
+                id: id.to_owned(),
+                name: name.to_owned(),
+                other_id: other.id.to_string(),
+                other_name: other.name,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn check_replacement(

@@ -39,6 +39,46 @@ fn install_verifies_copies_and_is_idempotent() {
     assert_eq!(names, [ID]);
 }
 
+/// A signed package of app `id` whose display name is `name`.
+fn named_package(world: &World, dir: &str, id: &str, name: &str) -> std::path::PathBuf {
+    let package = world.path(dir);
+    common::write_package(&package, id, "1.0.0");
+    let manifest = fs::read_to_string(package.join("wapp.toml")).unwrap();
+    fs::write(
+        package.join("wapp.toml"),
+        manifest.replace("name = \"Test\"", &format!("name = {name:?}")),
+    )
+    .unwrap();
+    weft_pack::sign_package(&package, &world.key).unwrap();
+    package
+}
+
+#[test]
+fn a_name_that_only_looks_like_an_installed_apps_is_refused() {
+    let world = World::new();
+    let root = world.path("store");
+    fs::create_dir(&root).unwrap();
+    let bank = named_package(&world, "bank", "org.example.bank", "Bank");
+    install(&world, &bank, &root, InstallOptions::default()).unwrap();
+    // A Cyrillic В: the launcher would show two "Bank"s, one of them a fake.
+    let fake = named_package(&world, "fake", "org.example.fake", "\u{412}ank");
+    let error = chain(install(&world, &fake, &root, InstallOptions::default()));
+    assert!(
+        error.contains(
+            "the name \"Вank\" of org.example.fake looks like \"Bank\" of the installed \
+             org.example.bank (confusable characters"
+        ),
+        "{error}"
+    );
+    assert!(!root.join("org.example.fake").exists(), "the look-alike was installed");
+    // The same name is not an impersonation by letters: it is installed, and
+    // the system UI tells the two apart by their ids.
+    let same = named_package(&world, "same", "org.example.other-bank", "Bank");
+    install(&world, &same, &root, InstallOptions::default()).unwrap();
+    let names: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 #[test]
 fn a_tampered_package_is_not_copied_at_all() {
     let world = World::new();

@@ -178,6 +178,10 @@ pub struct InstalledApp {
     pub name: Option<String>,
     /// Why it did not verify, if it did not.
     pub error: Option<String>,
+    /// Another listed app's name is the same or looks the same (Unicode's
+    /// confusables skeleton): the system UI shows the app id with the name.
+    #[serde(default)]
+    pub look_alike: bool,
 }
 
 /// Why a request failed.

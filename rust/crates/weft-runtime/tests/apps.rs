@@ -223,11 +223,7 @@ fn built_apps_wasi_paths_cannot_leave_the_granted_directory() {
 
 /// Starts notes with `capabilities`, its data and documents directories given;
 /// its package copy goes into the documents directory (cleaned up with it).
-fn notes(
-    capabilities: &str,
-    data: &Path,
-    documents: &Path,
-) -> common::RunningApp {
+fn notes(capabilities: &str, data: &Path, documents: &Path) -> common::RunningApp {
     let package = package_with("notes", &documents.join(".package"), capabilities);
     let mut launch = Launch::new(package);
     launch.app_data = Some(fs::File::open(data).unwrap());

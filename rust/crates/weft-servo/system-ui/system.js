@@ -38,14 +38,21 @@ function element(tag, className, text) {
   return node;
 }
 
+/** What the user reads for an app: its name, with its id when another
+ * installed app's name is the same or looks the same (weft-appd marks those). */
+function label(app) {
+  if (!app.name) return app.app_id;
+  return app.look_alike ? `${app.name} (${app.app_id})` : app.name;
+}
+
 function appName(appId) {
   const app = installed.get(appId);
-  return app && app.name ? app.name : appId;
+  return app ? label(app) : appId;
 }
 
 function renderLauncher() {
   const buttons = [...installed.values()].map((app) => {
-    const button = element("button", "launch", app.name || app.app_id);
+    const button = element("button", "launch", label(app));
     button.dataset.appId = app.app_id;
     button.title = app.error ? `${app.app_id}: ${app.error}` : `${app.app_id} ${app.version}`;
     button.disabled = Boolean(app.error);

@@ -93,6 +93,30 @@ fn built_apps_the_system_ui_shows_app_names_as_text_and_refuses_inline_script() 
 }
 
 #[test]
+fn built_apps_the_system_ui_shows_the_id_beside_a_name_that_is_not_unique() {
+    // Two vendors' apps of the same name (the store allows that, not names
+    // that only look alike) and one named apart.
+    let appd = Appd::new()
+        .install("hello", Some(("org.one.twin", "Twin")))
+        .install("hello", Some(("org.two.twin", "Twin")))
+        .install("notes", None)
+        .start(&[]);
+    let (_server, mut browser) = system_ui(&appd);
+    let listed = "document.querySelectorAll('#launcher button').length === 3";
+    assert!(browser.wait_for(listed, WAIT).is_some(), "{}", texts(&mut browser, "#bar"));
+    let mut names: Vec<String> =
+        serde_json::from_value(texts(&mut browser, "#launcher button")).unwrap();
+    names.sort();
+    assert_eq!(names, ["Notes", "Twin (org.one.twin)", "Twin (org.two.twin)"]);
+    browser.eval(
+        "[...document.querySelectorAll('#launcher button')].find((b) => b.dataset.appId === 'org.two.twin').click()",
+    );
+    let running =
+        browser.wait_for("document.querySelector('#running li.running .name')?.textContent", WAIT);
+    assert_eq!(running, Some(json!("Twin (org.two.twin)")));
+}
+
+#[test]
 fn built_apps_the_system_ui_launches_switches_notifies_and_stops() {
     let appd = Appd::new().install("hello", None).install("notes", None).start(&[]);
     let (_server, mut browser) = system_ui(&appd);

@@ -73,6 +73,23 @@ pub enum StoreError {
         /// The version offered.
         new: String,
     },
+    /// The app's name only looks like an installed app's (confusable
+    /// characters): one app could pass for the other in the launcher.
+    #[error(
+        "the name {name:?} of {id} looks like {other_name:?} of the installed {other_id} \
+         (confusable characters, Unicode's skeleton is the same): refused, so that one app \
+         cannot pass for the other"
+    )]
+    LooksLike {
+        /// The app offered.
+        id: String,
+        /// Its name.
+        name: String,
+        /// The installed app it looks like.
+        other_id: String,
+        /// That app's name.
+        other_name: String,
+    },
     /// An installed app's directory is not named after its signed id.
     #[error("{} holds a package signed for {signed}, not {dir_name}", path.display())]
     WrongDirectory {
@@ -153,7 +170,7 @@ pub fn list(roots: &[PathBuf], trusted: &TrustedKeys) -> Vec<Listed> {
 
 /// The app directories of a store (`root/<id>`), sorted; names starting with
 /// `.` are work directories and are skipped. An unreadable root has none.
-pub(crate) fn app_dirs(root: &Path) -> Vec<PathBuf> {
+pub fn app_dirs(root: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = entries
         .flatten()
