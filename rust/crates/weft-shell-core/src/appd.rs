@@ -50,7 +50,11 @@ impl AppdSocket {
         Ok((port, read("appd.token")?.trim().to_owned()))
     }
 
-    /// Connects to `ws://127.0.0.1:<port>/?token=<token>` as the system UI.
+    /// Connects to `ws://127.0.0.1:<port>/?token=<token>` as the system UI
+    /// when the page sends its first message (its `HELLO`): weft-appd wants
+    /// that within seconds of the handshake, and a page may take longer than
+    /// that to load (under TCG it does). A connection that fails is reported
+    /// to the page as the channel's end.
     pub fn connect(port: u16, token: &str) -> Result<Self, BridgeError> {
         let failed = |what: &dyn std::fmt::Display| BridgeError::WebSocket(what.to_string());
         let mut request = format!("ws://127.0.0.1:{port}/?token={token}")
@@ -58,18 +62,47 @@ impl AppdSocket {
             .map_err(|error| failed(&error))?;
         let origin = format!("{SYSTEM_SCHEME}://{SYSTEM_HOST}");
         request.headers_mut().insert("Origin", origin.parse().map_err(|_| failed(&"origin"))?);
-        let stream = TcpStream::connect(("127.0.0.1", port))
-            .map_err(|error| failed(&format!("127.0.0.1:{port}: {error}")))?;
-        let (socket, _) = tungstenite::client(request, stream).map_err(|error| failed(&error))?;
-        socket.get_ref().set_read_timeout(Some(TURN)).map_err(|error| failed(&error))?;
-        let (outgoing, from_page) = mpsc::channel();
+        let (outgoing, from_page) = mpsc::channel::<String>();
         let (to_page, incoming) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("weft-appd-ws".into())
-            .spawn(move || relay(socket, &from_page, &to_page))
+            .spawn(move || {
+                // Nothing to carry until the page speaks; a page that is gone
+                // before it does needs no connection.
+                let Ok(first) = from_page.recv() else { return };
+                match open(port, request) {
+                    Ok(mut socket) => {
+                        if let Err(error) = socket.send(Message::text(first)) {
+                            let reason = format!("weft-appd's WebSocket: {error}");
+                            let _ = to_page.send(Delivery::Stopped(reason));
+                            return;
+                        }
+                        relay(socket, &from_page, &to_page);
+                    }
+                    Err(reason) => {
+                        let _ = to_page.send(Delivery::Stopped(reason));
+                    }
+                }
+            })
             .map_err(|error| failed(&error))?;
         Ok(Self { outgoing: Some(outgoing), incoming: Mutex::new(incoming), thread: Some(thread) })
     }
+}
+
+/// The WebSocket to weft-appd on `port`, for `request`.
+fn open(
+    port: u16,
+    request: tungstenite::handshake::client::Request,
+) -> Result<WebSocket<TcpStream>, String> {
+    let stream = TcpStream::connect(("127.0.0.1", port))
+        .map_err(|error| format!("weft-appd's WebSocket at 127.0.0.1:{port}: {error}"))?;
+    let (socket, _) = tungstenite::client(request, stream)
+        .map_err(|error| format!("weft-appd's WebSocket: {error}"))?;
+    socket
+        .get_ref()
+        .set_read_timeout(Some(TURN))
+        .map_err(|error| format!("weft-appd's WebSocket: {error}"))?;
+    Ok(socket)
 }
 
 impl Bridge for AppdSocket {

@@ -17,7 +17,7 @@ use serde_json::json;
 use weft_manifest::{AppId, PackagePath};
 use weft_protocol::appd::{Reply, Request};
 use weft_shell_core::appd::AppdSocket;
-use weft_shell_core::bridge::{APPD_PATH, Bridge, IPC_PATH, user_script};
+use weft_shell_core::bridge::{APPD_PATH, Bridge, Delivery, IPC_PATH, user_script};
 use weft_shell_core::ipc::IpcBridge;
 use weft_shell_core::scheme::AppFiles;
 
@@ -90,6 +90,21 @@ fn built_apps_the_system_ui_shows_app_names_as_text_and_refuses_inline_script() 
         browser.wait_for("document.querySelector('#running li.running .name')?.textContent", WAIT);
     assert_eq!(running, Some(json!(HOSTILE_NAME)));
     assert_eq!(browser.eval("document.querySelectorAll('img').length"), json!(0));
+}
+
+#[test]
+fn built_apps_a_system_ui_page_that_loads_slowly_still_reaches_weft_appd() {
+    // weft-appd wants HELLO within 5 s of the WebSocket's handshake, and a
+    // page can take longer to load (it did in the VM, under TCG): the shell
+    // opens the socket when the page first speaks, not when it starts.
+    let appd = Appd::new().start(&[]);
+    let socket = AppdSocket::from_runtime_dir(&appd.runtime_dir()).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    socket.send(json!({ "type": "HELLO", "versions": [1] }).to_string()).unwrap();
+    match socket.recv(WAIT) {
+        Some(Delivery::Message(text)) => assert!(text.contains("WELCOME"), "{text}"),
+        other => panic!("no welcome: {other:?}"),
+    }
 }
 
 #[test]
