@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: builds the example apps
 # (installing the guest toolchain when missing), checks the Nix files, then
-# formats, lints and tests the Rust workspace, runs the Servo suite when the
+# formats, lints and tests the Rust workspace, replays and briefly runs the
+# fuzz targets (tests/fuzz.sh), runs the Servo suite when the
 # cached Servo build is there (tests/servo.sh; it says so when skipped), and
 # boots WEFT in a VM to run the boot-to-app scenarios (tests/vm/). Warnings
 # fail the run.
@@ -47,6 +48,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 step "rust: tests"
 cargo nextest run --locked --workspace --no-fail-fast
+
+step "fuzz: every parser of untrusted input on its committed corpus, then 10 s each (tests/fuzz.sh)"
+bash "$repo/tests/fuzz.sh" gate 10
 
 step "servo: the web shells on Servo (when their cached build is there)"
 bash "$repo/tests/servo.sh" test

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora and dictionaries of the fuzz targets:
+`python3 rust/fuzz/seeds.py` (from the repository's root). The seeds are the
+messages the test suites and docs/protocol.md exchange, framed as the real
+peers frame them (length-prefixed MessagePack with named fields, JSON lines)."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+
+
+def msgpack(value):
+    """MessagePack of JSON-like values, as rmp-serde writes named structs."""
+    if value is None:
+        return b"\xc0"
+    if value is True or value is False:
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        if 0 <= value < 128:
+            return bytes([value])
+        return b"\xcf" + struct.pack(">Q", value)
+    if isinstance(value, str):
+        data = value.encode()
+        if len(data) < 32:
+            return bytes([0xA0 | len(data)]) + data
+        return b"\xd9" + bytes([len(data)]) + data if len(data) < 256 else b"\xda" + struct.pack(">H", len(data)) + data
+    if isinstance(value, list):
+        return bytes([0x90 | len(value)]) + b"".join(msgpack(item) for item in value)
+    if isinstance(value, dict):
+        return bytes([0x80 | len(value)]) + b"".join(msgpack(k) + msgpack(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def frame(value):
+    payload = msgpack(value)
+    return struct.pack(">I", len(payload)) + payload
+
+
+APPD = [
+    {"type": "HELLO", "versions": [1]},
+    {"type": "LAUNCH_APP", "app_id": "org.weft.hello"},
+    {"type": "TERMINATE_APP", "session": 1},
+    {"type": "QUERY_RUNNING"},
+    {"type": "QUERY_APP_STATE", "session": 2},
+    {"type": "QUERY_INSTALLED_APPS"},
+    {"type": "IPC_FORWARD", "session": 1, "message": "{\"name\":\"WEFT\"}"},
+    {"type": "ATTACH_UI", "session": 3},
+    {"type": "FOCUS_SESSION", "session": 1},
+    {"type": "PANEL_GESTURE", "gesture": "swipe-up"},
+    {"type": "ALLOW_DOWNGRADE", "app_id": "org.weft.clock"},
+    {"type": "QUERY_LOGS", "session": 1, "follow": True},
+]
+COMPOSITOR = [
+    {"type": "HELLO", "versions": [1]},
+    {"type": "OPEN_SESSION", "session": 1, "app_id": "org.weft.hello"},
+    {"type": "CLOSE_SESSION", "session": 1, "reason": "session ended"},
+    {"type": "FOCUS_SESSION", "session": 2},
+    {"type": "SCREENSHOT", "path": "/run/user/1000/weft/shot.png"},
+]
+SESSION = [
+    {"type": "ipc", "message": "hello"},
+    {"type": "notification", "title": "Timer", "body": "done\nnow"},
+    {"type": "clipboard-read", "id": 1},
+    {"type": "clipboard-write", "id": 2, "text": "copied"},
+    {"type": "error", "message": "bad"},
+    {"type": "clipboard-text", "id": 1, "text": None},
+    {"type": "done", "id": 8, "error": None},
+]
+PORTAL = [
+    {"root": "xdg-documents"},
+    {"root": "app-data"},
+    {"open": {"root": "xdg-documents", "path": "notes/today.txt", "write": True, "create": True}},
+    {"open": {"root": "app-data", "path": "state", "directory": True}},
+]
+
+
+def write(target, seeds, words):
+    corpus = HERE / "corpus" / target
+    shutil.rmtree(corpus, ignore_errors=True)
+    corpus.mkdir(parents=True)
+    for number, seed in enumerate(seeds):
+        (corpus / f"seed-{number:02}").write_bytes(seed)
+    dictionary = HERE / "dict" / f"{target}.dict"
+    dictionary.parent.mkdir(exist_ok=True)
+    dictionary.write_text("".join(f'"{dict_escape(word)}"\n' for word in sorted(set(words))))
+
+
+def dict_escape(word):
+    """A libFuzzer dictionary entry's body: printable ASCII as it is, the
+    rest (and quotes and backslashes) as \\xHH bytes."""
+    return "".join(chr(byte) if 32 <= byte < 127 and chr(byte) not in '"\\' else f"\\x{byte:02X}"
+                   for byte in word.encode())
+
+
+def words_of(messages):
+    found = set()
+    for message in messages:
+        for key, value in message.items():
+            found.add(key)
+            if isinstance(value, str):
+                found.add(value)
+            if isinstance(value, dict):
+                found |= words_of([value])
+    return found
+
+
+def signed_statement():
+    """hello's `wapp.sig`, signed by a throwaway key with the workspace's
+    weft-pack (built by `make test`; CARGO_TARGET_DIR or /var/cache/weft/target)."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/weft/target"))
+    weft_pack = target / "debug/weft-pack"
+    with tempfile.TemporaryDirectory() as scratch:
+        package = Path(scratch) / "hello"
+        shutil.copytree(REPO / "build/apps/hello", package)
+        key = Path(scratch) / "k"
+        subprocess.run([weft_pack, "generate-key", key], check=True, capture_output=True)
+        subprocess.run([weft_pack, "sign", "--key", key, package], check=True, capture_output=True)
+        return (package / "wapp.sig").read_bytes()
+
+
+def main():
+    manifests = sorted(REPO.glob("apps/*/wapp.toml"))
+    write("manifest", [path.read_bytes() for path in manifests],
+          ["[package]", "[runtime]", "[ui]", "[limits]", "id", "name", "version", "capabilities",
+           "module", "entry", "memory-mb", "fetch", "sys:notifications", "sys:clipboard",
+           "fs:app-data", "fs:xdg-documents", "net:fetch", "https://", "\"", "=", "\\u202e"])
+    write("appd_frame", [frame(message) for message in APPD], words_of(APPD))
+    write("appd_json", [json.dumps(message).encode() for message in APPD], words_of(APPD))
+    write("compositor_frame", [frame(message) for message in COMPOSITOR], words_of(COMPOSITOR))
+    write("session_line", [json.dumps(message).encode() + b"\n" for message in SESSION],
+          words_of(SESSION) | {"\n"})
+    write("portal_request", [json.dumps(message).encode() for message in PORTAL], words_of(PORTAL))
+    write("statement", [signed_statement()],
+          ["format", "signature", "statement", "id", "version", "key", "files-sha256", "[[files]]",
+           "path", "kind", "file", "dir", "mode", "sha256", '"""', "org.weft.hello"])
+
+
+if __name__ == "__main__":
+    main()
