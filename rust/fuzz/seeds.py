@@ -137,6 +137,19 @@ def main():
     write("session_line", [json.dumps(message).encode() + b"\n" for message in SESSION],
           words_of(SESSION) | {"\n"})
     write("portal_request", [json.dumps(message).encode() for message in PORTAL], words_of(PORTAL))
+    write("mount_request", [b"mount org.weft.hello\n", b"unmount org.weft.clock\n", b"release-all\n"],
+          ["mount ", "unmount ", "release-all", "\n", "org.weft.hello", ".."])
+    write("app_url", [url.encode() for url in [
+        "weft-app://org.weft.fuzz/ui/index.html", "weft-app://org.weft.fuzz/ui/sub/deep.css?x=1#top",
+        "weft-app://org.weft.fuzz/ui/%2e%2e/wapp.toml", "weft-app://org.weft.fuzz/ui/link",
+        "weft-app://org.weft.other/ui/index.html"]],
+          ["weft-app://", "org.weft.fuzz", "/ui/", "%2e", "%2f", "..", "/", "?", "#", "link", "wapp.toml"])
+    write("appd_settings", [(REPO / "tests/vm/appd.toml").read_bytes(),
+                            b"ws-port = 0\n[restart]\npolicy = \"never\"\nmax = 3\n"],
+          ["[restart]", "[session]", "trusted-keys", "aot-dir", "ws-port", "ws-origins", "app-shell",
+           "cgroups", "compositor-socket", "mount-socket", "ready-timeout-ms", "stop-grace-ms",
+           "backoff-ms", "max", "policy", "never", "memory-max", "cpu-max", "pids-max", "=", "true",
+           "\""])
     write("statement", [signed_statement()],
           ["format", "signature", "statement", "id", "version", "key", "files-sha256", "[[files]]",
            "path", "kind", "file", "dir", "mode", "sha256", '"""', "org.weft.hello"])
