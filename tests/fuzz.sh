@@ -41,25 +41,26 @@ fuzz() {
   shift
   work=$WEFT_CACHE_DIR/fuzz-corpus/$target
   artifacts=$WEFT_CACHE_DIR/fuzz-artifacts/$target
-  log=$WEFT_CACHE_DIR/fuzz-logs/$target.log
+  log=$WEFT_CACHE_DIR/fuzz-logs/$mode-$target.log
   mkdir -p "$work" "$artifacts" "$(dirname "$log")"
   if ! "$bins/$target" "$@" -dict="$fuzz/dict/$target.dict" -artifact_prefix="$artifacts/" \
     -print_final_stats=1 -close_fd_mask=3 "$work" "$fuzz/corpus/$target" >"$log" 2>&1; then
     echo "FAILED: fuzz target $target; its log: $log" >&2
-    grep -E 'panicked|assertion|ERROR|Test unit written' "$log" | head -10 >&2
+    grep -aE 'panicked|assertion|ERROR|Test unit written' "$log" | head -10 >&2
     return 1
   fi
   local runs seconds cov features corpus
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  seconds=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log")
-  read -r cov features corpus < <(grep -E '^#[0-9]+' "$log" | tail -1 |
+  runs=$(grep -a '^stat::number_of_executed_units:' "$log" | sed 's/^[^:]*: *//')
+  seconds=$(grep -a '^Done [0-9]* runs in' "$log" | sed 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/')
+  read -r cov features corpus < <(grep -aE '^#[0-9]+' "$log" | tail -1 |
     sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+).*/\1 \2 \3/')
   printf '%-18s %12s executions in %5s s, coverage %s edges, %s features, corpus %s\n' \
     "$target" "$runs" "${seconds:-?}" "${cov:-?}" "${features:-?}" "${corpus:-?}"
 }
 
 failed=0
-case ${1:-} in
+mode=${1:-}
+case $mode in
   gate)
     seconds=${2:-10}
     for target in "${targets[@]}"; do
