@@ -17,7 +17,6 @@ use smithay::reexports::calloop::{
 };
 use smithay::reexports::wayland_server::Display;
 use smithay::utils::{Logical, Size};
-use smithay::wayland::compositor::CompositorClientState;
 use smithay::wayland::socket::ListeningSocketSource;
 
 use smithay::backend::libinput::{LibinputInputBackend, LibinputSessionInterface};
@@ -153,10 +152,7 @@ impl Compositor {
     fn handle(&mut self, command: Command) {
         match command {
             Command::AddClient(stream, authorization) => {
-                let data = Arc::new(ClientState {
-                    compositor: CompositorClientState::default(),
-                    authorization,
-                });
+                let data = Arc::new(ClientState::new(authorization));
                 if let Err(error) = self.display.handle().insert_client(stream, data) {
                     tracing::warn!("cannot serve a client: {error}");
                 }
