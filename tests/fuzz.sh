@@ -5,8 +5,10 @@
 #
 #   bash tests/fuzz.sh gate [SECONDS]  replay the committed corpora, then run each
 #                                      target for SECONDS (default 10): `make test`
-#   bash tests/fuzz.sh run RUNS        run each target for RUNS executions and print
-#                                      executions, seconds and coverage per target
+#   bash tests/fuzz.sh run RUNS [TARGET...]
+#                                      run each target (or those named) for RUNS
+#                                      executions and print executions, seconds and
+#                                      coverage per target
 #
 # A target fails on a panic or a broken property (each asserts what a parse
 # must give, not only that it returns); the input that did it is kept under
@@ -71,13 +73,14 @@ case $mode in
     done
     ;;
   run)
-    runs=${2:?usage: bash tests/fuzz.sh run RUNS}
+    runs=${2:?usage: bash tests/fuzz.sh run RUNS [TARGET...]}
+    [[ $# -gt 2 ]] && targets=("${@:3}")
     for target in "${targets[@]}"; do
       fuzz "$target" -runs="$runs" || failed=1
     done
     ;;
   *)
-    echo "usage: bash tests/fuzz.sh gate [SECONDS] | run RUNS" >&2
+    echo "usage: bash tests/fuzz.sh gate [SECONDS] | run RUNS [TARGET...]" >&2
     exit 2
     ;;
 esac
