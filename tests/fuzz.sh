@@ -52,7 +52,7 @@ fuzz() {
     return 1
   fi
   local runs seconds cov features corpus
-  runs=$(grep -a '^stat::number_of_executed_units:' "$log" | sed 's/^[^:]*: *//')
+  runs=$(grep -a '^stat::number_of_executed_units:' "$log" | sed 's/.*: *//')
   seconds=$(grep -a '^Done [0-9]* runs in' "$log" | sed 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/')
   read -r cov features corpus < <(grep -aE '^#[0-9]+' "$log" | tail -1 |
     sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+) corp: ([0-9]+).*/\1 \2 \3/')
