@@ -125,6 +125,22 @@ def signed_statement():
         return (package / "wapp.sig").read_bytes()
 
 
+def built_image():
+    """hello's signed image (`weft-pack build-image`): its EROFS filesystem
+    comes first, the dm-verity tree after it."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/weft/target"))
+    weft_pack = target / "debug/weft-pack"
+    with tempfile.TemporaryDirectory() as scratch:
+        package = Path(scratch) / "hello"
+        shutil.copytree(REPO / "build/apps/hello", package)
+        key = Path(scratch) / "k"
+        out = Path(scratch) / "images"
+        subprocess.run([weft_pack, "generate-key", key], check=True, capture_output=True)
+        subprocess.run([weft_pack, "build-image", "--key", key, "--out", out, package],
+                       check=True, capture_output=True)
+        return next(out.glob("*.wimg")).read_bytes()
+
+
 def main():
     manifests = sorted(REPO.glob("apps/*/wapp.toml"))
     write("manifest", [path.read_bytes() for path in manifests],
@@ -150,6 +166,7 @@ def main():
            "cgroups", "compositor-socket", "mount-socket", "ready-timeout-ms", "stop-grace-ms",
            "backoff-ms", "max", "policy", "never", "memory-max", "cpu-max", "pids-max", "=", "true",
            "\""])
+    write("erofs_image", [built_image()], ["wapp.toml", "app.wasm", "ui", "index.html"])
     write("statement", [signed_statement()],
           ["format", "signature", "statement", "id", "version", "key", "files-sha256", "[[files]]",
            "path", "kind", "file", "dir", "mode", "sha256", '"""', "org.weft.hello"])
