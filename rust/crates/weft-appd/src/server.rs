@@ -54,7 +54,7 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
     make_private(&config.runtime_dir, 0o700)?;
     // The WebSocket's token and port first, the control socket last: whoever
     // waits for the socket (a script, a restarted system UI) then never reads
-    // a predecessor's token or port.
+    // a predecessor's token or port, and finds it listening.
     let token = new_token()?;
     write_private(&config.token_path(), token.as_bytes())?;
     let tcp = TcpListener::bind(("127.0.0.1", config.ws_port))
@@ -62,10 +62,16 @@ pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> R
         .with_context(|| format!("binding 127.0.0.1:{}", config.ws_port))?;
     let port = tcp.local_addr()?.port();
     write_private(&config.ws_port_path(), port.to_string().as_bytes())?;
+    // Bound and listening under a staged name, then renamed into place: the
+    // socket's path never exists without a listener behind it.
     let path = config.socket_path();
-    let _ = fs::remove_file(&path);
-    let unix = UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-    make_private(&path, 0o600)?;
+    let staged = path.with_extension(format!("sock.{}", std::process::id()));
+    let _ = fs::remove_file(&staged);
+    let unix =
+        UnixListener::bind(&staged).with_context(|| format!("binding {}", staged.display()))?;
+    make_private(&staged, 0o600)?;
+    fs::rename(&staged, &path)
+        .with_context(|| format!("moving the socket to {}", path.display()))?;
     let token = Arc::new(token);
     tracing::info!(socket = %path.display(), ws = %format!("127.0.0.1:{port}"), "weft-appd listening");
     // A Type=notify unit starts its dependents now; elsewhere this does nothing.
