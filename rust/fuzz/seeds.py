@@ -111,9 +111,10 @@ def words_of(messages):
     return found
 
 
-def signed_statement():
-    """hello's `wapp.sig`, signed by a throwaway key with the workspace's
-    weft-pack (built by `make test`; CARGO_TARGET_DIR or /var/cache/weft/target)."""
+def with_weft_pack(work):
+    """`work(weft_pack, key, package, scratch)` on a copy of hello's package
+    with a throwaway key, using the workspace's weft-pack (built by `make
+    test`; CARGO_TARGET_DIR or /var/cache/weft/target)."""
     target = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/weft/target"))
     weft_pack = target / "debug/weft-pack"
     with tempfile.TemporaryDirectory() as scratch:
@@ -121,24 +122,26 @@ def signed_statement():
         shutil.copytree(REPO / "build/apps/hello", package)
         key = Path(scratch) / "k"
         subprocess.run([weft_pack, "generate-key", key], check=True, capture_output=True)
+        return work(weft_pack, key, package, Path(scratch))
+
+
+def signed_statement():
+    """hello's `wapp.sig`."""
+    def sign(weft_pack, key, package, _scratch):
         subprocess.run([weft_pack, "sign", "--key", key, package], check=True, capture_output=True)
         return (package / "wapp.sig").read_bytes()
+    return with_weft_pack(sign)
 
 
 def built_image():
     """hello's signed image (`weft-pack build-image`): its EROFS filesystem
     comes first, the dm-verity tree after it."""
-    target = Path(os.environ.get("CARGO_TARGET_DIR", "/var/cache/weft/target"))
-    weft_pack = target / "debug/weft-pack"
-    with tempfile.TemporaryDirectory() as scratch:
-        package = Path(scratch) / "hello"
-        shutil.copytree(REPO / "build/apps/hello", package)
-        key = Path(scratch) / "k"
-        out = Path(scratch) / "images"
-        subprocess.run([weft_pack, "generate-key", key], check=True, capture_output=True)
+    def build(weft_pack, key, package, scratch):
+        out = scratch / "images"
         subprocess.run([weft_pack, "build-image", "--key", key, "--out", out, package],
                        check=True, capture_output=True)
         return next(out.glob("*.wimg")).read_bytes()
+    return with_weft_pack(build)
 
 
 def main():
