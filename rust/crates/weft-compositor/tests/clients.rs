@@ -81,8 +81,13 @@ fn stock_clients_render_take_keys_and_leave_cleanly() {
     );
 
     // foot takes the focus and fills the screen; what it runs records a line.
+    // The line is written beside the file and renamed into place, so the file
+    // never exists empty (the redirect creates it before printf writes).
     let typed = runtime.path().join("typed");
-    let script = format!("read line; printf '%s' \"$line\" > '{}'", typed.display());
+    let script = format!(
+        "read line; printf '%s' \"$line\" > '{0}.part' && mv '{0}.part' '{0}'",
+        typed.display()
+    );
     let mut foot = spawn_client(
         &compositor,
         "org.weft.test.foot",
