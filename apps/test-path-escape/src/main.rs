@@ -26,16 +26,32 @@ fn main() {
         "/data/etc-link/passwd",
         "/data/up-link/passwd",
         "/proc/self/environ",
-        "/",
     ] {
         let escaped = fs::read(path).is_ok() || fs::read_dir(path).is_ok();
         let verdict = if escaped { "escaped" } else { "refused" };
         let _ = weft::app::ipc::send(&format!("{verdict} {path}"));
     }
+    // `/` is the app's own data directory (its root and working directory),
+    // never the host's: no host directory shows in it.
+    let host_root = fs::read_dir("/").is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            ["usr", "proc", "etc", "nix"].contains(&&*entry.file_name().to_string_lossy())
+        })
+    });
+    let _ = weft::app::ipc::send(&format!(
+        "{} /",
+        if host_root { "escaped" } else { "refused" }
+    ));
     let tcp = std::net::TcpStream::connect("127.0.0.1:1").is_ok();
-    let _ = weft::app::ipc::send(&format!("{} tcp 127.0.0.1:1", if tcp { "escaped" } else { "refused" }));
+    let _ = weft::app::ipc::send(&format!(
+        "{} tcp 127.0.0.1:1",
+        if tcp { "escaped" } else { "refused" }
+    ));
     let udp = std::net::UdpSocket::bind("0.0.0.0:0").is_ok();
-    let _ = weft::app::ipc::send(&format!("{} udp bind", if udp { "escaped" } else { "refused" }));
+    let _ = weft::app::ipc::send(&format!(
+        "{} udp bind",
+        if udp { "escaped" } else { "refused" }
+    ));
     // What an ordinary program does inside: append (wasmtime-wasi writes with
     // pwritev2 and RWF_APPEND), which must work.
     let appended = fs::OpenOptions::new()
@@ -47,5 +63,9 @@ fn main() {
     }
     let inside = fs::read_to_string("/data/inside.txt").unwrap_or_default();
     let _ = weft::app::ipc::send(&format!("inside {inside}"));
+    // A relative path names a file in the working directory: the data directory.
+    if let Err(error) = fs::write("relative.txt", "here") {
+        let _ = weft::app::ipc::send(&format!("cannot write relative.txt: {error}"));
+    }
     let _ = weft::app::ipc::send("done");
 }

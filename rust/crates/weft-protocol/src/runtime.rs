@@ -9,6 +9,12 @@ use std::fmt;
 /// app calls `weft:app/notify.ready`. Nothing else is ever written there.
 pub const READY_LINE: &[u8] = b"READY";
 
+/// How the runtime's log (its stderr) words an app's own non-zero exit
+/// status, followed by the number: `app exited with status 33`. The
+/// supervisor reads it from the runtime's stderr, which carries only the
+/// runtime's own messages when the app's output has its own descriptors.
+pub const APP_EXIT_STATUS: &str = "app exited with status ";
+
 /// The system's store of precompiled components: `weft-pack install` writes
 /// there and the runtime loads from there (`--aot-dir`).
 pub const DEFAULT_AOT_DIR: &str = "/var/lib/weft/aot";

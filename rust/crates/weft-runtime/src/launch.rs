@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use sha2::Digest;
 use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use weft_aot::{ArtifactStore, Loaded};
 use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE, Manifest};
@@ -35,6 +36,12 @@ pub struct LaunchOptions {
     pub app_data_fd: Option<i32>,
     /// An inherited directory descriptor for `fs:*:xdg-documents`.
     pub documents_fd: Option<i32>,
+    /// An inherited descriptor for the app's standard output (else the
+    /// runtime's stderr).
+    pub app_stdout_fd: Option<i32>,
+    /// An inherited descriptor for the app's standard error (else the
+    /// runtime's stderr).
+    pub app_stderr_fd: Option<i32>,
     /// The system's store of precompiled components.
     pub aot_dir: PathBuf,
     /// The limits policy.
@@ -188,13 +195,20 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
         .map_err(anyhow::Error::from)
         .context("instantiating the app")?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "instantiated");
-    match command.wasi_cli_run().call_run(&mut store) {
-        Ok(Ok(())) => Ok(Exit::Finished),
-        Ok(Err(())) => {
-            tracing::warn!("the app's run returned an error");
-            Ok(Exit::AppFailed)
-        }
-        Err(error) => Err(anyhow::Error::from(error).context("the app stopped")),
+    let status = match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => 0,
+        // `run` returning its error is how WASI says "exit status 1".
+        Ok(Err(())) => 1,
+        Err(error) => match error.downcast_ref::<I32Exit>() {
+            Some(I32Exit(status)) => *status,
+            None => return Err(anyhow::Error::from(error).context("the app stopped")),
+        },
+    };
+    if status == 0 {
+        Ok(Exit::Finished)
+    } else {
+        tracing::warn!("{}{status}", weft_protocol::runtime::APP_EXIT_STATUS);
+        Ok(Exit::AppFailed)
     }
 }
 
@@ -234,9 +248,12 @@ fn check_digest(path: &Path, bytes: &[u8], verified: Option<&String>) -> Result<
 }
 
 /// The app's WASI context: no environment, only the app id as its one argument,
-/// guest stdout and stderr to the runtime's stderr (stdout carries `READY`), no
-/// network use of any kind, and a preopened directory for each granted `fs:`
-/// capability.
+/// its stdout and stderr to the descriptors given for them (else the runtime's
+/// stderr: stdout carries `READY`), no network use of any kind, and a
+/// preopened directory for each granted `fs:` capability. The data directory
+/// is also preopened as `/`, the app's root and working directory: relative
+/// paths, and absolute ones outside `/data` and `/xdg/documents`, name files
+/// in it (wasi-libc resolves them against the longest matching preopen).
 /// Returns the context and the granted directories, opened, for the sandbox.
 fn wasi_context(
     manifest: &Manifest,
@@ -244,10 +261,16 @@ fn wasi_context(
 ) -> Result<(wasmtime_wasi::WasiCtx, Vec<(fs::File, Access)>)> {
     let mut granted = Vec::new();
     let mut builder = WasiCtxBuilder::new();
+    builder.arg(manifest.id.as_str());
+    match options.app_stdout_fd {
+        Some(fd) => builder.stdout(OutputFile::new(inherited_output(fd, "--app-stdout-fd")?)),
+        None => builder.stdout(wasmtime_wasi::cli::stderr()),
+    };
+    match options.app_stderr_fd {
+        Some(fd) => builder.stderr(OutputFile::new(inherited_output(fd, "--app-stderr-fd")?)),
+        None => builder.stderr(wasmtime_wasi::cli::stderr()),
+    };
     builder
-        .arg(manifest.id.as_str())
-        .stdout(wasmtime_wasi::cli::stderr())
-        .stderr(wasmtime_wasi::cli::stderr())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -272,9 +295,21 @@ fn wasi_context(
             Access::ReadWrite => FsPerms::ReadWrite,
         };
         builder.preopened_dir(&host, guest, perms)?;
+        if *dir == Directory::AppData {
+            builder.preopened_dir(&host, "/", perms)?;
+        }
         granted.push((fs::File::open(&host)?, *access));
     }
     Ok((builder.build(), granted))
+}
+
+/// Opens the inherited descriptor `fd` (given as `flag`) for writing the
+/// app's output, through its /proc link (the descriptor itself, not a path).
+fn inherited_output(fd: i32, flag: &str) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .append(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .with_context(|| format!("{flag} {fd} is not an open descriptor for writing"))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] for the life of the process.
@@ -313,9 +348,6 @@ fn classify(error: &anyhow::Error) -> Exit {
                 LimitExceeded::Memory { .. } | LimitExceeded::Table { .. } => Exit::MemoryLimit,
                 LimitExceeded::Cpu { .. } => Exit::CpuBudget,
             };
-        }
-        if let Some(exit) = cause.downcast_ref::<I32Exit>() {
-            return if exit.0 == 0 { Exit::Finished } else { Exit::AppFailed };
         }
         if cause.downcast_ref::<Refusal>().is_some()
             || cause.downcast_ref::<weft_manifest::ImportDenied>().is_some()

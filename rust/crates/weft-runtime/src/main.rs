@@ -27,6 +27,14 @@ struct Cli {
     /// Inherited directory descriptor for the xdg-documents capability.
     #[arg(long)]
     documents_fd: Option<i32>,
+    /// Inherited descriptor the app's standard output is written to (the
+    /// runtime's stderr otherwise; its stdout carries only `READY`).
+    #[arg(long)]
+    app_stdout_fd: Option<i32>,
+    /// Inherited descriptor the app's standard error is written to (the
+    /// runtime's stderr otherwise).
+    #[arg(long)]
+    app_stderr_fd: Option<i32>,
     /// The store of precompiled components.
     #[arg(long, default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
     aot_dir: PathBuf,
@@ -68,6 +76,8 @@ fn main() -> ExitCode {
         session_socket: cli.session_socket,
         app_data_fd: cli.app_data_fd,
         documents_fd: cli.documents_fd,
+        app_stdout_fd: cli.app_stdout_fd,
+        app_stderr_fd: cli.app_stderr_fd,
         aot_dir: cli.aot_dir,
         policy,
         sandbox_probe: cli.sandbox_probe,

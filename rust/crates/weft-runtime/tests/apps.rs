@@ -218,7 +218,9 @@ fn built_apps_wasi_paths_cannot_leave_the_granted_directory() {
     // Appending works inside (pwritev2 with RWF_APPEND passes the filter).
     assert_eq!(verdicts[10], "inside ok appended");
     assert_eq!(fs::read_to_string(data.path().join("inside.txt")).unwrap(), "ok appended");
+    // The working directory is the data directory.
     assert_eq!(app.exit_code(), 0);
+    assert_eq!(fs::read_to_string(data.path().join("relative.txt")).unwrap(), "here");
 }
 
 /// Starts notes with `capabilities`, its data and documents directories given;

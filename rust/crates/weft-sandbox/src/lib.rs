@@ -1,7 +1,8 @@
 //! What WEFT's sandboxed processes (the runtime, the web shells) share: a
 //! seccomp allowlist, built from the system calls a process was measured to
 //! make, some of them only with given arguments, and applied to every thread
-//! of the process. Anything not on the list fails with `EPERM`.
+//! of the process. Anything not on the list fails with `EPERM`, or the error
+//! number the process chose (the runtime: `ENOSYS`).
 
 use std::collections::BTreeMap;
 
@@ -132,6 +133,8 @@ pub enum Width {
 #[derive(Default)]
 pub struct Allowlist {
     rules: BTreeMap<i64, Vec<SeccompRule>>,
+    /// The error number a refused call fails with (`EPERM` unless set).
+    refusal: Option<i32>,
 }
 
 impl Allowlist {
@@ -140,6 +143,14 @@ impl Allowlist {
         let mut list = Self::default();
         list.allow(calls);
         list
+    }
+
+    /// Refused calls fail with `errno` instead of `EPERM`: `ENOSYS` tells a
+    /// library the call does not exist, so it falls back to an older one
+    /// (which the list bounds in turn) where `EPERM` would end the operation.
+    pub fn refuse_with(&mut self, errno: i32) -> &mut Self {
+        self.refusal = Some(errno);
+        self
     }
 
     /// Allows `calls` with any arguments.
@@ -212,7 +223,8 @@ impl Allowlist {
         install(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32))?;
         self.rules.insert(libc::SYS_clone3, Vec::new());
         let allowed = self.rules.len();
-        install(self.rules, SeccompAction::Errno(libc::EPERM as u32), SeccompAction::Allow)?;
+        let refusal = self.refusal.unwrap_or(libc::EPERM) as u32;
+        install(self.rules, SeccompAction::Errno(refusal), SeccompAction::Allow)?;
         Ok(allowed)
     }
 }
