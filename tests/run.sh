@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: builds the example apps
 # (installing the guest toolchain when missing), checks the Nix files, then
-# formats, lints and tests the Rust workspace, replays and briefly runs the
-# fuzz targets (tests/fuzz.sh), runs the Servo suite when the
+# formats, lints and tests the Rust workspace, runs wasi-testsuite's programs
+# through the runtime (when ../shared has them; it says so when skipped),
+# replays and briefly runs the fuzz targets (tests/fuzz.sh), runs the Servo suite when the
 # cached Servo build is there (tests/servo.sh; it says so when skipped), and
 # boots WEFT in a VM to run the boot-to-app scenarios (tests/vm/). Warnings
 # fail the run.
@@ -48,6 +49,24 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 step "rust: tests"
 cargo nextest run --locked --workspace --no-fail-fast
+
+step "wasi: wasi-testsuite's WASI 0.1 programs through the real runtime (a peer's conformance suite)"
+wasi_archive=${WEFT_WASI_TESTSUITE:-$repo/../shared/wasi-testsuite/wasi-testsuite-wasip1.tar.gz}
+if [[ -f $wasi_archive ]]; then
+  wasi_log=$CARGO_TARGET_DIR/wasi-testsuite.log
+  wasi_status=0
+  WEFT_WASI_TESTSUITE=$wasi_archive cargo nextest run --locked -p weft-runtime \
+    --test wasi_testsuite --run-ignored only --no-capture >"$wasi_log" 2>&1 || wasi_status=$?
+  # Each program that did not simply pass, why, and the count.
+  grep -E '^(FAIL|DENIED|UPSTREAM|wasi-testsuite:)|^ +(app stderr|runtime):' "$wasi_log" || true
+  if ((wasi_status != 0)); then
+    tail -40 "$wasi_log"
+    exit "$wasi_status"
+  fi
+else
+  echo "SKIPPED: the WASI conformance gate (no wasi-testsuite archive at $wasi_archive;"
+  echo "         set WEFT_WASI_TESTSUITE to one, see ../shared/wasi-testsuite/README.md)"
+fi
 
 step "fuzz: every parser of untrusted input on its committed corpus, then 10 s each (tests/fuzz.sh)"
 bash "$repo/tests/fuzz.sh" gate 10

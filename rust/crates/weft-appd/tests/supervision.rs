@@ -241,6 +241,40 @@ async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
 }
 
 #[tokio::test]
+async fn built_apps_the_apps_output_streams_stay_apart_and_its_exit_status_is_the_reason() {
+    let fixture = Fixture::start(&["test-exit-status"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.exit-status").await;
+    let mut lines = match client.request(&Request::QueryLogs { session, follow: true }).await {
+        Ok(Reply::Logs { lines, .. }) => lines,
+        other => panic!("{other:?}"),
+    };
+    let reason = expect_event(&mut client, |message| match message {
+        Event::LogLine { session: s, line } if *s == session => {
+            lines.push(line.clone());
+            None
+        }
+        Event::LogsEnd { session: s, reason } if *s == session => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    // The app's own status, not only the runtime's "app failed" (8).
+    assert_eq!(reason.as_deref(), Some("exited 8 (app exited with status 42)"));
+    let said = |stream: LogStream| -> Vec<&str> {
+        lines.iter().filter(|line| line.stream == stream).map(|line| line.text.as_str()).collect()
+    };
+    assert_eq!(said(LogStream::Stdout), ["to stdout"], "{lines:?}");
+    assert_eq!(said(LogStream::Stderr), ["to stderr"], "{lines:?}");
+    let runtime = said(LogStream::Runtime);
+    assert!(runtime.iter().any(|text| text.contains("sandbox entered")), "{lines:?}");
+    assert!(runtime.iter().all(|text| !text.contains("to std")), "{lines:?}");
+    let printed = stdout_of(&weftctl(&fixture, &["logs", &session.to_string()]));
+    for shown in [" out to stdout\n", " err to stderr\n", " run "] {
+        assert!(printed.contains(shown), "{shown:?} not in {printed}");
+    }
+}
+
+#[tokio::test]
 async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
     let fixture =
         Fixture::with(Options { apps: &["notes"], own_cgroup: true, ..Options::default() });

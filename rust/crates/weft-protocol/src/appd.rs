@@ -134,10 +134,13 @@ pub struct SessionInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogStream {
-    /// The runtime's standard output (the app's, after READY).
+    /// The app's standard output.
     Stdout,
-    /// The runtime's standard error (the app's, and the runtime's own messages).
+    /// The app's standard error.
     Stderr,
+    /// The runtime's own messages about the app (its sandbox, a refusal, a
+    /// limit, how the app ended): never the app's words.
+    Runtime,
 }
 
 /// How many of an app's messages weft-appd keeps for a UI that has not

@@ -149,6 +149,7 @@ fn print_log_line(line: &LogLine) {
     let stream = match line.stream {
         LogStream::Stdout => "out",
         LogStream::Stderr => "err",
+        LogStream::Runtime => "run",
     };
     println!("{:>10.3} {stream} {}", line.at_ms as f64 / 1000.0, line.text);
 }

@@ -22,7 +22,7 @@ use weft_protocol::appd::{
     SessionState, UI_BACKLOG,
 };
 use weft_protocol::portal::{self, PortalRequest};
-use weft_protocol::runtime::Exit;
+use weft_protocol::runtime::{APP_EXIT_STATUS, Exit};
 use weft_protocol::session::{
     BoundedLine, FrameError as SessionFrameError, FromApp, IPC_BURST, IPC_PER_SECOND,
     MAX_IPC_MESSAGE_BYTES, NOTIFY_BURST, NOTIFY_PER_SECOND, RateLimit, ToApp, read_bounded_line,
@@ -85,8 +85,9 @@ struct Processes {
     child: tokio::process::Child,
     portal: Option<tokio::process::Child>,
     stdout: tokio::process::ChildStdout,
-    /// Reads the runtime's stderr into the session's log; done at its end.
-    stderr_pump: tokio::task::JoinHandle<()>,
+    /// Read the runtime's stderr and the app's stdout and stderr into the
+    /// session's log; done at their ends.
+    output_pumps: Vec<tokio::task::JoinHandle<()>>,
     listener: UnixListener,
     session_dir: PathBuf,
     cgroup: Option<SessionCgroup>,

@@ -2,7 +2,21 @@
 //! its file portal, its runtime and, once the app is ready, its UI shell in
 //! the compositor.
 
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::pipe::{PipeFlags, pipe_with};
+use tokio::net::unix::pipe;
+
 use super::*;
+
+/// A run's processes as spawned: the runtime, the file portal (if any), the
+/// session socket's listener and the app's output pipes with their streams.
+type SpawnedRun = (
+    tokio::process::Child,
+    Option<tokio::process::Child>,
+    UnixListener,
+    Vec<(LogStream, pipe::Receiver)>,
+);
 
 impl Daemon {
     /// Starts one run of a session: its directory and channel socket, its
@@ -26,15 +40,20 @@ impl Daemon {
             None => None,
         };
         match self.spawn_run(session, launch, &session_dir, cgroup.as_ref()).await {
-            Ok((mut child, portal, listener)) => {
+            Ok((mut child, portal, listener, app_output)) => {
                 let stdout = child.stdout.take().expect("stdout is piped");
                 let stderr = child.stderr.take().expect("stderr is piped");
-                let stderr_pump = tokio::spawn(Arc::clone(self).pump_output(
+                let mut output_pumps = vec![tokio::spawn(Arc::clone(self).pump_output(
                     session,
-                    LogStream::Stderr,
+                    LogStream::Runtime,
                     stderr,
                     None,
-                ));
+                ))];
+                for (stream, pipe) in app_output {
+                    output_pumps.push(tokio::spawn(
+                        Arc::clone(self).pump_output(session, stream, pipe, None),
+                    ));
+                }
                 let portal_pid = portal.as_ref().and_then(tokio::process::Child::id);
                 let cgroup_dir = cgroup.as_ref().map(|cgroup| cgroup.dir().to_owned());
                 self.with_session(session, |record| {
@@ -43,7 +62,7 @@ impl Daemon {
                     record.cgroup = cgroup_dir;
                     record.cause = None;
                 });
-                Ok(Processes { child, portal, stdout, stderr_pump, listener, session_dir, cgroup })
+                Ok(Processes { child, portal, stdout, output_pumps, listener, session_dir, cgroup })
             }
             Err(error) => {
                 let _ = fs::remove_dir_all(&session_dir);
@@ -57,13 +76,15 @@ impl Daemon {
 
     /// Creates the session directory and socket and spawns the portal (if the
     /// app has file access) and the runtime, both in the session's cgroup.
+    /// The app's stdout and stderr come back as pipes of their own, apart from
+    /// the runtime's stderr.
     async fn spawn_run(
         &self,
         session: u64,
         launch: &Launch,
         session_dir: &Path,
         cgroup: Option<&SessionCgroup>,
-    ) -> std::io::Result<(tokio::process::Child, Option<tokio::process::Child>, UnixListener)> {
+    ) -> std::io::Result<SpawnedRun> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(session_dir)?;
         let socket = session_dir.join("session.sock");
         let listener = UnixListener::bind(&socket)?;
@@ -87,13 +108,22 @@ impl Daemon {
         for (flag, dir) in &dirs {
             command.arg(flag).arg(dir.as_raw_fd().to_string());
         }
+        let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        command.arg("--app-stdout-fd").arg(stdout_write.as_raw_fd().to_string());
+        command.arg("--app-stderr-fd").arg(stderr_write.as_raw_fd().to_string());
+        let inherited: Vec<BorrowedFd<'_>> = dirs
+            .iter()
+            .map(|(_, dir)| dir.as_fd())
+            .chain([stdout_write.as_fd(), stderr_write.as_fd()])
+            .collect();
         let _spawning = self.spawning.lock().expect("spawn lock");
-        for (_, dir) in &dirs {
-            rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::empty())?;
+        for fd in &inherited {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
         }
         let spawned = command.spawn();
-        for (_, dir) in &dirs {
-            let _ = rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::CLOEXEC);
+        for fd in &inherited {
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
         }
         let child = spawned.map_err(|error| {
             std::io::Error::new(
@@ -101,7 +131,14 @@ impl Daemon {
                 format!("cannot start {}: {error}", self.config.runtime_bin.display()),
             )
         })?;
-        Ok((child, portal, listener))
+        // Only the runtime holds the write ends now: its exit ends the pipes.
+        drop(inherited);
+        drop((stdout_write, stderr_write));
+        let app_output = vec![
+            (LogStream::Stdout, pipe::Receiver::from_owned_fd(stdout_read)?),
+            (LogStream::Stderr, pipe::Receiver::from_owned_fd(stderr_read)?),
+        ];
+        Ok((child, portal, listener, app_output))
     }
 
     /// Starts the session's file portal over the directories the app's `fs:`

@@ -6,19 +6,19 @@ use std::time::Duration;
 
 use super::*;
 
-/// How long a run's end waits for the rest of its runtime's stderr.
-const STDERR_DRAIN: Duration = Duration::from_secs(1);
+/// How long a run's end waits for the rest of its output.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(1);
 
 /// How the runtime words a refusal in its log.
 const REFUSAL: &str = "launch refused: ";
 
 impl Daemon {
-    /// What the runtime of `session` said it refused, from its last refusal
-    /// line on stderr.
-    fn refusal_logged(&self, session: u64) -> Option<String> {
+    /// What follows `words` in the last line of the runtime's own log (never
+    /// the app's output, which has streams of its own) that has them.
+    fn runtime_said(&self, session: u64, words: &str) -> Option<String> {
         self.with_session(session, |record| {
-            record.logs.iter().rev().filter(|line| line.stream == LogStream::Stderr).find_map(
-                |line| line.text.split_once(REFUSAL).map(|(_, why)| why.trim_end().to_owned()),
+            record.logs.iter().rev().filter(|line| line.stream == LogStream::Runtime).find_map(
+                |line| line.text.split_once(words).map(|(_, rest)| rest.trim_end().to_owned()),
             )
         })
         .flatten()
@@ -89,7 +89,7 @@ impl Daemon {
         processes: Processes,
     ) -> RunEnd {
         let id = &launch.id;
-        let Processes { mut child, portal, stdout, stderr_pump, listener, session_dir, cgroup } =
+        let Processes { mut child, portal, stdout, output_pumps, listener, session_dir, cgroup } =
             processes;
         let runtime_pid = child.id();
         let (ready_tx, mut ready_rx) = oneshot::channel();
@@ -182,20 +182,34 @@ impl Daemon {
             .flatten();
         let status = status.ok();
         let clean_exit = status.is_some_and(|status| status.success());
-        // The runtime's last words (a refusal says what was refused) are in
-        // the log once its stderr is read to the end.
-        let _ = tokio::time::timeout(STDERR_DRAIN, stderr_pump).await;
+        // The runtime's last words (a refusal says what was refused, an app's
+        // failure its exit status) are in the log once its output is read to
+        // the end.
+        let _ = tokio::time::timeout(OUTPUT_DRAIN, async {
+            for pump in output_pumps {
+                let _ = pump.await;
+            }
+        })
+        .await;
         // The OOM killer may take the app shell before the runtime; whichever
         // died first, a session over its memory limit ended because of it.
         let reason = match cause {
             _ if memory_limit_hit => "memory limit exceeded (cgroup memory.max)".to_owned(),
             Some(cause) => cause,
-            None => match self.refusal_logged(session) {
-                Some(refusal) if exit_of(status.as_ref()) == Some(Exit::Refused) => {
-                    format!("{} ({REFUSAL}{refusal})", describe_exit(status.as_ref()))
+            None => {
+                let said = match exit_of(status.as_ref()) {
+                    Some(Exit::Refused) => Some(REFUSAL),
+                    Some(Exit::AppFailed) => Some(APP_EXIT_STATUS),
+                    _ => None,
                 }
-                _ => describe_runtime_exit(status.as_ref()),
-            },
+                .and_then(|words| Some((words, self.runtime_said(session, words)?)));
+                match said {
+                    Some((words, rest)) => {
+                        format!("{} ({words}{rest})", describe_exit(status.as_ref()))
+                    }
+                    None => describe_runtime_exit(status.as_ref()),
+                }
+            }
         };
         RunEnd { failed: !clean_exit || reason != "finished", reason }
     }
