@@ -9,6 +9,7 @@ pub mod backend;
 pub mod control;
 pub mod drm;
 pub mod input;
+pub mod limits;
 pub mod server;
 pub mod shell;
 pub mod state;

@@ -27,8 +27,9 @@ use smithay::reexports::input::Libinput;
 
 use crate::backend::{Backend, Headless, Screenshot};
 use crate::drm::Drm;
+use crate::limits::{ClientState, enforce_object_limit};
 use crate::shell::WindowId;
-use crate::state::{Authorization, ClientState, Keymap, ShellEvent, TouchPhase, Weft};
+use crate::state::{Authorization, Keymap, ShellEvent, TouchPhase, Weft};
 use crate::winit::Winit;
 
 /// Time between frames.
@@ -396,6 +397,11 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         .insert_source(Generic::new(poll_fd, Interest::READ, Mode::Level), |_, _, compositor| {
             if let Err(error) = compositor.display.dispatch_clients(&mut compositor.state) {
                 tracing::warn!("dispatching clients failed: {error}");
+            }
+            for client in enforce_object_limit(&compositor.state.display) {
+                // Dispatching a killed client closes it.
+                let backend = compositor.display.backend();
+                let _ = backend.dispatch_single_client(&mut compositor.state, client);
             }
             compositor.adopt_security_contexts();
             let _ = compositor.display.flush_clients();

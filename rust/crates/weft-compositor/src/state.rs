@@ -2,7 +2,6 @@
 //! the handlers that tie them together.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
@@ -15,10 +14,8 @@ use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_
 use smithay::input::keyboard::{FilterResult, Keycode, Keysym, XkbConfig};
 use smithay::input::{Seat, SeatHandler, SeatState};
 use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
-use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
-use smithay::reexports::wayland_server::backend::protocol::ProtocolError;
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
@@ -53,6 +50,7 @@ use smithay::{
     delegate_xdg_decoration, delegate_xdg_shell,
 };
 
+use crate::limits::{ClientState, count_surface};
 use crate::shell::{Layout, Role, WindowId};
 use weft_protocol::zweft::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
@@ -96,44 +94,6 @@ pub struct Keymap {
     pub variant: String,
     /// Options (`grp:alt_shift_toggle`).
     pub options: Option<String>,
-}
-
-/// The most surfaces (subsurfaces included) one client may hold at once:
-/// far more than any app's UI uses, and it bounds what one client can make
-/// the compositor keep and tear down (smithay removes each destroyed surface
-/// from a list, so a client's teardown grows with the square of its count:
-/// 40,000 surfaces froze the compositor for 31 to 60 s).
-pub const MAX_SURFACES_PER_CLIENT: usize = 1024;
-
-/// wl_display's `no_memory` error: a client over a limit is told so with it.
-const WL_DISPLAY_NO_MEMORY: u32 = 2;
-
-/// Per-connection data.
-#[derive(Debug)]
-pub struct ClientState {
-    /// smithay's per-client compositor state.
-    pub compositor: CompositorClientState,
-    /// What the connection may do.
-    pub authorization: Authorization,
-    /// How many surfaces the client holds now.
-    surfaces: AtomicUsize,
-}
-
-impl ClientState {
-    /// A new connection's data, for a client that may do what `authorization` says.
-    pub fn new(authorization: Authorization) -> Self {
-        Self {
-            compositor: CompositorClientState::default(),
-            authorization,
-            surfaces: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl ClientData for ClientState {
-    fn disconnected(&self, _client: ClientId, reason: DisconnectReason) {
-        tracing::info!(app = %self.authorization.app_id, ?reason, "client disconnected");
-    }
 }
 
 /// What a touch point does.
@@ -739,29 +699,7 @@ impl CompositorHandler for Weft {
     }
 
     fn new_surface(&mut self, surface: &WlSurface) {
-        let Some(client) = surface.client() else { return };
-        let Some(data) = client.get_data::<ClientState>() else { return };
-        let held = data.surfaces.fetch_add(1, Ordering::Relaxed) + 1;
-        if held > MAX_SURFACES_PER_CLIENT {
-            let message = format!("more than {MAX_SURFACES_PER_CLIENT} surfaces at once");
-            tracing::warn!(app = %data.authorization.app_id, "client disconnected: {message}");
-            let error = ProtocolError {
-                code: WL_DISPLAY_NO_MEMORY,
-                object_id: 1,
-                object_interface: "wl_display".into(),
-                message,
-            };
-            client.kill(&self.display, error);
-            return;
-        }
-        compositor::add_destruction_hook::<Self, _>(surface, |_, surface| {
-            // A disconnected client's surfaces have no client left to count for.
-            if let Some(client) = surface.client()
-                && let Some(data) = client.get_data::<ClientState>()
-            {
-                data.surfaces.fetch_sub(1, Ordering::Relaxed);
-            }
-        });
+        count_surface(&self.display, surface);
     }
 
     fn commit(&mut self, surface: &WlSurface) {

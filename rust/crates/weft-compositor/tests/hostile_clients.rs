@@ -9,7 +9,9 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use weft_compositor::state::{Authorization, MAX_SURFACES_PER_CLIENT};
+use weft_compositor::limits::{MAX_OBJECTS_PER_CLIENT, MAX_SURFACES_PER_CLIENT};
+use weft_compositor::server::Handle;
+use weft_compositor::state::Authorization;
 use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
 const RED: [u8; 4] = [200, 30, 30, 255];
@@ -199,4 +201,166 @@ fn a_client_making_10000_surfaces_is_disconnected_and_others_are_still_served() 
     let served = misbehaved.elapsed();
     println!("hostile clients: the app was served again {served:?} after the flood");
     assert!(served < Duration::from_secs(2), "the compositor stalled {served:?}");
+}
+
+/// The test process's resident memory (the compositor runs in it), in KiB.
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// How many descriptors the test process (and so the compositor) holds.
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Reads `wire` to its end; the message of the wl_display.error it got, if any.
+fn error_then_close(wire: &mut Wire) -> (Option<String>, End) {
+    let mut error = None;
+    loop {
+        match wire.next() {
+            Ok(event) if event.object == 1 && event.opcode == 0 => {
+                error = Some(read_string(&event.body[8..]).0);
+            }
+            Ok(_) => {}
+            Err(end) => return (error, end),
+        }
+    }
+}
+
+/// A well-behaved app on screen in red, for the cases to show it stays served.
+fn red_app(compositor: &Handle) -> TestClient {
+    let mut app = TestClient::connect(compositor, Authorization::app("org.weft.hello"), RED);
+    let _window = app.zweft_window("org.weft.hello", Role::Application, 100);
+    assert_eq!(wait_for_pixel(compositor, 50, 50, RED), RED);
+    app
+}
+
+/// The well-behaved app answers a roundtrip and its pixels are on screen;
+/// how long after `misbehaved` that was.
+fn still_served(compositor: &Handle, app: &mut TestClient, misbehaved: Instant) -> Duration {
+    assert!(app.roundtrip().is_ok(), "the well-behaved client lost its connection");
+    assert_eq!(wait_for_pixel(compositor, 50, 50, RED), RED);
+    misbehaved.elapsed()
+}
+
+#[test]
+fn a_client_making_objects_without_end_is_disconnected_and_memory_stays_bounded() {
+    let compositor = headless(640, 480);
+    let mut app = red_app(&compositor);
+    let (rss_before, fds_before) = (resident_kib(), open_descriptors());
+
+    let mut evil = Wire::new(compositor.connect(Authorization::app("org.weft.evil")).unwrap());
+    bind_compositor(&mut evil);
+    // 200,000 wl_compositor.create_region requests: regions are not
+    // surfaces, so only the limit on all objects stops them.
+    let flood: Vec<u8> =
+        (5..200_005u32).flat_map(|id| Wire::message(4, 1, &id.to_ne_bytes())).collect();
+    let _ = evil.send(&flood);
+    let misbehaved = Instant::now();
+    let (error, end) = error_then_close(&mut evil);
+    assert_eq!(end, End::Closed, "the client that made 200,000 regions is still connected");
+    if let Some(error) = error {
+        assert_eq!(error, format!("more than {MAX_OBJECTS_PER_CLIENT} protocol objects at once"));
+    }
+    let served = still_served(&compositor, &mut app, misbehaved);
+    let (rss_after, fds_after) = (resident_kib(), open_descriptors());
+    println!(
+        "hostile clients: 200,000 regions: disconnected; served again {served:?} later; \
+         RSS {rss_before} -> {rss_after} KiB, descriptors {fds_before} -> {fds_after}"
+    );
+    assert!(served < Duration::from_secs(2), "the compositor stalled {served:?}");
+    assert!(rss_after < rss_before + 64 * 1024, "RSS grew from {rss_before} to {rss_after} KiB");
+    assert!(fds_after <= fds_before + 2, "descriptors {fds_before} -> {fds_after}");
+}
+
+#[test]
+fn requests_on_a_destroyed_surface_end_the_client_not_the_compositor() {
+    let compositor = headless(640, 480);
+    let mut app = red_app(&compositor);
+    let mut evil = Wire::new(compositor.connect(Authorization::app("org.weft.evil")).unwrap());
+    bind_compositor(&mut evil);
+    // create_surface(5), wl_surface.destroy, then wl_surface.damage and
+    // commit on the id it no longer has.
+    let mut requests = Wire::message(4, 0, &5u32.to_ne_bytes());
+    requests.extend(Wire::message(5, 0, &[]));
+    requests.extend(Wire::message(5, 2, &[0; 16]));
+    requests.extend(Wire::message(5, 6, &[]));
+    let _ = evil.send(&requests);
+    let misbehaved = Instant::now();
+    // The connection ends (its wl_display.error, when it reaches the client
+    // before the close, names the object).
+    let (error, end) = error_then_close(&mut evil);
+    assert_eq!(end, End::Closed);
+    if let Some(error) = &error {
+        assert!(error.contains('5'), "{error}");
+    }
+    let served = still_served(&compositor, &mut app, misbehaved);
+    println!("hostile clients: requests after destroy: {error:?}; served again {served:?} later");
+}
+
+#[test]
+fn a_client_that_never_reads_is_disconnected_and_others_are_still_served() {
+    let compositor = headless(640, 480);
+    let mut app = red_app(&compositor);
+    let rss_before = resident_kib();
+    let evil = compositor.connect(Authorization::app("org.weft.evil")).unwrap();
+    // wl_display.sync 100,000 times, each answered with two events, and
+    // never a read: the compositor's queue for it fills up.
+    let flood: Vec<u8> =
+        (2..100_002u32).flat_map(|id| Wire::message(1, 0, &id.to_ne_bytes())).collect();
+    let mut writer = evil.try_clone().unwrap();
+    writer.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    let misbehaved = Instant::now();
+    let _ = writer.write_all(&flood);
+    // Disconnected: the socket's far end is closed (reading now would only
+    // drain what the compositor queued, so the close is seen by polling).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let closed = loop {
+        let mut poll = [rustix::event::PollFd::new(&evil, rustix::event::PollFlags::RDHUP)];
+        let _ = rustix::event::poll(
+            &mut poll,
+            Some(&rustix::time::Timespec { tv_sec: 0, tv_nsec: 20_000_000 }),
+        );
+        let revents = poll[0].revents();
+        if revents.intersects(rustix::event::PollFlags::RDHUP | rustix::event::PollFlags::HUP) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+    };
+    assert!(closed, "the client that never reads is still connected");
+    let served = still_served(&compositor, &mut app, misbehaved);
+    let rss_after = resident_kib();
+    println!(
+        "hostile clients: never reads: disconnected; served again {served:?} later; \
+         RSS {rss_before} -> {rss_after} KiB"
+    );
+    assert!(rss_after < rss_before + 64 * 1024, "RSS grew from {rss_before} to {rss_after} KiB");
+}
+
+#[test]
+fn a_buffer_whose_memory_is_truncated_after_attach_does_not_bring_the_compositor_down() {
+    let compositor = headless(640, 480);
+    let mut app = red_app(&compositor);
+    const GREEN: [u8; 4] = [30, 200, 30, 255];
+    let mut evil = TestClient::connect(&compositor, Authorization::app("org.weft.evil"), GREEN);
+    evil.state.truncate_pools = true;
+    let window = evil.zweft_window("org.weft.evil", Role::Application, 100);
+    let misbehaved = Instant::now();
+    // The compositor reads the truncated buffer when it draws the window
+    // (smithay turns the SIGBUS into an error for that buffer): it draws on
+    // and takes screenshots, and never shows what is past the memory's end.
+    for _ in 0..5 {
+        let pixel =
+            compositor.screenshot().expect("a screenshot after the truncation").pixel(50, 50);
+        assert_ne!(pixel, GREEN, "pixels read past the end of the truncated memory");
+    }
+    let _ = evil.roundtrip();
+    drop(window);
+    drop(evil);
+    let served = still_served(&compositor, &mut app, misbehaved);
+    println!("hostile clients: truncated pool: served again {served:?} later");
 }

@@ -72,6 +72,9 @@ pub struct State {
     size: (i32, i32),
     /// Buffers committed so far.
     drawn: u32,
+    /// Hostile: each buffer's memory is truncated to nothing right after the
+    /// buffer is committed, so the compositor's next read is past its end.
+    pub truncate_pools: bool,
     /// What was seen.
     pub seen: Seen,
 }
@@ -111,6 +114,7 @@ impl TestClient {
                 animate: false,
                 size: (1, 1),
                 drawn: 0,
+                truncate_pools: false,
                 seen: Seen::default(),
             },
         };
@@ -268,6 +272,9 @@ fn draw(
     surface.commit();
     pool.destroy();
     let _ = connection.flush();
+    if state.truncate_pools {
+        rustix::fs::ftruncate(&memory, 0).unwrap();
+    }
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for State {
