@@ -4,53 +4,38 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use smithay::backend::input::{ButtonState, KeyState, TouchSlot};
-use smithay::input::touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent};
-use smithay::desktop::WindowSurfaceType;
-use smithay::desktop::utils::under_from_surface_tree;
-use smithay::input::pointer::{ButtonEvent, MotionEvent};
-use smithay::wayland::shell::xdg::SurfaceCachedState;
-use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
-use smithay::input::keyboard::{FilterResult, Keycode, Keysym, XkbConfig};
-use smithay::input::{Seat, SeatHandler, SeatState};
+use smithay::desktop::utils::{
+    OutputPresentationFeedback, take_presentation_feedback_surface_tree,
+};
+use smithay::input::keyboard::XkbConfig;
+use smithay::input::{Seat, SeatState};
 use smithay::output::{Mode, Output, PhysicalProperties, Subpixel};
-use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
-use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
+use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
 use smithay::reexports::wayland_server::protocol::wl_shm;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{Client, DisplayHandle, Resource};
-use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Serial, Size, Transform};
-use smithay::wayland::buffer::BufferHandler;
-use smithay::wayland::compositor::{
-    self, CompositorClientState, CompositorHandler, CompositorState,
-};
-use smithay::wayland::output::{OutputHandler, OutputManagerState};
-use smithay::wayland::selection::SelectionHandler;
-use smithay::wayland::selection::data_device::{
-    ClientDndGrabHandler, DataDeviceHandler, DataDeviceState, ServerDndGrabHandler,
-};
-use smithay::wayland::shell::xdg::{
-    PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
-    XdgToplevelSurfaceData,
-};
-use smithay::wayland::security_context::{
-    SecurityContext, SecurityContextHandler, SecurityContextListenerSource, SecurityContextState,
-};
-use smithay::wayland::shm::{ShmHandler, ShmState};
-use smithay::desktop::utils::{OutputPresentationFeedback, take_presentation_feedback_surface_tree};
-use smithay::reexports::wayland_protocols::wp::presentation_time::server::wp_presentation_feedback;
-use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode;
 use smithay::utils::{Clock, Monotonic};
+use smithay::utils::{Logical, Point, Rectangle, SERIAL_COUNTER, Size, Transform};
+use smithay::wayland::compositor::{self, CompositorState};
+use smithay::wayland::output::{OutputHandler, OutputManagerState};
 use smithay::wayland::presentation::{PresentationState, Refresh};
-use smithay::wayland::shell::xdg::decoration::{XdgDecorationHandler, XdgDecorationState};
-use smithay::wayland::viewporter::ViewporterState;
-use smithay::{
-    delegate_compositor, delegate_data_device, delegate_output, delegate_presentation,
-    delegate_seat, delegate_security_context, delegate_shm, delegate_viewporter,
-    delegate_xdg_decoration, delegate_xdg_shell,
+use smithay::wayland::security_context::{
+    SecurityContext, SecurityContextListenerSource, SecurityContextState,
 };
+use smithay::wayland::selection::data_device::DataDeviceState;
+use smithay::wayland::shell::xdg::SurfaceCachedState;
+use smithay::wayland::shell::xdg::decoration::XdgDecorationState;
+use smithay::wayland::shell::xdg::{ToplevelSurface, XdgShellState, XdgToplevelSurfaceData};
+use smithay::wayland::shm::ShmState;
+use smithay::wayland::viewporter::ViewporterState;
+use smithay::{delegate_output, delegate_presentation};
 
-use crate::limits::{ClientState, count_surface};
+use crate::limits::ClientState;
+
+mod seat;
+mod security_context;
+mod surfaces;
+mod xdg;
 use crate::shell::{Layout, Role, WindowId};
 use weft_protocol::zweft::server::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
@@ -423,131 +408,6 @@ impl Weft {
         Some(geometry.loc - offset)
     }
 
-    /// The visible window and (sub)surface under `point`, with the surface's
-    /// origin.
-    fn under(
-        &self,
-        point: Point<f64, Logical>,
-    ) -> Option<(WindowId, WlSurface, Point<i32, Logical>)> {
-        // The panel is drawn over the application.
-        self.layout.visible().into_iter().rev().find_map(|id| {
-            let window = self.windows.get(&id)?;
-            let origin = self.surface_origin(id)?;
-            let (surface, at) =
-                under_from_surface_tree(&window.surface, point, origin, WindowSurfaceType::ALL)?;
-            Some((id, surface, at))
-        })
-    }
-
-    /// Where the pointer is (output coordinates).
-    pub fn pointer_location(&self) -> Point<f64, Logical> {
-        self.seat.get_pointer().map(|pointer| pointer.current_location()).unwrap_or_default()
-    }
-
-    /// Moves the pointer to `point` (output coordinates) and tells the surface
-    /// under it.
-    pub fn pointer_motion(&mut self, point: Point<f64, Logical>) {
-        let Some(pointer) = self.seat.get_pointer() else { return };
-        let size = self.layout.output_size();
-        let point = Point::from((
-            point.x.clamp(0.0, f64::from(size.w - 1)),
-            point.y.clamp(0.0, f64::from(size.h - 1)),
-        ));
-        let focus = self.under(point).map(|(_, surface, at)| (surface, at.to_f64()));
-        let event = MotionEvent {
-            location: point,
-            serial: SERIAL_COUNTER.next_serial(),
-            time: self.started.elapsed().as_millis() as u32,
-        };
-        pointer.motion(self, focus, &event);
-        pointer.frame(self);
-    }
-
-    /// Presses or releases a button (evdev code) where the pointer is; a press
-    /// on an application window or the panel gives it the keyboard.
-    pub fn pointer_button(&mut self, button: u32, pressed: bool) {
-        let Some(pointer) = self.seat.get_pointer() else { return };
-        if pressed && let Some((id, _, _)) = self.under(pointer.current_location()) {
-            if self.layout.panel() == Some(id) {
-                let panel = self.windows.get(&id).map(|window| window.surface.clone());
-                if let Some(keyboard) = self.seat.get_keyboard() {
-                    keyboard.set_focus(self, panel, SERIAL_COUNTER.next_serial());
-                }
-            } else {
-                self.focus(id);
-            }
-        }
-        let event = ButtonEvent {
-            serial: SERIAL_COUNTER.next_serial(),
-            time: self.started.elapsed().as_millis() as u32,
-            button,
-            state: if pressed { ButtonState::Pressed } else { ButtonState::Released },
-        };
-        pointer.button(self, &event);
-        pointer.frame(self);
-    }
-
-    /// A touch point goes down, moves or goes up (output coordinates). A touch
-    /// down on an application window focuses it.
-    pub fn touch(&mut self, slot: u32, phase: TouchPhase, point: Point<f64, Logical>) {
-        let Some(touch) = self.seat.get_touch() else { return };
-        let slot = TouchSlot::from(Some(slot));
-        let (serial, time) =
-            (SERIAL_COUNTER.next_serial(), self.started.elapsed().as_millis() as u32);
-        let under = self.under(point);
-        let focus = under.as_ref().map(|(_, surface, at)| (surface.clone(), at.to_f64()));
-        match phase {
-            TouchPhase::Down => {
-                if let Some((id, _, _)) = under
-                    && self.layout.panel() != Some(id)
-                {
-                    self.focus(id);
-                }
-                touch.down(self, focus, &DownEvent { slot, location: point, serial, time });
-            }
-            TouchPhase::Motion => {
-                touch.motion(self, focus, &TouchMotionEvent { slot, location: point, time });
-            }
-            TouchPhase::Up => touch.up(self, &UpEvent { slot, serial, time }),
-        }
-        touch.frame(self);
-    }
-
-    /// Handles a key: Super+Tab switches applications (and is told to the panel
-    /// as the `switch-app` gesture); everything else goes to the focused window.
-    pub fn key(&mut self, evdev_code: u32, pressed: bool) {
-        let Some(keyboard) = self.seat.get_keyboard() else { return };
-        let state = if pressed { KeyState::Pressed } else { KeyState::Released };
-        let time = self.started.elapsed().as_millis() as u32;
-        let switch = keyboard.input(
-            self,
-            Keycode::new(evdev_code + 8),
-            state,
-            SERIAL_COUNTER.next_serial(),
-            time,
-            |_, modifiers, keysym| {
-                if pressed && modifiers.logo && keysym.modified_sym() == Keysym::Tab {
-                    FilterResult::Intercept(())
-                } else {
-                    FilterResult::Forward
-                }
-            },
-        );
-        if switch.is_some() {
-            self.layout.cycle();
-            self.relayout();
-            self.navigation_gesture("switch-app");
-        }
-    }
-
-    /// Tells the panel about a navigation gesture.
-    pub fn navigation_gesture(&self, gesture: &str) {
-        let panel = self.layout.panel().and_then(|id| self.windows.get(&id));
-        if let Some(ShellWindow { kind: WindowKind::Zweft(resource), .. }) = panel {
-            resource.navigation_gesture(gesture.to_owned());
-        }
-    }
-
     /// Sends every window its place and focus, and moves keyboard focus to the
     /// focused application window.
     pub fn relayout(&mut self) {
@@ -671,6 +531,7 @@ impl Weft {
 /// The headless output's refresh interval (60 Hz).
 const REFRESH: Duration = Duration::from_nanos(16_666_667);
 
+/// Whether `toplevel` was sent its first configure.
 fn initial_configure_sent(toplevel: &ToplevelSurface) -> bool {
     compositor::with_states(toplevel.wl_surface(), |states| {
         states
@@ -689,164 +550,7 @@ fn root_of(surface: &WlSurface) -> WlSurface {
     root
 }
 
-impl CompositorHandler for Weft {
-    fn compositor_state(&mut self) -> &mut CompositorState {
-        &mut self.compositor_state
-    }
-
-    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
-        &client.get_data::<ClientState>().expect("every client has ClientState").compositor
-    }
-
-    fn new_surface(&mut self, surface: &WlSurface) {
-        count_surface(&self.display, surface);
-    }
-
-    fn commit(&mut self, surface: &WlSurface) {
-        on_commit_buffer_handler::<Self>(surface);
-        let root = root_of(surface);
-        let Some(id) = self.window_of(&root) else { return };
-        let Some(window) = self.windows.get_mut(&id) else { return };
-        window.damaged = true;
-        if let WindowKind::Xdg(toplevel) = &window.kind
-            && !initial_configure_sent(toplevel)
-        {
-            toplevel.send_configure();
-        }
-        let has_buffer =
-            with_renderer_surface_state(&root, |state| state.buffer().is_some()).unwrap_or(false);
-        if has_buffer && !window.mapped {
-            window.mapped = true;
-            self.relayout();
-        }
-    }
-}
-
-impl BufferHandler for Weft {
-    fn buffer_destroyed(&mut self, _buffer: &WlBuffer) {}
-}
-
-impl ShmHandler for Weft {
-    fn shm_state(&self) -> &ShmState {
-        &self.shm_state
-    }
-}
-
-impl XdgShellHandler for Weft {
-    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
-        &mut self.xdg_shell_state
-    }
-
-    fn new_toplevel(&mut self, toplevel: ToplevelSurface) {
-        // A toplevel belongs to the app its connection speaks for, whatever
-        // app id the client sets.
-        let Some(authorization) = self.authorization_of(toplevel.wl_surface().client()) else {
-            return;
-        };
-        let surface = toplevel.wl_surface().clone();
-        self.add_window(
-            Role::Application { app_id: authorization.app_id },
-            String::new(),
-            surface,
-            WindowKind::Xdg(toplevel),
-            0,
-        );
-    }
-
-    fn toplevel_destroyed(&mut self, toplevel: ToplevelSurface) {
-        if let Some(id) = self.window_of(toplevel.wl_surface()) {
-            self.remove_window(id);
-        }
-    }
-
-    fn title_changed(&mut self, toplevel: ToplevelSurface) {
-        let title = compositor::with_states(toplevel.wl_surface(), |states| {
-            states
-                .data_map
-                .get::<XdgToplevelSurfaceData>()
-                .and_then(|data| data.lock().expect("toplevel data").title.clone())
-        });
-        if let Some(id) = self.window_of(toplevel.wl_surface())
-            && let Some(window) = self.windows.get_mut(&id)
-        {
-            window.title = title.unwrap_or_default();
-        }
-    }
-
-    fn new_popup(&mut self, _surface: PopupSurface, _positioner: PositionerState) {
-        // Popups are not shown yet; the client keeps working without them.
-    }
-
-    fn grab(&mut self, _surface: PopupSurface, _seat: WlSeat, _serial: Serial) {}
-
-    fn reposition_request(
-        &mut self,
-        _surface: PopupSurface,
-        _positioner: PositionerState,
-        _token: u32,
-    ) {
-    }
-}
-
-impl SeatHandler for Weft {
-    type KeyboardFocus = WlSurface;
-    type PointerFocus = WlSurface;
-    type TouchFocus = WlSurface;
-
-    fn seat_state(&mut self) -> &mut SeatState<Self> {
-        &mut self.seat_state
-    }
-}
-
-impl SelectionHandler for Weft {
-    type SelectionUserData = ();
-}
-
-impl DataDeviceHandler for Weft {
-    fn data_device_state(&self) -> &DataDeviceState {
-        &self.data_device_state
-    }
-}
-
-impl XdgDecorationHandler for Weft {
-    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
-        server_side_decorations(&toplevel);
-    }
-
-    fn request_mode(&mut self, toplevel: ToplevelSurface, _mode: DecorationMode) {
-        server_side_decorations(&toplevel);
-    }
-
-    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
-        server_side_decorations(&toplevel);
-    }
-}
-
-/// Tells a toplevel its decorations are the compositor's (so it draws none).
-fn server_side_decorations(toplevel: &ToplevelSurface) {
-    toplevel.with_pending_state(|state| state.decoration_mode = Some(DecorationMode::ServerSide));
-    if initial_configure_sent(toplevel) {
-        toplevel.send_pending_configure();
-    }
-}
-
-impl ClientDndGrabHandler for Weft {}
-impl ServerDndGrabHandler for Weft {}
 impl OutputHandler for Weft {}
 
-delegate_compositor!(Weft);
-delegate_shm!(Weft);
-delegate_xdg_shell!(Weft);
-delegate_seat!(Weft);
-delegate_data_device!(Weft);
 delegate_output!(Weft);
-delegate_xdg_decoration!(Weft);
-delegate_viewporter!(Weft);
 delegate_presentation!(Weft);
-delegate_security_context!(Weft);
-
-impl SecurityContextHandler for Weft {
-    fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {
-        self.new_contexts.push((source, context));
-    }
-}
