@@ -5,6 +5,7 @@ messages the test suites and docs/protocol.md exchange, framed as the real
 peers frame them (length-prefixed MessagePack with named fields, JSON lines)."""
 
 import json
+import tomllib
 import os
 import shutil
 import struct
@@ -144,6 +145,35 @@ def built_image():
     return with_weft_pack(build)
 
 
+def image_statement():
+    """The statement inside hello's image signature, and one whose image
+    parameters fit the fuzz target's image (3 blocks: 2 of data, 1 of tree)."""
+    def build(weft_pack, key, package, scratch):
+        out = scratch / "images"
+        subprocess.run([weft_pack, "build-image", "--key", key, "--out", out, package],
+                       check=True, capture_output=True)
+        return tomllib.loads(next(out.glob("*.sig")).read_text())["statement"]
+    statement = with_weft_pack(build)
+    fitting = tomllib.loads(statement)
+    fitting["image"].update({"file": "org.weft.hello-0.1.0.wimg", "size": 12288,
+                             "data-size": 8192, "hash-offset": 8192})
+    fitting_text = "\n".join(f"{key} = {json.dumps(value)}" for key, value in fitting.items()
+                             if not isinstance(value, (dict, list)))
+    fitting_text += "\n[image]\n" + "\n".join(f"{key} = {json.dumps(value)}"
+                                              for key, value in fitting["image"].items())
+    fitting_text += "\n" + "".join("\n[[files]]\n" + "\n".join(
+        f"{key} = {json.dumps(value)}" for key, value in entry.items()) for entry in fitting["files"])
+    return [statement.encode(), fitting_text.encode() + b"\n"]
+
+
+def tree_entry(kind, mode, name, content=None):
+    """One entry of the package_tree target's input."""
+    entry = bytes([kind, mode]) + name.encode() + b"\0"
+    if content is not None:
+        entry += bytes([len(content)]) + content
+    return entry
+
+
 def main():
     manifests = sorted(REPO.glob("apps/*/wapp.toml"))
     write("manifest", [path.read_bytes() for path in manifests],
@@ -170,6 +200,23 @@ def main():
            "backoff-ms", "max", "policy", "never", "memory-max", "cpu-max", "pids-max", "=", "true",
            "\""])
     write("erofs_image", [built_image()], ["wapp.toml", "app.wasm", "ui", "index.html"])
+    endpoint = "weft-app://org.weft.fuzz/.weft/ipc"
+    write("bridge_request", [url.encode() for url in [
+        endpoint, f"{endpoint}?m=hi", f"{endpoint}?m=a%20b%2B%E2%82%AC#frag", f"{endpoint}?x=1&m=a+b",
+        f"{endpoint}/more?m=x", "weft-app://org.weft.other/.weft/ipc?m=x"]],
+          [endpoint, "?m=", "&m=", "%", "%2", "+", "#", "=", "/"])
+    write("image_statement", image_statement(),
+          ["[image]", "[[files]]", "file", "size", "data-size", "hash-offset", "hash-algorithm",
+           "sha256", "data-block-size", "hash-block-size", "salt", "root-hash", "erofs-uuid",
+           "4096", "8192", "12288", "org.weft.hello-0.1.0.wimg", "format", "id", "version", "key",
+           "files-sha256", "path", "kind", "dir", "mode", "\""])
+    write("package_tree", [
+        tree_entry(0, 0o75, "ui") + tree_entry(3, 0o64, "ui/index.html", b"<h1>hi</h1>")
+        + tree_entry(3, 0o64, "wapp.toml", b"[package]") + tree_entry(3, 0o64, "app.wasm", b"\0asm"),
+        tree_entry(0, 0o75, "ui") + tree_entry(6, 0o64, "ui/link"),
+        tree_entry(7, 0o64, "fifo") + tree_entry(3, 0o64, "bad\\name", b"x"),
+        tree_entry(3, 0o64, "wapp.sig", b"sig") + tree_entry(3, 0o300, "setuid", b"x"),
+    ], ["ui", "/", "\\", "..", "wapp.sig", "\x01"])
     write("statement", [signed_statement()],
           ["format", "signature", "statement", "id", "version", "key", "files-sha256", "[[files]]",
            "path", "kind", "file", "dir", "mode", "sha256", '"""', "org.weft.hello"])

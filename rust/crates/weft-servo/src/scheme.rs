@@ -11,7 +11,7 @@ use servo::protocol_handler::{
     DoneChannel, FetchContext, HttpStatus, ProtocolHandler, Request, ResourceFetchTiming, Response,
     ResponseBody,
 };
-use weft_shell_core::bridge::{Answer, Bridge, answer};
+use weft_shell_core::bridge::{Answer, Bridge, answer, endpoint_message};
 use weft_shell_core::scheme::AppFiles;
 
 /// Serves one shell's pages and its bridge endpoint.
@@ -49,14 +49,8 @@ impl ProtocolHandler for ShellScheme {
         };
         let raw = request.current_url();
         if let Some((endpoint, bridge)) = &self.endpoint
-            && is_endpoint(endpoint, raw.as_str())
+            && let Some(message) = endpoint_message(endpoint, raw.as_str())
         {
-            let message = raw
-                .as_url()
-                .query_pairs()
-                .find(|(key, _)| key == "m")
-                .map(|(_, value)| value.into_owned())
-                .unwrap_or_default();
             // Sending never waits (what comes back is pushed): answer at once.
             let answered = answer(&**bridge, request.method.as_str(), message.as_bytes());
             return Box::pin(std::future::ready(respond(answered)));
@@ -82,9 +76,4 @@ impl ProtocolHandler for ShellScheme {
     fn is_secure(&self) -> bool {
         true
     }
-}
-
-/// Whether `url` is the endpoint's URL, with or without a query.
-fn is_endpoint(endpoint: &str, url: &str) -> bool {
-    url.strip_prefix(endpoint).is_some_and(|rest| rest.is_empty() || rest.starts_with('?'))
 }

@@ -108,6 +108,26 @@ pub fn answer(bridge: &dyn Bridge, method: &str, message: &[u8]) -> Answer {
     }
 }
 
+/// The message a request for `url` carries to the endpoint at `endpoint` (the
+/// endpoint's full URL, such as `weft-app://<id>/.weft/ipc`): its `m` query
+/// parameter, form-decoded (empty when there is none). `None` when `url` is
+/// not the endpoint, with or without a query: a longer path, a fragment or
+/// another origin is a file request, never a message.
+pub fn endpoint_message(endpoint: &str, url: &str) -> Option<String> {
+    let rest = url.strip_prefix(endpoint)?;
+    let query = match rest.strip_prefix('?') {
+        // A fragment is the page's own, never part of the message.
+        Some(query) => query.split_once('#').map_or(query, |(query, _)| query),
+        None if rest.is_empty() => "",
+        None => return None,
+    };
+    let message = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "m")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    Some(message)
+}
+
 /// Takes what has arrived from `bridge`, in order: the first delivery waits
 /// up to `wait`, the rest only if already there; at most [`MAX_BATCH`], and
 /// nothing after a [`Delivery::Stopped`].
@@ -157,6 +177,20 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+
+    #[test]
+    fn only_the_endpoint_carries_a_message_and_it_arrives_decoded() {
+        let endpoint = "weft-app://org.weft.hello/.weft/ipc";
+        let at = |rest: &str| endpoint_message(endpoint, &format!("{endpoint}{rest}"));
+        assert_eq!(at("?m=hi%20there%2B%E2%82%AC"), Some("hi there+€".to_owned()));
+        assert_eq!(at("?x=1&m=a+b&m=second"), Some("a b".to_owned()));
+        assert_eq!(at("?m=one#fragment"), Some("one".to_owned()));
+        assert_eq!(at(""), Some(String::new()));
+        for other in ["/more", "s?m=x", "#m=x", "/?m=x"] {
+            assert_eq!(at(other), None, "{other}");
+        }
+        assert_eq!(endpoint_message(endpoint, "weft-app://org.weft.evil/.weft/ipc?m=x"), None);
+    }
 
     /// A bridge that records what is sent and hands out what a test queued.
     struct Recorder {
