@@ -166,6 +166,13 @@ def image_statement():
     return [statement.encode(), fitting_text.encode() + b"\n"]
 
 
+def key_files():
+    """A public and a private key as `weft-pack generate-key` writes them."""
+    def keys(weft_pack, key, _package, _scratch):
+        return [Path(f"{key}.pub").read_bytes(), Path(key).read_bytes()]
+    return with_weft_pack(keys)
+
+
 def tree_entry(kind, mode, name, content=None):
     """One entry of the package_tree target's input."""
     entry = bytes([kind, mode]) + name.encode() + b"\0"
@@ -217,6 +224,9 @@ def main():
         tree_entry(7, 0o64, "fifo") + tree_entry(3, 0o64, "bad\\name", b"x"),
         tree_entry(3, 0o64, "wapp.sig", b"sig") + tree_entry(3, 0o300, "setuid", b"x"),
     ], ["ui", "/", "\\", "..", "wapp.sig", "\x01"])
+    write("key_file", key_files(), ["-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----",
+                                     "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----",
+                                     "\n", "MCowBQYDK2VwAyEA", "MC4CAQAwBQYDK2VwBCIEI"])
     write("statement", [signed_statement()],
           ["format", "signature", "statement", "id", "version", "key", "files-sha256", "[[files]]",
            "path", "kind", "file", "dir", "mode", "sha256", '"""', "org.weft.hello"])
