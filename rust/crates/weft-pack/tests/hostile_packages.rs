@@ -117,6 +117,22 @@ fn symlinks_out_of_the_package_are_refused() {
 }
 
 #[test]
+fn a_signature_that_is_not_a_file_is_refused_by_the_walk() {
+    // Found by the package_tree fuzz target: a top-level `wapp.sig` directory
+    // was left out of the walk with everything in it, unsigned.
+    let dir = package(&manifest(""), &component_importing("weft:app/notify@0.1.0"));
+    fs::create_dir(dir.path().join("wapp.sig")).unwrap();
+    fs::write(dir.path().join("wapp.sig/extra"), "not covered by any signature").unwrap();
+    let error = weft_verify::tree::scan(dir.path()).unwrap_err().to_string();
+    assert_eq!(error, "wapp.sig is a directory; the signature must be a regular file");
+    // A file of that name is the signature, left out of the list.
+    fs::remove_dir_all(dir.path().join("wapp.sig")).unwrap();
+    fs::write(dir.path().join("wapp.sig"), "signature").unwrap();
+    let listed = weft_verify::tree::scan(dir.path()).unwrap();
+    assert!(listed.iter().all(|entry| entry.path != "wapp.sig"), "{listed:?}");
+}
+
+#[test]
 fn missing_files_and_bad_manifests_name_the_step() {
     let dir = package(&manifest(""), &component_importing("weft:app/notify@0.1.0"));
     fs::remove_file(dir.path().join("ui/index.html")).unwrap();

@@ -72,6 +72,12 @@ pub enum TreeError {
         #[source]
         source: io::Error,
     },
+    /// The package's top-level [`SIGNATURE_FILE`] is not a regular file.
+    #[error("{SIGNATURE_FILE} is a {what}; the signature must be a regular file")]
+    SignatureNotAFile {
+        /// What it is.
+        what: &'static str,
+    },
     /// A symlink, socket, device or FIFO.
     #[error("{path} is a {what}; packages hold only regular files and directories")]
     NotRegular {
@@ -131,14 +137,20 @@ fn scan_dir(
             let path = format!("{prefix}{}", name.to_string_lossy());
             return Err(TreeError::BadName { path });
         };
-        if prefix.is_empty() && name == SIGNATURE_FILE {
-            continue;
-        }
         let path = format!("{prefix}{name}");
         let full = item.path();
         let metadata = fs::symlink_metadata(&full).map_err(io_error(&full))?;
         let file_type = metadata.file_type();
         let mode = metadata.permissions().mode() & 0o7777;
+        if prefix.is_empty() && name == SIGNATURE_FILE {
+            // Left out of the list, so it must be the one file it can be: a
+            // directory here would carry content no signature covers.
+            if file_type.is_file() {
+                continue;
+            }
+            let what = if file_type.is_dir() { "directory" } else { "special file or symlink" };
+            return Err(TreeError::SignatureNotAFile { what });
+        }
         if !file_type.is_dir() && !file_type.is_file() {
             let what = if file_type.is_symlink() { "symlink" } else { "special file" };
             return Err(TreeError::NotRegular { path, what });
