@@ -197,16 +197,17 @@ fn holdings(lines: &[LogLine]) -> Vec<u32> {
         .collect()
 }
 
-#[tokio::test]
-async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
-    let fixture = Fixture::start(&["test-memory-bomb"], 30_000);
-    let mut client = fixture.client().await;
-    let session = launch(&mut client, "org.weft.test.memory-bomb").await;
+/// A session's log followed from its start to its end: every line, and the
+/// reason it stopped.
+async fn followed_to_the_end(
+    client: &mut weft_protocol::appd_client::Client,
+    session: u64,
+) -> (Vec<LogLine>, Option<String>) {
     let mut lines = match client.request(&Request::QueryLogs { session, follow: true }).await {
         Ok(Reply::Logs { lines, .. }) => lines,
         other => panic!("{other:?}"),
     };
-    let reason = expect_event(&mut client, |message| match message {
+    let reason = expect_event(client, |message| match message {
         Event::LogLine { session: s, line } if *s == session => {
             lines.push(line.clone());
             None
@@ -215,6 +216,15 @@ async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
         _ => None,
     })
     .await;
+    (lines, reason)
+}
+
+#[tokio::test]
+async fn built_apps_logs_keep_a_sessions_output_and_follow_it_to_the_end() {
+    let fixture = Fixture::start(&["test-memory-bomb"], 30_000);
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.test.memory-bomb").await;
+    let (lines, reason) = followed_to_the_end(&mut client, session).await;
     assert_eq!(reason.as_deref(), Some("exited 5 (memory limit exceeded)"));
     // Every line exactly once, in order: the snapshot and the followed lines meet.
     let counted = holdings(&lines);
@@ -245,19 +255,7 @@ async fn built_apps_the_apps_output_streams_stay_apart_and_its_exit_status_is_th
     let fixture = Fixture::start(&["test-exit-status"], 30_000);
     let mut client = fixture.client().await;
     let session = launch(&mut client, "org.weft.test.exit-status").await;
-    let mut lines = match client.request(&Request::QueryLogs { session, follow: true }).await {
-        Ok(Reply::Logs { lines, .. }) => lines,
-        other => panic!("{other:?}"),
-    };
-    let reason = expect_event(&mut client, |message| match message {
-        Event::LogLine { session: s, line } if *s == session => {
-            lines.push(line.clone());
-            None
-        }
-        Event::LogsEnd { session: s, reason } if *s == session => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let (lines, reason) = followed_to_the_end(&mut client, session).await;
     // The app's own status, not only the runtime's "app failed" (8).
     assert_eq!(reason.as_deref(), Some("exited 8 (app exited with status 42)"));
     let said = |stream: LogStream| -> Vec<&str> {
