@@ -30,5 +30,9 @@ refuse weft-mount-helper "$compiler" "WebAssembly compiler (wasmtime, Cranelift,
 refuse weft-appd "$compiler" "WebAssembly compiler (wasmtime, Cranelift, Winch, wat)"
 refuse weftctl "$compiler" "WebAssembly compiler (wasmtime, Cranelift, Winch, wat)"
 refuse weft-file-portal "$compiler" "WebAssembly compiler (wasmtime, Cranelift, Winch, wat)"
+# The runtime loads precompiled code only: wasmtime without a compiler
+# (cranelift-entity, -bforest and -bitset are wasmtime's data structures).
+refuse weft-runtime 'wasmtime-cranelift|wasmtime-winch|cranelift-(codegen|frontend|native|control)|winch-[a-z-]+|wat|wast' \
+  "compiler (Cranelift, Winch, wat): it loads what the installer compiled"
 refuse weft-verify "$compiler|tokio|clap" "compiler, async runtime or CLI parser (wasmtime, tokio, clap)"
 exit "$failed"

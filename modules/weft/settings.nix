@@ -12,7 +12,7 @@
   aot-dir = {
     type = "path";
     default = "/var/lib/weft/aot";
-    description = "Store of precompiled components; the runtime writes artifacts here at first launch.";
+    description = "Store of precompiled components; the installer writes artifacts here (weft-pack install, or weft-pack precompile, which the runtime runs at an image app's first launch).";
   };
   mount-helper = {
     type = "path";

@@ -25,8 +25,10 @@ bash tests/install-host-tools.sh
 bash apps/build.sh >&2
 bash tests/claim-target-dir.sh "$CARGO_TARGET_DIR" "$repo/rust/Cargo.toml"
 cargo build --quiet --release --locked --manifest-path rust/Cargo.toml \
-  -p weft-compositor -p weft-appd -p weftctl -p weft-runtime -p weft-file-portal -p weft-mount-helper \
-  -p weft-pack
+  -p weft-compositor -p weft-appd -p weftctl -p weft-file-portal -p weft-mount-helper -p weft-pack
+# The runtime on its own: built together with weft-pack, Cargo would give it
+# the installer's compiler (features unify within one build).
+cargo build --quiet --release --locked --manifest-path rust/Cargo.toml -p weft-runtime
 release=$CARGO_TARGET_DIR/release
 kernel_version=$(find /lib/modules -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -1)
 kernel=/boot/vmlinuz-$kernel_version
@@ -52,7 +54,7 @@ cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
   [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
 done
-install_binaries "$release"/{weft-compositor,weft-appd,weftctl,weft-runtime,weft-file-portal,weft-mount-helper} \
+install_binaries "$release"/{weft-compositor,weft-appd,weftctl,weft-runtime,weft-pack,weft-file-portal,weft-mount-helper} \
   /usr/sbin/veritysetup "$(command -v weston-simple-shm)"
 mkdir -p "$root/usr/sbin" && mv "$root/usr/bin/veritysetup" "$root/usr/sbin/veritysetup"
 cp -r /usr/share/X11/xkb "$root/usr/share/X11/"

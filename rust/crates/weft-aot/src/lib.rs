@@ -1,38 +1,52 @@
 //! The wasmtime [`Engine`] configuration every WEFT component runs under, and
 //! the system's store of components compiled ahead of time.
 //!
-//! Components are compiled on the system side only: by `weft-pack install`, by
-//! an image build step, or by the runtime on a cache miss. A package never
-//! supplies machine code: a signature proves who wrote a package, not that its
-//! native code respects the sandbox. Artifacts are keyed by the SHA-256 of the
-//! component and a hash of the engine's compatibility settings, written
-//! read-only, and checked against their recorded digest before wasmtime
-//! deserializes them; anything that does not check out is recompiled.
+//! Components are compiled on the system side only, by the installer
+//! (`weft-pack install`, or `weft-pack precompile` when the runtime finds no
+//! artifact for an image's component): the `compiler` feature, which only the
+//! installer enables, links Cranelift. The runtime links this crate without it
+//! and can only load artifacts. A package never supplies machine code: a
+//! signature proves who wrote a package, not that its native code respects the
+//! sandbox. Artifacts are keyed by the SHA-256 of the component and the
+//! engine's identity, written read-only, and checked against their recorded
+//! digest before wasmtime deserializes them (wasmtime itself then refuses an
+//! artifact of another engine version or configuration).
 
 use std::fs;
-use std::hash::{Hash, Hasher};
-use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Engine};
 
 /// Largest guest stack, in bytes. Part of the engine configuration, so it is
 /// fixed for the whole system (artifacts depend on it).
 pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;
 
-/// The engine configuration shared by the packager and the runtime: the
-/// component model, epoch interruption for CPU budgets, a bounded stack.
+/// Largest component the runtime loads and the installer compiles, in bytes.
+pub const MAX_COMPONENT_BYTES: u64 = 256 << 20;
+
+/// How the installer's error begins when a component does not compile (it is
+/// not a valid component): the runtime tells this apart from an installer
+/// that could not run or store.
+pub const COMPILING_THE_COMPONENT: &str = "compiling the component";
+
+/// What the artifacts' keys say about the engine that compiled them: the
+/// wasmtime version and [`engine_config`]'s settings. Change it with either,
+/// so old artifacts are no longer found (wasmtime would refuse them anyway).
+const ENGINE_IDENTITY: &str =
+    "wasmtime 48.0.8; component-model; epoch-interruption; max-wasm-stack 524288; opt speed";
+
+/// The engine configuration shared by the installer and the runtime: the
+/// component model, epoch interruption for CPU budgets, a bounded stack (and,
+/// where there is a compiler, Cranelift optimising for speed).
 pub fn engine_config() -> Config {
     let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .epoch_interruption(true)
-        .max_wasm_stack(MAX_WASM_STACK_BYTES)
-        .cranelift_opt_level(OptLevel::Speed);
+    config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK_BYTES);
+    #[cfg(feature = "compiler")]
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config
 }
 
@@ -43,16 +57,27 @@ pub fn engine() -> Result<Engine> {
         .context("creating the wasmtime engine")
 }
 
-/// How [`ArtifactStore::load`] got the component.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Loaded {
-    /// Deserialized from a stored artifact: no compilation at launch.
-    Artifact,
-    /// Compiled now and stored for next time.
-    CompiledAndStored,
-    /// Compiled now; storing failed (the text says why), so the next launch
-    /// compiles again.
-    CompiledNotStored(String),
+/// The SHA-256 of a component, hex: the first half of its artifact's key.
+pub fn component_digest(component: &[u8]) -> String {
+    hex::encode(Sha256::digest(component))
+}
+
+/// Why [`ArtifactStore::load`] found no usable artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No artifact was ever stored for this component.
+    #[error("no precompiled artifact at {}", path.display())]
+    Missing {
+        /// Where it would be.
+        path: PathBuf,
+    },
+    /// An artifact is stored but cannot be used (tampered, truncated, or
+    /// compiled by another engine): the text says which.
+    #[error("stored artifact rejected: {reason}")]
+    Rejected {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A directory of precompiled components.
@@ -72,69 +97,63 @@ impl ArtifactStore {
         &self.dir
     }
 
-    /// The artifact file for `component` under `engine`.
-    pub fn artifact_path(&self, engine: &Engine, component: &[u8]) -> PathBuf {
-        self.dir.join(format!("{}.cwasm", artifact_key(engine, component)))
+    /// The artifact file for the component whose SHA-256 is `component_digest`
+    /// (hex, as [`component_digest`] gives it).
+    pub fn artifact_path(&self, component_digest: &str) -> PathBuf {
+        let engine = hex::encode(&Sha256::digest(ENGINE_IDENTITY.as_bytes())[..8]);
+        self.dir.join(format!("{}-{engine}.cwasm", component_digest.to_ascii_lowercase()))
     }
 
-    /// Compiles `component` and stores the artifact, replacing any old one.
+    /// The component whose SHA-256 is `component_digest`, from its stored
+    /// artifact, once that verifies against its recorded digest and wasmtime
+    /// accepts it for `engine`. Nothing is compiled here.
+    pub fn load(&self, engine: &Engine, component_digest: &str) -> Result<Component, LoadError> {
+        let path = self.artifact_path(component_digest);
+        let artifact = match read_verified(&path) {
+            Ok(artifact) => artifact,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                return Err(LoadError::Missing { path });
+            }
+            Err(error) => return Err(LoadError::Rejected { reason: error.to_string() }),
+        };
+        deserialize(engine, &artifact)
+            .map_err(|error| LoadError::Rejected { reason: format!("{error:#}") })
+    }
+
+    /// Compiles `component` and stores the artifact, replacing any old one;
+    /// returns its path. Fails when `component` is not a valid component.
+    #[cfg(feature = "compiler")]
     pub fn precompile(&self, engine: &Engine, component: &[u8]) -> Result<PathBuf> {
         let artifact = engine
             .precompile_component(component)
             .map_err(anyhow::Error::from)
-            .context("compiling the component")?;
-        let path = self.artifact_path(engine, component);
+            .context(COMPILING_THE_COMPONENT)?;
+        let path = self.artifact_path(&component_digest(component));
         self.store(&path, &artifact)
             .with_context(|| format!("storing the compiled component in {}", self.dir.display()))?;
         Ok(path)
     }
 
-    /// The component, from its stored artifact when one exists, verifies and is
-    /// compatible; otherwise compiled now (and stored if the directory allows).
-    pub fn load(&self, engine: &Engine, component: &[u8]) -> Result<(Component, Loaded)> {
-        let path = self.artifact_path(engine, component);
-        match read_verified(&path) {
-            Ok(artifact) => match deserialize(engine, &artifact) {
-                Ok(loaded) => return Ok((loaded, Loaded::Artifact)),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), "recompiling: stored artifact rejected: {error:#}");
-                }
-            },
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => tracing::warn!(path = %path.display(), "recompiling: {error}"),
-        }
-        let artifact = engine
-            .precompile_component(component)
-            .map_err(anyhow::Error::from)
-            .context("compiling the component")?;
-        let loaded = deserialize(engine, &artifact)?;
-        let how = match self.store(&path, &artifact) {
-            Ok(_) => Loaded::CompiledAndStored,
-            Err(error) => Loaded::CompiledNotStored(format!("{error:#}")),
-        };
-        Ok((loaded, how))
-    }
-
     /// Writes `artifact` and its digest atomically, read-only.
-    fn store(&self, path: &Path, artifact: &[u8]) -> Result<PathBuf> {
+    #[cfg(feature = "compiler")]
+    fn store(&self, path: &Path, artifact: &[u8]) -> Result<()> {
         fs::create_dir_all(&self.dir)?;
         let digest = path.with_extension("sha256");
         write_read_only(&digest, hex::encode(Sha256::digest(artifact)).as_bytes())?;
         write_read_only(path, artifact)?;
-        Ok(path.to_owned())
+        Ok(())
     }
 }
-
 /// Turns an artifact this system compiled back into a component.
 fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Component> {
     #[expect(unsafe_code, reason = "wasmtime's only way to load precompiled code")]
     // SAFETY: `Component::deserialize` trusts the bytes to be machine code that
-    // wasmtime itself produced. They are: every artifact reaching here was either
-    // compiled by `precompile_component` in this process, or read from the
-    // system's artifact store (written only by this code, read-only, in a
-    // directory apps cannot write) and matched against the SHA-256 recorded when
-    // it was written. Packages never supply artifacts. wasmtime additionally
-    // rejects artifacts from another engine version or configuration.
+    // wasmtime itself produced. They are: every artifact reaching here was read
+    // from the system's artifact store (written only by the installer through
+    // `ArtifactStore::precompile`, read-only, in a directory apps cannot write)
+    // and matched against the SHA-256 recorded when it was written. Packages
+    // never supply artifacts. wasmtime additionally rejects artifacts from
+    // another engine version or configuration.
     let component = unsafe { Component::deserialize(engine, artifact) };
     component.map_err(anyhow::Error::from).context("loading the compiled component")
 }
@@ -152,7 +171,11 @@ fn read_verified(path: &Path) -> io::Result<Vec<u8>> {
     Ok(artifact)
 }
 
+#[cfg(feature = "compiler")]
 fn write_read_only(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
     let result = (|| {
         let mut file = fs::File::create(&temporary)?;
@@ -165,27 +188,4 @@ fn write_read_only(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&temporary);
     }
     result
-}
-
-/// `<sha256 of the component>-<hash of the engine's compatibility settings>`.
-fn artifact_key(engine: &Engine, component: &[u8]) -> String {
-    let mut hasher = DigestHasher(Sha256::new());
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    let engine_hash = hex::encode(&hasher.0.finalize()[..8]);
-    format!("{}-{engine_hash}", hex::encode(Sha256::digest(component)))
-}
-
-/// Feeds `Hash` output into SHA-256, so the key is stable across processes
-/// (std's default hasher is randomly seeded).
-struct DigestHasher(Sha256);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        let digest = self.0.clone().finalize();
-        u64::from_le_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
 }

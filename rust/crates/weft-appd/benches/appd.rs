@@ -163,30 +163,33 @@ fn main() {
         for app_id in ["org.weft.hello", "org.weft.notes"] {
             launch_latency(&mut client, app_id, 1).await;
         }
-        for (app_id, what) in
-            [("org.weft.hello", "no file access"), ("org.weft.notes", "with its file portal")]
-        {
+        // Issue 21's goals: each figure is printed against its goal, as a
+        // ratio (at most 1.00x meets it).
+        for (app_id, what, goal_ms) in [
+            ("org.weft.hello", "no file access", 3.0),
+            ("org.weft.notes", "with its file portal", 2.0),
+        ] {
             let mut latencies = launch_latency(&mut client, app_id, 200).await;
             let (p50, p99) = (quantile(&mut latencies, 0.5), quantile(&mut latencies, 0.99));
             println!(
-                "LAUNCH_APP -> APP_READY ({app_id}, {what}, one at a time, 200 runs): p50 {:.2} ms, p99 {:.2} ms (goal p50 <= 5 ms: {:.2}x of it)",
+                "LAUNCH_APP -> APP_READY ({app_id}, {what}, one at a time, 200 runs): p50 {:.2} ms, p99 {:.2} ms (goal p50 <= {goal_ms} ms: {:.2}x of it)",
                 micros(p50) / 1e3,
                 micros(p99) / 1e3,
-                micros(p50) / 5e3
+                micros(p50) / (goal_ms * 1e3)
             );
         }
 
         let (all_ready, rss_with_50) = fifty_at_once(&mut client, daemon).await;
         println!(
-            "50 launches at once: all READY in {:.0} ms (goal <= 1000 ms: {:.2}x of it)",
+            "50 launches at once: all READY in {:.0} ms (goal <= 120 ms: {:.2}x of it)",
             all_ready.as_secs_f64() * 1e3,
-            all_ready.as_secs_f64()
+            all_ready.as_secs_f64() * 1e3 / 120.0
         );
         println!(
-            "weft-appd RSS: {:.1} MiB idle, {:.1} MiB with 50 sessions (goal <= 10 MiB: {:.2}x of it)",
+            "weft-appd RSS: {:.1} MiB idle, {:.1} MiB with 50 sessions (goal <= 8 MiB: {:.2}x of it)",
             idle_rss as f64 / 1024.0,
             rss_with_50 as f64 / 1024.0,
-            rss_with_50 as f64 / 10240.0
+            rss_with_50 as f64 / 8192.0
         );
 
         // Within the app's burst of 1,000 messages each way.
@@ -195,11 +198,12 @@ fn main() {
         let per_second = 2.0 * 900.0 / trips_started.elapsed().as_secs_f64();
         let (p50, p99) = (quantile(&mut trips, 0.5), quantile(&mut trips, 0.99));
         println!(
-            "IPC round trip UI -> app -> UI (900 runs): p50 {:.0} us, p99 {:.0} us, {:.0} messages/s (goal p50 <= 100 us: {:.2}x of it)",
+            "IPC round trip UI -> app -> UI (900 runs): p50 {:.0} us, p99 {:.0} us, {:.0} messages/s (goals p50 <= 25 us: {:.2}x of it; >= 100,000 messages/s: {:.2}x of it)",
             micros(p50),
             micros(p99),
             per_second,
-            micros(p50) / 100.0
+            micros(p50) / 25.0,
+            per_second / 100_000.0
         );
     });
 

@@ -96,6 +96,15 @@ enum Command {
         #[arg(long, env = "WEFT_AOT_DIR", default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
         aot_dir: PathBuf,
     },
+    /// Compiles the component read from standard input into the store of
+    /// precompiled components, unless a usable artifact is already there, and
+    /// prints the artifact's path. The runtime runs it when it finds no
+    /// artifact for the component it is launching (an app of an image).
+    Precompile {
+        /// Where to store the component compiled ahead of time.
+        #[arg(long, env = "WEFT_AOT_DIR", default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
+        aot_dir: PathBuf,
+    },
     /// Removes an installed app.
     Uninstall {
         /// The app id.
@@ -288,13 +297,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             };
             // The package is installed either way; without an artifact its
-            // launches compile instead, which is slower but not wrong.
+            // first launch has it compiled (`precompile`), which is slower
+            // but not wrong.
             match store::precompile_installed(&path, &weft_aot::ArtifactStore::new(&aot_dir)) {
                 Ok(artifact) => println!("precompiled {}", artifact.display()),
                 Err(error) => eprintln!(
-                    "weft-pack: warning: not precompiled ({error:#}); launches will compile"
+                    "weft-pack: warning: not precompiled ({error:#}); its first launch will compile it"
                 ),
             }
+        }
+        Command::Precompile { aot_dir } => {
+            let artifact = precompile_stdin(&weft_aot::ArtifactStore::new(&aot_dir))?;
+            println!("{}", artifact.display());
         }
         Command::Uninstall { id } => {
             let path = store::uninstall(&store::store_roots(), &id)?;
@@ -365,4 +379,24 @@ fn list(trusted: &TrustedKeys, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `precompile`: the component on standard input, compiled into `store`
+/// unless an artifact that loads is already there.
+fn precompile_stdin(store: &weft_aot::ArtifactStore) -> Result<PathBuf> {
+    use std::io::Read;
+    let mut component = Vec::new();
+    std::io::stdin()
+        .take(weft_aot::MAX_COMPONENT_BYTES + 1)
+        .read_to_end(&mut component)
+        .context("reading the component from standard input")?;
+    if component.len() as u64 > weft_aot::MAX_COMPONENT_BYTES {
+        bail!("the component is larger than {} bytes", weft_aot::MAX_COMPONENT_BYTES);
+    }
+    let engine = weft_aot::engine()?;
+    let digest = weft_aot::component_digest(&component);
+    if store.load(&engine, &digest).is_ok() {
+        return Ok(store.artifact_path(&digest));
+    }
+    store.precompile(&engine, &component)
 }

@@ -1,6 +1,13 @@
 //! Launch figures for `hello`, measured in one run with the release runtime:
-//! spawn-to-READY with a stored artifact (AOT) and with compilation at launch,
-//! the instantiate step alone, and the peak RSS of a running session.
+//! spawn-to-READY with a stored artifact (AOT) and with the installer
+//! compiling at the first launch, the instantiate step alone, and the peak RSS
+//! of a running session.
+//!
+//! `cargo bench` builds the runtime with its tests' dev-dependencies, which
+//! add the compiler; to measure the runtime as it ships (built on its own,
+//! `cargo build --release -p weft-runtime`), name a copy of it in
+//! `WEFT_RUNTIME_BIN`. The installer it runs for a missing artifact is the
+//! `weft-pack` beside it.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixListener;
@@ -16,10 +23,17 @@ fn hello() -> PathBuf {
     package
 }
 
+/// The runtime under test: `WEFT_RUNTIME_BIN`, else the one cargo built.
+fn runtime() -> PathBuf {
+    std::env::var_os("WEFT_RUNTIME_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_weft-runtime")))
+}
+
 /// Spawns the runtime and returns the time until READY and its stderr.
 fn launch_to_ready(package: &Path, aot_dir: &Path) -> (Duration, String) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+    let mut child = Command::new(runtime())
         .arg("--package")
         .arg(package)
         .arg("--aot-dir")
@@ -55,7 +69,7 @@ fn peak_rss_kib(package: &Path, aot_dir: &Path) -> u64 {
     let scratch = tempfile::tempdir().unwrap();
     let socket = scratch.path().join("session.sock");
     let listener = UnixListener::bind(&socket).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+    let mut child = Command::new(runtime())
         .arg("--package")
         .arg(package)
         .arg("--aot-dir")
@@ -84,6 +98,16 @@ fn peak_rss_kib(package: &Path, aot_dir: &Path) -> u64 {
 
 fn main() {
     let package = hello();
+    let runtime = runtime();
+    let installer = runtime.with_file_name("weft-pack");
+    assert!(
+        installer.is_file(),
+        "{} is missing: the runtime has it compile components (cargo build --release -p weft-pack)",
+        installer.display()
+    );
+    let binary = std::fs::read(&runtime).unwrap();
+    let links_compiler =
+        binary.windows(b"cranelift_codegen".len()).any(|window| window == b"cranelift_codegen");
     let aot = tempfile::tempdir().unwrap();
     launch_to_ready(&package, aot.path()); // stores the artifact
     let mut aot_times = Vec::new();
@@ -111,8 +135,14 @@ fn main() {
         "weft-runtime bench: hello ({} bytes), release build, median of {RUNS} launches",
         std::fs::metadata(package.join("app.wasm")).unwrap().len()
     );
+    println!(
+        "  runtime {}: {:.1} MB, {}",
+        runtime.display(),
+        binary.len() as f64 / 1e6,
+        if links_compiler { "links Cranelift" } else { "no compiler" }
+    );
     println!("  spawn to READY, stored artifact (AOT)   {aot:>10.2?}");
-    println!("  spawn to READY, compiling at launch     {compile:>10.2?}");
+    println!("  spawn to READY, installer compiles      {compile:>10.2?}");
     println!(
         "  ratio compile / AOT                      {:>9.1}x  (goal >= 20x)",
         compile.as_secs_f64() / aot.as_secs_f64()

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
-use weft_aot::{ArtifactStore, Loaded};
+use weft_aot::{ArtifactStore, LoadError};
 use weft_manifest::{Access, Capability, CapabilityKind, Directory, MANIFEST_FILE, Manifest};
 
+use crate::compile::{CompileError, compile_with_installer};
 use crate::fetch::FetchGuard;
 use crate::host::State;
 use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
@@ -21,9 +21,6 @@ use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
 use crate::world::{self, WorldMismatch};
 use weft_protocol::runtime::Exit;
-
-/// Largest component the runtime loads, in bytes.
-const MAX_COMPONENT_BYTES: u64 = 256 << 20;
 
 /// What a session is started with.
 #[derive(Debug)]
@@ -44,6 +41,9 @@ pub struct LaunchOptions {
     pub app_stderr_fd: Option<i32>,
     /// The system's store of precompiled components.
     pub aot_dir: PathBuf,
+    /// The installer that compiles a component with no stored artifact
+    /// (`weft-pack`; this process links no compiler).
+    pub compiler: PathBuf,
     /// The limits policy.
     pub policy: Policy,
     /// A path to try to open once inside the sandbox, logging whether that was
@@ -119,31 +119,32 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     // Each file is read once, and what was read is what runs.
     let manifest_path = options.package.join(MANIFEST_FILE);
     let manifest_bytes = read_bounded(&manifest_path, weft_manifest::MAX_MANIFEST_BYTES as u64)?;
-    check_digest(&manifest_path, &manifest_bytes, options.verified.as_ref().map(|v| &v.manifest))?;
+    if let Some(verified) = &options.verified {
+        check_digest(
+            &manifest_path,
+            &weft_aot::component_digest(&manifest_bytes),
+            &verified.manifest,
+        )?;
+    }
     let manifest = std::str::from_utf8(&manifest_bytes)
         .map_err(anyhow::Error::from)
         .and_then(|text| Ok(Manifest::parse(text)?))
         .with_context(|| format!("{} is not a valid manifest", manifest_path.display()))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
     let module = options.package.join(manifest.module.as_path());
-    let component_bytes = read_bounded(&module, MAX_COMPONENT_BYTES)?;
-    check_digest(&module, &component_bytes, options.verified.as_ref().map(|v| &v.component))?;
+    let component_bytes = read_bounded(&module, weft_aot::MAX_COMPONENT_BYTES)?;
+    // Hashed once: checked against what the supervisor verified, and the
+    // key of its artifact.
+    let component_digest = weft_aot::component_digest(&component_bytes);
+    if let Some(verified) = &options.verified {
+        check_digest(&module, &component_digest, &verified.component)?;
+    }
 
     let engine = weft_aot::engine()?;
     let started = Instant::now();
-    let (component, loaded) = ArtifactStore::new(&options.aot_dir)
-        .load(&engine, &component_bytes)
-        .map_err(|source| Refusal::InvalidComponent { path: module.clone(), source })?;
+    let component =
+        load_or_compile(options, &engine, &module, &component_bytes, &component_digest)?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "component ready");
-    match &loaded {
-        Loaded::Artifact => tracing::debug!("loaded the precompiled component"),
-        Loaded::CompiledAndStored => {
-            tracing::info!("compiled the component (no stored artifact); stored it");
-        }
-        Loaded::CompiledNotStored(why) => {
-            tracing::warn!("compiled the component; could not store it: {why}");
-        }
-    }
     let imports: Vec<String> =
         component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
     manifest.check_imports(imports.iter().map(String::as_str)).map_err(Refusal::from)?;
@@ -212,6 +213,43 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
     }
 }
 
+/// The component from its stored artifact; when there is none (or it is
+/// rejected), compiled by the installer first.
+fn load_or_compile(
+    options: &LaunchOptions,
+    engine: &wasmtime::Engine,
+    module: &Path,
+    component_bytes: &[u8],
+    component_digest: &str,
+) -> Result<wasmtime::component::Component> {
+    let store = ArtifactStore::new(&options.aot_dir);
+    match store.load(engine, component_digest) {
+        Ok(component) => {
+            tracing::debug!("loaded the precompiled component");
+            return Ok(component);
+        }
+        Err(LoadError::Missing { .. }) => {}
+        Err(rejected @ LoadError::Rejected { .. }) => tracing::warn!("recompiling: {rejected}"),
+    }
+    compile_with_installer(&options.compiler, &options.aot_dir, component_bytes).map_err(
+        |error| match error {
+            CompileError::Invalid(said) => anyhow::Error::from(Refusal::InvalidComponent {
+                path: module.to_owned(),
+                source: anyhow::anyhow!(said),
+            }),
+            CompileError::Installer(error) => error,
+        },
+    )?;
+    let component = store
+        .load(engine, component_digest)
+        .context("loading the component the installer compiled")?;
+    tracing::info!(
+        "compiled the component (no stored artifact) with {}; stored it",
+        options.compiler.display()
+    );
+    Ok(component)
+}
+
 /// Tries to open `path` by name and logs whether the sandbox refused it.
 fn probe_sandbox(path: &Path) {
     match fs::File::open(path) {
@@ -236,14 +274,16 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Refuses `bytes` unless their SHA-256 is the verified one (when there is one).
-fn check_digest(path: &Path, bytes: &[u8], verified: Option<&String>) -> Result<(), Refusal> {
-    let Some(verified) = verified else { return Ok(()) };
-    let found = hex::encode(sha2::Sha256::digest(bytes));
+/// Refuses a file whose SHA-256 (`found`, hex) is not the verified one.
+fn check_digest(path: &Path, found: &str, verified: &str) -> Result<(), Refusal> {
     if found.eq_ignore_ascii_case(verified) {
         Ok(())
     } else {
-        Err(Refusal::Changed { path: path.to_owned(), found, verified: verified.clone() })
+        Err(Refusal::Changed {
+            path: path.to_owned(),
+            found: found.to_owned(),
+            verified: verified.to_owned(),
+        })
     }
 }
 

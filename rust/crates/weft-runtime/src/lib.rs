@@ -1,6 +1,8 @@
 //! `weft-runtime`: one app session in one process.
 //!
-//! It loads the app's component (precompiled by the system, see `weft-aot`),
+//! It loads the app's component (precompiled by the system, see `weft-aot`;
+//! the process links no compiler, and a component without an artifact is
+//! compiled by the installer, `weft-pack precompile`, before the sandbox),
 //! refuses it if it imports anything its manifest's capabilities do not grant,
 //! links exactly the granted interfaces, applies memory, table, instance, stack
 //! and CPU limits, and runs the component's `wasi:cli/run`. When the app calls
@@ -12,6 +14,7 @@
 //! privileges, a Landlock ruleset allowing only the granted directories, and a
 //! seccomp allowlist of system calls.
 
+mod compile;
 mod fetch;
 mod host;
 mod launch;
@@ -21,6 +24,7 @@ mod sandbox;
 mod session;
 mod world;
 
+pub use crate::compile::installer_beside_this_executable;
 pub use crate::launch::{LaunchOptions, Refusal, VerifiedDigests, run};
 pub use crate::world::{WorldMismatch, check as check_world};
 pub use weft_protocol::runtime::Exit;

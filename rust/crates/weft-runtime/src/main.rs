@@ -38,6 +38,10 @@ struct Cli {
     /// The store of precompiled components.
     #[arg(long, default_value = weft_protocol::runtime::DEFAULT_AOT_DIR)]
     aot_dir: PathBuf,
+    /// The installer that compiles a component with no stored artifact
+    /// (`weft-pack`, else the one beside this executable).
+    #[arg(long)]
+    compiler: Option<PathBuf>,
     /// The limits policy (TOML); built-in defaults otherwise.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         app_stdout_fd: cli.app_stdout_fd,
         app_stderr_fd: cli.app_stderr_fd,
         aot_dir: cli.aot_dir,
+        compiler: cli.compiler.unwrap_or_else(weft_runtime::installer_beside_this_executable),
         policy,
         sandbox_probe: cli.sandbox_probe,
         verified: cli
