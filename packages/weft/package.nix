@@ -1,5 +1,6 @@
 {
   lib,
+  stdenv,
   rustPlatform,
   versionCheckHook,
   pkg-config,
@@ -54,6 +55,15 @@ rustPlatform.buildRustPackage (finalAttrs: {
     libinput
     seatd
   ];
+
+  # The runtime again, on its own: built together with weft-pack it would carry
+  # the installer's compiler (Cargo unifies features within one build); alone it
+  # is wasmtime without Cranelift, and that binary is the one installed.
+  postBuild = ''
+    cargo build -j $NIX_BUILD_CORES \
+      --target ${stdenv.hostPlatform.rust.rustcTargetSpec} \
+      --frozen --release -p weft-runtime
+  '';
 
   # weft-pack's image tests run the real mkfs.erofs and veritysetup (format and the
   # userspace verify; no device-mapper is needed); the mount helper's tests stop
