@@ -82,3 +82,27 @@ impl fmt::Display for Exit {
         })
     }
 }
+
+/// How a spare runtime (`weft-runtime --spare`, started ahead of any launch
+/// with its engine ready) is handed the one app it will run: a single message
+/// on its standard input, a `SOCK_SEQPACKET` socket, carrying this as JSON and
+/// the descriptors `descriptor_options` name, in that order, as `SCM_RIGHTS`.
+/// The runtime reads one message, closes the socket and runs the app exactly
+/// as a cold start with `args` and those options would: a spare serves one app
+/// and is never handed another.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    /// The command line of a cold start, without the descriptor options.
+    pub args: Vec<String>,
+    /// The options whose values are the descriptors sent with the message
+    /// (each one of [`HANDOVER_DESCRIPTOR_OPTIONS`]), in their order.
+    pub descriptor_options: Vec<String>,
+}
+
+/// The options a hand-over may carry descriptors for.
+pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 4] =
+    ["--app-data-fd", "--documents-fd", "--app-stdout-fd", "--app-stderr-fd"];
+
+/// The largest hand-over message, in bytes.
+pub const MAX_HANDOVER_BYTES: usize = 64 * 1024;

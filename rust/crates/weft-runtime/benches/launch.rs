@@ -114,7 +114,10 @@ fn wasmtime_cli() -> PathBuf {
     let root = Path::new(&cache).join("tools/wasmtime-cli");
     let cli = root.join("bin/wasmtime");
     if !cli.is_file() {
-        eprintln!("installing wasmtime-cli 48.0.8 into {} (once; about 15 minutes)", root.display());
+        eprintln!(
+            "installing wasmtime-cli 48.0.8 into {} (once; about 15 minutes)",
+            root.display()
+        );
         let status = Command::new("cargo")
             .args(["install", "--locked", "--quiet", "wasmtime-cli", "--version", "48.0.8"])
             .args(["--no-default-features", "--features"])
@@ -207,10 +210,7 @@ fn main() {
         "  spawn to READY, stored artifact (AOT)   {aot:>10.2?}  (goal <= 3 ms cold: {:.2}x of it)",
         aot.as_secs_f64() / 3e-3
     );
-    println!(
-        "  `wasmtime run` of hello, precompiled     {peer:>10.2?}  ({})",
-        cli.display()
-    );
+    println!("  `wasmtime run` of hello, precompiled     {peer:>10.2?}  ({})", cli.display());
     println!(
         "  ratio WEFT / wasmtime run                {:>9.2}x  (goal <= 0.5x)",
         aot.as_secs_f64() / peer.as_secs_f64()

@@ -97,9 +97,10 @@ pub enum Refusal {
     },
 }
 
-/// Runs one app session to its end and says how it ended.
-pub fn run(options: &LaunchOptions) -> Exit {
-    match run_inner(options) {
+/// Runs one app session to its end and says how it ended, with `engine` when
+/// one was made ahead (a spare runtime's), else a new one.
+pub fn run(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Exit {
+    match run_inner(options, engine) {
         Ok(exit) => exit,
         Err(error) => {
             let exit = classify(&error);
@@ -115,7 +116,7 @@ pub fn run(options: &LaunchOptions) -> Exit {
     }
 }
 
-fn run_inner(options: &LaunchOptions) -> Result<Exit> {
+fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Result<Exit> {
     // Each file is read once, and what was read is what runs.
     let manifest_path = options.package.join(MANIFEST_FILE);
     let manifest_bytes = read_bounded(&manifest_path, weft_manifest::MAX_MANIFEST_BYTES as u64)?;
@@ -140,7 +141,10 @@ fn run_inner(options: &LaunchOptions) -> Result<Exit> {
         check_digest(&module, &component_digest, &verified.component)?;
     }
 
-    let engine = weft_aot::engine()?;
+    let engine = match engine {
+        Some(engine) => engine,
+        None => weft_aot::engine()?,
+    };
     let started = Instant::now();
     let component =
         load_or_compile(options, &engine, &module, &component_bytes, &component_digest)?;

@@ -22,6 +22,7 @@ pub mod limits;
 mod linking;
 mod sandbox;
 mod session;
+pub mod spare;
 mod world;
 
 pub use crate::compile::installer_beside_this_executable;

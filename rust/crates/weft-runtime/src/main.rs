@@ -15,9 +15,14 @@ use weft_runtime::{Exit, LaunchOptions, VerifiedDigests, run};
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Start as a spare: make the engine, then wait for the one app to run,
+    /// handed over on standard input by the supervisor (a `SOCK_SEQPACKET`
+    /// socket; `weft_protocol::runtime::Handover`).
+    #[arg(long, exclusive = true)]
+    spare: bool,
     /// The app's package directory.
-    #[arg(long)]
-    package: PathBuf,
+    #[arg(long, required_unless_present = "spare")]
+    package: Option<PathBuf>,
     /// The supervisor's session socket (newline-delimited JSON).
     #[arg(long)]
     session_socket: Option<PathBuf>,
@@ -67,7 +72,21 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    let mut engine = None;
+    if cli.spare {
+        match spare_start() {
+            Ok((handed, made)) => (cli, engine) = (handed, Some(made)),
+            Err(error) => {
+                eprintln!("weft-runtime: spare: {error:#}");
+                return ExitCode::from(Exit::Usage.code());
+            }
+        }
+    }
+    let Some(package) = cli.package else {
+        eprintln!("weft-runtime: --package is required");
+        return ExitCode::from(Exit::Usage.code());
+    };
     let policy = match cli.policy.as_deref().map(read_policy).transpose() {
         Ok(policy) => policy.unwrap_or_default(),
         Err(error) => {
@@ -76,7 +95,7 @@ fn main() -> ExitCode {
         }
     };
     let options = LaunchOptions {
-        package: cli.package,
+        package,
         session_socket: cli.session_socket,
         app_data_fd: cli.app_data_fd,
         documents_fd: cli.documents_fd,
@@ -91,7 +110,15 @@ fn main() -> ExitCode {
             .zip(cli.component_sha256)
             .map(|(manifest, component)| VerifiedDigests { manifest, component }),
     };
-    ExitCode::from(run(&options).code())
+    ExitCode::from(run(&options, engine).code())
+}
+
+/// A spare's start: the engine made ahead, then the command line handed over.
+fn spare_start() -> anyhow::Result<(Cli, wasmtime::Engine)> {
+    let engine = weft_aot::engine()?;
+    let args = weft_runtime::spare::receive_handover()?;
+    let cli = Cli::try_parse_from(std::iter::once("weft-runtime".to_owned()).chain(args))?;
+    Ok((cli, engine))
 }
 
 fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {

@@ -1,0 +1,91 @@
+//! A spare runtime: started before any launch, with its engine made, it waits
+//! on its standard input for the one app it will run
+//! ([`weft_protocol::runtime::Handover`]), then runs it as a cold start with
+//! the same command line would. The sandbox is entered after the hand-over,
+//! exactly where a cold start enters it.
+
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
+
+use anyhow::{Context, Result, bail, ensure};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, Shutdown, recvmsg, shutdown,
+};
+use weft_protocol::runtime::{HANDOVER_DESCRIPTOR_OPTIONS, Handover, MAX_HANDOVER_BYTES};
+
+/// Waits for the hand-over on standard input and returns the command line it
+/// stands for, its descriptors' numbers in place. Standard input is shut and
+/// replaced by /dev/null first, so no second app can ever be handed over.
+pub fn receive_handover() -> Result<Vec<String>> {
+    // SAFETY: descriptor 0 is open for the life of the process (the
+    // supervisor's socket, or whatever the caller gave); it is only borrowed
+    // here and replaced below.
+    #[expect(unsafe_code, reason = "standard input is a descriptor the process owns from birth")]
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let (bytes, descriptors) = receive(stdin)?;
+    let _ = shutdown(stdin, Shutdown::Both);
+    let null = std::fs::File::open("/dev/null").context("opening /dev/null")?;
+    rustix::stdio::dup2_stdin(null.as_fd()).context("replacing standard input")?;
+
+    let handover: Handover =
+        serde_json::from_slice(&bytes).context("the hand-over is not a valid Handover message")?;
+    ensure!(
+        handover.descriptor_options.len() == descriptors.len(),
+        "the hand-over names {} descriptor options but carries {} descriptors",
+        handover.descriptor_options.len(),
+        descriptors.len()
+    );
+    if let Some(option) =
+        handover.args.iter().find(|arg| *arg == "--spare" || is_descriptor_option(arg))
+    {
+        bail!("the hand-over's command line may not carry {option}");
+    }
+    let mut args = handover.args;
+    for (option, descriptor) in handover.descriptor_options.into_iter().zip(descriptors) {
+        if !is_descriptor_option(&option) {
+            bail!("the hand-over carries a descriptor for {option:?}, which takes none");
+        }
+        args.push(option);
+        // The descriptor stays open for the session, as an inherited one would.
+        args.push(descriptor.into_raw_fd().to_string());
+    }
+    Ok(args)
+}
+
+fn is_descriptor_option(arg: &str) -> bool {
+    HANDOVER_DESCRIPTOR_OPTIONS.iter().any(|option| {
+        arg == *option || arg.strip_prefix(option).is_some_and(|rest| rest.starts_with('='))
+    })
+}
+
+/// One message and its descriptors; a message cut short is refused.
+fn receive(socket: BorrowedFd<'_>) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut bytes = vec![0; MAX_HANDOVER_BYTES];
+    let mut space =
+        [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(HANDOVER_DESCRIPTOR_OPTIONS.len()))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let received = recvmsg(
+        socket,
+        &mut [IoSliceMut::new(&mut bytes)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .context("waiting for the hand-over on standard input (a spare runs under its supervisor)")?;
+    let descriptors: Vec<OwnedFd> = ancillary
+        .drain()
+        .filter_map(|message| match message {
+            RecvAncillaryMessage::ScmRights(descriptors) => Some(descriptors),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    ensure!(received.bytes > 0, "the supervisor closed the hand-over socket");
+    ensure!(
+        !received.flags.intersects(ReturnFlags::TRUNC | ReturnFlags::CTRUNC),
+        "the hand-over is larger than {MAX_HANDOVER_BYTES} bytes or {} descriptors",
+        HANDOVER_DESCRIPTOR_OPTIONS.len()
+    );
+    bytes.truncate(received.bytes);
+    Ok((bytes, descriptors))
+}

@@ -1,0 +1,126 @@
+//! A spare runtime (`--spare`) takes exactly one app, handed over on its
+//! standard input, and refuses a hand-over that is not one. The supervisor
+//! here is hand-made: raw `sendmsg` on a `SOCK_SEQPACKET` pair.
+
+mod common;
+
+use std::io::{BufRead, BufReader, IoSlice, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+
+use common::{built_package, shared_aot_dir};
+use rustix::net::{
+    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+    sendmsg, socketpair,
+};
+use weft_protocol::runtime::Handover;
+
+const USAGE: i32 = 2;
+
+/// A spare runtime and the supervisor's end of its hand-over socket.
+fn spare() -> (Child, OwnedFd) {
+    let (ours, theirs) =
+        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+        .arg("--spare")
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, ours)
+}
+
+/// Sends `json` with `descriptors` as one message.
+fn send(socket: &OwnedFd, json: &[u8], descriptors: &[std::os::fd::BorrowedFd<'_>]) -> bool {
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut ancillary = SendAncillaryBuffer::new(&mut space);
+    if !descriptors.is_empty() {
+        assert!(ancillary.push(SendAncillaryMessage::ScmRights(descriptors)));
+    }
+    sendmsg(socket, &[IoSlice::new(json)], &mut ancillary, SendFlags::NOSIGNAL).is_ok()
+}
+
+fn hello_handover() -> Vec<u8> {
+    let handover = Handover {
+        args: vec![
+            "--package".into(),
+            built_package("hello").display().to_string(),
+            "--aot-dir".into(),
+            shared_aot_dir().display().to_string(),
+        ],
+        descriptor_options: Vec::new(),
+    };
+    serde_json::to_vec(&handover).unwrap()
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn built_apps_a_spare_runs_the_one_app_it_is_handed_and_takes_no_second() {
+    let (mut child, socket) = spare();
+    // Two hand-overs back to back, the second for another app: only the first
+    // may ever run.
+    assert!(send(&socket, &hello_handover(), &[]));
+    let mut second = Handover { args: Vec::new(), descriptor_options: Vec::new() };
+    second.args = vec!["--package".into(), built_package("clock").display().to_string()];
+    let _ = send(&socket, &serde_json::to_vec(&second).unwrap(), &[]);
+
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY");
+    // The socket is shut: a third hand-over cannot even be sent.
+    assert!(
+        !send(&socket, &hello_handover(), &[]),
+        "a spare that runs an app still takes hand-overs"
+    );
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("org.weft.hello"), "{stderr}");
+    assert!(!stderr.contains("org.weft.clock"), "the second hand-over ran: {stderr}");
+}
+
+#[test]
+fn a_spare_refuses_a_handover_that_is_not_one() {
+    let null = std::fs::File::open("/dev/null").unwrap();
+    let smuggled = Handover {
+        args: vec!["--package".into(), "/nonexistent".into(), "--app-data-fd".into(), "0".into()],
+        descriptor_options: Vec::new(),
+    };
+    let unsent = Handover {
+        args: vec!["--package".into(), "/nonexistent".into()],
+        descriptor_options: vec!["--app-data-fd".into()],
+    };
+    let wrong_option = Handover {
+        args: vec!["--package".into(), "/nonexistent".into()],
+        descriptor_options: vec!["--policy".into()],
+    };
+    let cases: [(&[u8], Vec<std::os::fd::BorrowedFd<'_>>, &str); 5] = [
+        (b"{\"args\": 7}", vec![], "not a valid Handover message"),
+        (&serde_json::to_vec(&smuggled).unwrap(), vec![], "may not carry --app-data-fd"),
+        (&serde_json::to_vec(&unsent).unwrap(), vec![], "names 1 descriptor options but carries 0"),
+        (
+            &serde_json::to_vec(&wrong_option).unwrap(),
+            vec![null.as_fd()],
+            "\"--policy\", which takes none",
+        ),
+        (&[], vec![], "closed the hand-over socket"),
+    ];
+    for (message, descriptors, said) in cases {
+        let (mut child, socket) = spare();
+        if message.is_empty() {
+            drop(socket);
+        } else {
+            assert!(send(&socket, message, &descriptors));
+        }
+        let status = child.wait().unwrap();
+        let stderr = stderr_of(&mut child);
+        assert_eq!(status.code(), Some(USAGE), "{said}: {stderr}");
+        assert!(stderr.contains(said), "expected {said:?} in: {stderr}");
+    }
+}
