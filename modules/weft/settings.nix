@@ -59,6 +59,11 @@
     default = true;
     description = "Run each session in its own cgroup (needs `Delegate=yes`, which the unit sets).";
   };
+  spare-runtime = {
+    type = "bool";
+    default = true;
+    description = "Keep one runtime started ahead, its engine made, and hand the next launched app to it (each runtime still serves one app).";
+  };
   restart = {
     policy = {
       type = "enum";

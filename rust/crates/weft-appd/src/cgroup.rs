@@ -268,6 +268,13 @@ impl SessionCgroup {
         Ok(())
     }
 
+    /// Moves the running process `pid` into this cgroup (a spare runtime,
+    /// before it is handed its app).
+    pub fn adopt(&self, pid: u32) -> io::Result<()> {
+        rustix::io::write(&self.procs, pid.to_string().as_bytes())?;
+        Ok(())
+    }
+
     /// Whether the kernel killed something in the session for exceeding
     /// `memory.max` (`oom_kill` in `memory.events`).
     pub fn memory_limit_hit(&self) -> bool {

@@ -62,6 +62,9 @@ pub struct Config {
     /// Whether sessions get cgroups (settings `cgroups`; `WEFT_DISABLE_CGROUP`
     /// turns them off).
     pub cgroups: bool,
+    /// Whether one runtime is kept started ahead for the next launch
+    /// (settings `spare-runtime`; `WEFT_SPARE_RUNTIME=0` turns it off).
+    pub spare_runtime: bool,
     /// What happens when an app fails.
     pub restart: RestartPolicy,
     /// Each session's cgroup limits (`WEFT_SESSION_MEMORY_MAX`,
@@ -176,6 +179,8 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from(weft_verify::image_list::SYSTEM_IMAGES_DIR)),
             cgroups: settings.cgroups.unwrap_or(true)
                 && std::env::var_os("WEFT_DISABLE_CGROUP").is_none_or(|value| value == "0"),
+            spare_runtime: settings.spare_runtime.unwrap_or(true)
+                && std::env::var_os("WEFT_SPARE_RUNTIME").is_none_or(|value| value != "0"),
             restart: RestartPolicy {
                 on_failure: match env_or("WEFT_RESTART", settings.restart.policy).as_str() {
                     "never" => false,

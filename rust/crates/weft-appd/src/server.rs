@@ -49,6 +49,7 @@ type Incoming = Result<Request, (String, bool)>;
 /// Binds both doors and serves clients until `shutdown` resolves.
 pub async fn serve(daemon: Arc<Daemon>, shutdown: impl Future<Output = ()>) -> Result<()> {
     daemon.release_predecessors_mounts().await;
+    daemon.refill_spare();
     let config = daemon.config();
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&config.runtime_dir)?;
     make_private(&config.runtime_dir, 0o700)?;

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Run each session in its own cgroup when appd's cgroup is delegated
     /// (`WEFT_DISABLE_CGROUP` turns it off).
     pub cgroups: Option<bool>,
+    /// Keep one runtime started ahead, its engine made, for the next launch
+    /// (`WEFT_SPARE_RUNTIME=0` turns it off).
+    pub spare_runtime: Option<bool>,
     /// What happens when an app fails.
     #[serde(default)]
     pub restart: RestartSettings,
@@ -90,6 +93,7 @@ impl Settings {
             ws_port: Some(7410),
             ws_origins: Some(vec!["weft://system".to_owned()]),
             cgroups: Some(true),
+            spare_runtime: Some(true),
             restart: RestartSettings {
                 policy: Some("never".to_owned()),
                 max: Some(3),
@@ -134,6 +138,7 @@ impl Settings {
             ws_port: self.ws_port.or(base.ws_port),
             ws_origins: self.ws_origins.or(base.ws_origins),
             cgroups: self.cgroups.or(base.cgroups),
+            spare_runtime: self.spare_runtime.or(base.spare_runtime),
             restart: RestartSettings {
                 policy: self.restart.policy.or(base.restart.policy),
                 max: self.restart.max.or(base.restart.max),

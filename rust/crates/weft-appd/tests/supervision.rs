@@ -279,8 +279,15 @@ async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
     let root = fixture.cgroup.clone().unwrap();
     let mut client = fixture.client().await;
     let daemon_pid = fixture.daemon.id().to_string();
+    // The daemon moved into its leaf cgroup; its spare runtime starts there
+    // and moves into a session's cgroup when it is handed the app.
     let supervisor = fs::read_to_string(root.join("supervisor/cgroup.procs")).unwrap();
-    assert_eq!(supervisor.trim(), daemon_pid, "the daemon moved into its leaf cgroup");
+    let supervisor: Vec<&str> = supervisor.lines().collect();
+    assert!(supervisor.contains(&daemon_pid.as_str()), "the daemon moved into its leaf cgroup");
+    for pid in supervisor.iter().filter(|pid| **pid != daemon_pid) {
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(cmdline.ends_with(b"--spare\0"), "only the spare beside the daemon: {pid}");
+    }
 
     let session = launch(&mut client, "org.weft.notes").await;
     wait_ready(&mut client, session).await;

@@ -40,6 +40,7 @@ use crate::versions::{Refusal, VersionLedger};
 
 mod launch;
 mod relay;
+mod spare;
 mod spawn;
 mod supervise;
 
@@ -192,6 +193,8 @@ pub struct Daemon {
     /// Held while a child is spawned with inherited directory descriptors, so no
     /// other child inherits them.
     spawning: Mutex<()>,
+    /// The runtime started ahead for the next launch (see `spare.rs`).
+    spare: Mutex<Option<spare::Spare>>,
     /// Mounted app images: each app's mount point and how many sessions use it.
     mounts: MountTable,
     /// App shells' session channels, for the server to serve with that
@@ -236,6 +239,7 @@ impl Daemon {
             clipboard: Mutex::new(None),
             mounts: MountTable::default(),
             spawning: Mutex::new(()),
+            spare: Mutex::new(None),
             ui_channels,
             ui_channel_receiver: Mutex::new(Some(ui_channel_receiver)),
             versions,

@@ -88,57 +88,86 @@ impl Daemon {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(session_dir)?;
         let socket = session_dir.join("session.sock");
         let listener = UnixListener::bind(&socket)?;
-        let mut command = supervised(&self.config.runtime_bin, cgroup)?;
-        command
-            .arg("--package")
-            .arg(&launch.package)
-            .arg("--aot-dir")
-            .arg(&self.config.aot_dir)
-            .arg("--session-socket")
-            .arg(&socket)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--package".into(),
+            launch.package.clone().into(),
+            "--aot-dir".into(),
+            self.config.aot_dir.clone().into(),
+            "--session-socket".into(),
+            socket.into(),
+        ];
         // The runtime runs exactly the bytes verified here, or refuses.
         if let Some((manifest, component)) = &launch.verified_digests {
-            command.arg("--manifest-sha256").arg(manifest).arg("--component-sha256").arg(component);
+            args.extend(
+                ["--manifest-sha256", manifest, "--component-sha256", component].map(Into::into),
+            );
         }
         let (portal, dirs) = self
             .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
             .await?;
-        for (flag, dir) in &dirs {
-            command.arg(flag).arg(dir.as_raw_fd().to_string());
-        }
         let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
         let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
-        command.arg("--app-stdout-fd").arg(stdout_write.as_raw_fd().to_string());
-        command.arg("--app-stderr-fd").arg(stderr_write.as_raw_fd().to_string());
-        let inherited: Vec<BorrowedFd<'_>> = dirs
+        let descriptors: Vec<(&'static str, BorrowedFd<'_>)> = dirs
             .iter()
-            .map(|(_, dir)| dir.as_fd())
-            .chain([stdout_write.as_fd(), stderr_write.as_fd()])
+            .map(|(flag, dir)| (*flag, dir.as_fd()))
+            .chain([
+                ("--app-stdout-fd", stdout_write.as_fd()),
+                ("--app-stderr-fd", stderr_write.as_fd()),
+            ])
             .collect();
-        let _spawning = self.spawning.lock().expect("spawn lock");
-        for fd in &inherited {
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-        }
-        let spawned = command.spawn();
-        for fd in &inherited {
-            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
-        }
-        let child = spawned.map_err(|error| {
-            std::io::Error::new(
-                error.kind(),
-                format!("cannot start {}: {error}", self.config.runtime_bin.display()),
-            )
-        })?;
+        let spare = self.take_spare();
+        let child = match spare.map(|spare| spare.hand_over(&args, &descriptors, cgroup)) {
+            Some(Ok(child)) => {
+                tracing::debug!(session, "handed to the spare runtime");
+                child
+            }
+            Some(Err(error)) => {
+                tracing::warn!(
+                    session,
+                    "the spare runtime could not take the app ({error}): starting one"
+                );
+                self.spawn_runtime(&args, &descriptors, cgroup)?
+            }
+            None => self.spawn_runtime(&args, &descriptors, cgroup)?,
+        };
+        self.refill_spare();
         // Only the runtime holds the write ends now: its exit ends the pipes.
-        drop(inherited);
+        drop(descriptors);
         drop((stdout_write, stderr_write));
         let app_output = vec![
             (LogStream::Stdout, pipe::Receiver::from_owned_fd(stdout_read)?),
             (LogStream::Stderr, pipe::Receiver::from_owned_fd(stderr_read)?),
         ];
         Ok((child, portal, listener, app_output))
+    }
+
+    /// Starts a runtime for one app with `args`, the `descriptors` inherited
+    /// under the numbers their options name: a cold start.
+    fn spawn_runtime(
+        &self,
+        args: &[std::ffi::OsString],
+        descriptors: &[(&'static str, BorrowedFd<'_>)],
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<tokio::process::Child> {
+        let mut command = supervised(&self.config.runtime_bin, cgroup)?;
+        command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (option, fd) in descriptors {
+            command.arg(option).arg(fd.as_raw_fd().to_string());
+        }
+        let _spawning = self.spawning.lock().expect("spawn lock");
+        for (_, fd) in descriptors {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        }
+        let spawned = command.spawn();
+        for (_, fd) in descriptors {
+            let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+        }
+        spawned.map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("cannot start {}: {error}", self.config.runtime_bin.display()),
+            )
+        })
     }
 
     /// Starts the session's file portal over the directories the app's `fs:`
@@ -288,7 +317,10 @@ impl Daemon {
 
 /// Runs a child in its own process group (and the session's cgroup), killed
 /// with the daemon.
-fn supervised(program: &Path, cgroup: Option<&SessionCgroup>) -> std::io::Result<Command> {
+pub(super) fn supervised(
+    program: &Path,
+    cgroup: Option<&SessionCgroup>,
+) -> std::io::Result<Command> {
     let mut command = Command::new(program);
     command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
     // Children die with the daemon: an appd crash leaks no session.

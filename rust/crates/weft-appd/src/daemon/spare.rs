@@ -1,0 +1,115 @@
+//! The warm launcher: one runtime started ahead (`weft-runtime --spare`), its
+//! engine made, waiting for the next launch. A launch hands it the app (its
+//! command line and descriptors, over a `SOCK_SEQPACKET` pair) after moving it
+//! into the session's cgroup, and a new spare is started at once. The runtime
+//! reads one hand-over and shuts the socket: no two apps ever share a process.
+
+use std::io::IoSlice;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use rustix::net::{
+    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
+    sendmsg, socketpair,
+};
+use weft_protocol::runtime::{HANDOVER_DESCRIPTOR_OPTIONS, Handover};
+
+use super::spawn::supervised;
+use super::*;
+
+/// A started spare runtime and the daemon's end of its hand-over socket.
+#[derive(Debug)]
+pub(super) struct Spare {
+    child: tokio::process::Child,
+    handover: OwnedFd,
+}
+
+impl Daemon {
+    /// Starts a spare runtime unless there is one (or spares are off). A
+    /// failure is logged: launches then start their runtime cold.
+    pub fn refill_spare(&self) {
+        if !self.config.spare_runtime {
+            return;
+        }
+        let mut spare = self.spare.lock().expect("spare lock");
+        if spare.is_some() {
+            return;
+        }
+        match self.start_spare() {
+            Ok(started) => *spare = Some(started),
+            Err(error) => tracing::warn!(
+                "cannot start a spare runtime ({}): launches start cold: {error}",
+                self.config.runtime_bin.display()
+            ),
+        }
+    }
+
+    fn start_spare(&self) -> std::io::Result<Spare> {
+        let (handover, theirs) =
+            socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+        let mut command = supervised(&self.config.runtime_bin, None)?;
+        command
+            .arg("--spare")
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let _spawning = self.spawning.lock().expect("spawn lock");
+        Ok(Spare { child: command.spawn()?, handover })
+    }
+
+    /// The spare, if one is waiting and alive (a new one is started after
+    /// each take).
+    pub(super) fn take_spare(&self) -> Option<Spare> {
+        let mut spare = self.spare.lock().expect("spare lock").take()?;
+        match spare.child.try_wait() {
+            Ok(None) => Some(spare),
+            Ok(Some(status)) => {
+                tracing::warn!("the spare runtime had exited ({status}): starting the app cold");
+                None
+            }
+            Err(error) => {
+                tracing::warn!("the spare runtime cannot be checked ({error}): starting cold");
+                None
+            }
+        }
+    }
+}
+
+impl Spare {
+    /// Hands this spare its app: moves it into `cgroup` first (so the app
+    /// never runs outside it), then sends `args` and the descriptors, each
+    /// named by its option. On an error the spare is dropped (killed).
+    pub(super) fn hand_over(
+        self,
+        args: &[std::ffi::OsString],
+        descriptors: &[(&'static str, BorrowedFd<'_>)],
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<tokio::process::Child> {
+        let pid = self.child.id().ok_or_else(|| std::io::Error::other("the spare has exited"))?;
+        if let Some(cgroup) = cgroup {
+            cgroup.adopt(pid)?;
+        }
+        let handover = Handover {
+            args: args.iter().map(|arg| arg.to_string_lossy().into_owned()).collect(),
+            descriptor_options: descriptors
+                .iter()
+                .map(|(option, _)| (*option).to_owned())
+                .collect(),
+        };
+        debug_assert!(
+            handover
+                .descriptor_options
+                .iter()
+                .all(|o| HANDOVER_DESCRIPTOR_OPTIONS.contains(&o.as_str()))
+        );
+        let json = serde_json::to_vec(&handover).map_err(std::io::Error::other)?;
+        let fds: Vec<BorrowedFd<'_>> = descriptors.iter().map(|(_, fd)| *fd).collect();
+        let mut space =
+            vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(fds.len()))];
+        let mut ancillary = SendAncillaryBuffer::new(&mut space);
+        if !fds.is_empty() && !ancillary.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(std::io::Error::other("the hand-over's descriptors do not fit"));
+        }
+        sendmsg(&self.handover, &[IoSlice::new(&json)], &mut ancillary, SendFlags::NOSIGNAL)?;
+        Ok(self.child)
+    }
+}

@@ -1,0 +1,108 @@
+//! The warm launcher: each launch is handed to the runtime started ahead, a
+//! new spare is started at once, no spare ever runs two apps, and launches
+//! start cold when spares are off or the spare is gone.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use weft_protocol::appd::Request;
+
+/// Process `pid`'s command line, arguments joined by spaces.
+fn cmdline(pid: u32) -> String {
+    let bytes = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).split('\0').collect::<Vec<_>>().join(" ").trim().to_owned()
+}
+
+/// Processes whose parent is `pid` and that were started as spares (those
+/// handed an app keep that command line).
+fn spares_of(pid: u32) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            stat.rsplit_once(')')
+                .and_then(|(_, fields)| fields.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .filter(|&child| cmdline(child).ends_with("--spare"))
+        .collect()
+}
+
+/// Waits (up to 10 s) until the daemon `pid` has exactly one spare that runs
+/// none of `running`; returns it.
+fn the_spare(pid: u32, running: &[u32]) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let mut spares = spares_of(pid);
+        spares.retain(|spare| !running.contains(spare));
+        if spares.len() == 1 {
+            return spares[0];
+        }
+        assert!(std::time::Instant::now() < deadline, "spares of the daemon: {spares:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[tokio::test]
+async fn built_apps_each_launch_is_handed_to_a_new_spare_and_no_spare_runs_two_apps() {
+    let fixture = Fixture::with(Options { apps: &["hello", "notes"], ..Options::default() });
+    let daemon = fixture.daemon.id();
+    let mut client = fixture.client().await;
+    let mut runners = Vec::new();
+    for app in ["org.weft.hello", "org.weft.notes", "org.weft.hello"] {
+        let spare = the_spare(daemon, &runners);
+        let session = launch(&mut client, app).await;
+        wait_ready(&mut client, session).await;
+        let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+        assert_eq!(pid, spare, "{app} did not run in the spare that waited");
+        assert!(!runners.contains(&pid), "process {pid} ran a second app");
+        runners.push(pid);
+        assert_ne!(the_spare(daemon, &runners), spare, "no new spare after the hand-over");
+    }
+    // Each session still stops and is reported as usual.
+    for (index, &pid) in runners.iter().enumerate() {
+        let session = index as u64 + 1;
+        client.request(&Request::TerminateApp { session }).await.unwrap();
+        assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+        assert!(gone(pid));
+    }
+}
+
+#[tokio::test]
+async fn built_apps_launches_start_cold_without_a_spare() {
+    // Spares off: the runtime is started for the app, its package on its
+    // command line.
+    let fixture = Fixture::with(Options {
+        apps: &["hello"],
+        env: &[("WEFT_SPARE_RUNTIME", "0")],
+        ..Options::default()
+    });
+    let mut client = fixture.client().await;
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    assert!(cmdline(pid).contains("--package"), "{}", cmdline(pid));
+    assert_eq!(spares_of(fixture.daemon.id()), Vec::<u32>::new());
+
+    // Spares on, but the spare is killed before the launch: the launch
+    // starts cold and succeeds, and a new spare is started.
+    let fixture = Fixture::with(Options { apps: &["hello"], ..Options::default() });
+    let daemon = fixture.daemon.id();
+    let mut client = fixture.client().await;
+    let spare = the_spare(daemon, &[]);
+    kill_9(spare);
+    while fs::read_to_string(format!("/proc/{spare}/stat"))
+        .is_ok_and(|stat| !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.starts_with(" Z")))
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+    let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+    assert_ne!(pid, spare);
+    assert!(cmdline(pid).contains("--package"), "{}", cmdline(pid));
+    the_spare(daemon, &[pid]);
+}
