@@ -164,7 +164,10 @@ fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Resul
     let limiter = Limiter::new(&options.policy, manifest.limits.memory_bytes)?;
     let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
         .context("opening this thread's status for the CPU budget")?;
+    let started = Instant::now();
     let instance_pre = world::check(&engine, &component, &manifest)?;
+    tracing::debug!(micros = started.elapsed().as_micros() as u64, "linked");
+    let started = Instant::now();
 
     // Everything that needs a path is done: enter the sandbox, then start the
     // threads (they inherit it) and the guest.
@@ -174,6 +177,7 @@ fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Resul
             .grants(CapabilityKind::NetFetch)
             .then(|| manifest.fetch_origins().map(weft_manifest::Origin::port).collect()),
     })?;
+    tracing::debug!(micros = started.elapsed().as_micros() as u64, "sandbox ready");
     tracing::info!(
         landlock = ?report.landlock,
         allowed_syscalls = report.allowed_syscalls,
