@@ -4,6 +4,7 @@
 use weft_protocol::appd::{FromAppd, Request};
 use weft_protocol::compositor::{ControlRequest, FromCompositor};
 use weft_protocol::portal::{PortalReply, PortalRequest};
+use weft_protocol::runtime::Handover;
 use weft_protocol::session::{FromApp, ToApp};
 
 #[test]
@@ -23,7 +24,8 @@ fn protocol_doc_examples_parse() {
                     || serde_json::from_str::<PortalRequest>(example).is_ok()
                     || serde_json::from_str::<PortalReply>(example).is_ok()
                     || serde_json::from_str::<ControlRequest>(example).is_ok()
-                    || serde_json::from_str::<FromCompositor>(example).is_ok();
+                    || serde_json::from_str::<FromCompositor>(example).is_ok()
+                    || serde_json::from_str::<Handover>(example).is_ok();
                 assert!(parses, "docs/protocol.md example is not a message: {example}");
                 checked += 1;
             }
