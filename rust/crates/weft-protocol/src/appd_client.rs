@@ -89,10 +89,43 @@ impl Client {
         }
     }
 
+    /// The connection as its two directions, to read in one task while
+    /// another sends: a task that both sends and reads must never stop
+    /// reading to send (weft-appd answers each request and sends events on
+    /// the same connection, so two full buffers would wait on each other),
+    /// and a frame read cannot be abandoned halfway.
+    pub fn into_split(self) -> (ClientReader, ClientWriter) {
+        (ClientReader { reader: self.reader }, ClientWriter { writer: self.writer })
+    }
+
     /// Sends a raw frame payload (for tests of hostile input).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
         use tokio::io::AsyncWriteExt;
         self.writer.write_all(bytes).await.map_err(FrameError::Io)?;
         Ok(())
+    }
+}
+
+/// What weft-appd says on a connection ([`Client::into_split`]).
+pub struct ClientReader {
+    reader: OwnedReadHalf,
+}
+
+impl ClientReader {
+    /// The next message, event or reply.
+    pub async fn next(&mut self) -> Result<FromAppd> {
+        Ok(read_frame(&mut self.reader).await?)
+    }
+}
+
+/// Where requests to weft-appd go on a connection ([`Client::into_split`]).
+pub struct ClientWriter {
+    writer: OwnedWriteHalf,
+}
+
+impl ClientWriter {
+    /// Sends a request without waiting for its answer.
+    pub async fn send(&mut self, request: &Request) -> Result<()> {
+        Ok(write_frame(&mut self.writer, request).await?)
     }
 }

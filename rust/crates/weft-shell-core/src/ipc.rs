@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::net::UnixStream;
 use weft_protocol::appd::{Event, FromAppd, Reply, Request, SessionState};
-use weft_protocol::appd_client::Client;
+use weft_protocol::appd_client::{Client, ClientReader};
 
 use crate::bridge::{Bridge, BridgeError, Delivery};
 use weft_protocol::session::{IPC_BURST, IPC_PER_SECOND, MAX_IPC_MESSAGE_BYTES, RateLimit};
@@ -128,62 +128,76 @@ impl Drop for IpcBridge {
 
 /// Moves messages both ways until the session stops, the page side goes
 /// away, or weft-appd closes the connection. It first attaches as the
-/// session's UI: the app's messages from before (the backlog) come first,
-/// then the broadcast ones, each once and in order (by their number).
+/// session's UI. What weft-appd says is read by a task of its own, so
+/// reading never waits for a send (weft-appd answers every forwarded message
+/// on this connection: a relay that stopped reading to send would fill both
+/// buffers and wait forever) and no frame is left half read.
 async fn relay(
-    mut client: Client,
+    client: Client,
     session: u64,
     mut from_page: tokio::sync::mpsc::Receiver<String>,
     to_page: mpsc::Sender<Delivery>,
 ) {
-    let mut order = InOrder::default();
-    if let Err(error) = client.send(&Request::AttachUi { session }).await {
+    let (reader, mut writer) = client.into_split();
+    if let Err(error) = writer.send(&Request::AttachUi { session }).await {
         let _ = to_page.send(Delivery::Stopped(error.to_string()));
         return;
     }
+    let mut reading = tokio::spawn(read_from_appd(reader, session, to_page.clone()));
     loop {
         tokio::select! {
             message = from_page.recv() => {
-                let Some(message) = message else { return };
-                if let Err(error) = client.send(&Request::IpcForward { session, message }).await {
+                let Some(message) = message else { break };
+                if let Err(error) = writer.send(&Request::IpcForward { session, message }).await {
                     let _ = to_page.send(Delivery::Stopped(error.to_string()));
-                    return;
+                    break;
                 }
             }
-            reply = client.next() => {
-                let items = match reply {
-                    Ok(FromAppd::Reply(Reply::UiAttached { session: from, backlog })) if from == session => {
-                        order.attached(backlog.into_iter().map(|queued| (queued.seq, queued.message)))
-                    }
-                    Ok(FromAppd::Event(Event::IpcMessage { session: from, message, seq }))
-                        if from == session => {
-                        order.broadcast(seq, message)
-                    }
-                    Ok(FromAppd::Event(Event::AppState {
-                        session: from,
-                        state: SessionState::Stopped,
-                        reason,
-                        ..
-                    }))
-                        if from == session =>
-                    {
-                        let _ = to_page.send(Delivery::Stopped(reason.unwrap_or_default()));
-                        return;
-                    }
-                    Ok(FromAppd::Reply(Reply::Error { code, message })) => {
-                        vec![Delivery::Refused(format!("{code:?}: {message}"))]
-                    }
-                    Ok(_) => continue,
-                    Err(error) => {
-                        let _ = to_page.send(Delivery::Stopped(error.to_string()));
-                        return;
-                    }
-                };
-                for item in items {
-                    if to_page.send(item).is_err() {
-                        return;
-                    }
-                }
+            // The session ended, the page side went away or the connection
+            // closed: nothing more to send.
+            _ = &mut reading => return,
+        }
+    }
+    reading.abort();
+}
+
+/// Hands what weft-appd says for `session` to the page, in order, until the
+/// session stops, the connection fails or the page side goes away.
+async fn read_from_appd(mut reader: ClientReader, session: u64, to_page: mpsc::Sender<Delivery>) {
+    let mut order = InOrder::default();
+    loop {
+        let items = match reader.next().await {
+            Ok(FromAppd::Reply(Reply::UiAttached { session: from, backlog }))
+                if from == session =>
+            {
+                order.attached(backlog.into_iter().map(|queued| (queued.seq, queued.message)))
+            }
+            Ok(FromAppd::Event(Event::IpcMessage { session: from, message, seq }))
+                if from == session =>
+            {
+                order.broadcast(seq, message)
+            }
+            Ok(FromAppd::Event(Event::AppState {
+                session: from,
+                state: SessionState::Stopped,
+                reason,
+                ..
+            })) if from == session => {
+                let _ = to_page.send(Delivery::Stopped(reason.unwrap_or_default()));
+                return;
+            }
+            Ok(FromAppd::Reply(Reply::Error { code, message })) => {
+                vec![Delivery::Refused(format!("{code:?}: {message}"))]
+            }
+            Ok(_) => continue,
+            Err(error) => {
+                let _ = to_page.send(Delivery::Stopped(error.to_string()));
+                return;
+            }
+        };
+        for item in items {
+            if to_page.send(item).is_err() {
+                return;
             }
         }
     }
