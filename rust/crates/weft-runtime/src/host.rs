@@ -1,7 +1,6 @@
 //! The store's data and the host side of the `weft:app` interfaces.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
@@ -31,7 +30,7 @@ pub struct State {
     pub(crate) fetch_guard: FetchGuard,
     pub(crate) limiter: Limiter,
     pub(crate) cpu: CpuWatch,
-    session: Option<Arc<Session>>,
+    session: Option<Session>,
     ready: bool,
     ipc_rate: RateLimit,
     notify_rate: RateLimit,
@@ -45,7 +44,7 @@ impl State {
         fetch_guard: FetchGuard,
         limiter: Limiter,
         cpu: CpuWatch,
-        session: Option<Arc<Session>>,
+        session: Option<Session>,
     ) -> Self {
         Self {
             wasi,
@@ -62,7 +61,7 @@ impl State {
     }
 
     fn session(&self) -> Result<&Session, ChannelError> {
-        self.session.as_deref().ok_or(ChannelError::Closed)
+        self.session.as_ref().ok_or(ChannelError::Closed)
     }
 }
 
@@ -102,7 +101,9 @@ impl notify::Host for State {
 fn ipc_error(error: ChannelError) -> ipc::IpcError {
     match error {
         ChannelError::Closed => ipc::IpcError::Closed,
-        ChannelError::Timeout(_) => ipc::IpcError::Failed(error.to_string()),
+        ChannelError::Timeout(_) | ChannelError::Backlog => {
+            ipc::IpcError::Failed(error.to_string())
+        }
     }
 }
 

@@ -299,6 +299,30 @@ fn built_apps_the_clipboard_goes_through_the_supervisor() {
     assert_eq!(app.recv_ipc(), "error copy todo: ClipboardError::Denied");
 }
 
+/// The runtime reads the channel on the app's thread: UI messages that come
+/// while a clipboard request waits for its answer are kept for `recv`, in
+/// order, and an answer to nobody is ignored.
+#[test]
+fn built_apps_ui_messages_sent_while_a_request_waits_are_kept_in_order() {
+    let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fs::write(data.path().join("todo"), "buy milk").unwrap();
+    let mut app = notes(READ_WRITE_NOTES, data.path(), documents.path());
+    app.send_ipc("copy todo");
+    let Some(FromApp::ClipboardWrite { id, .. }) = app.recv(Duration::from_secs(30)) else {
+        panic!("expected a clipboard write; stderr:\n{}", app.stderr())
+    };
+    // Before the answer: a stale answer, then two commands.
+    app.send(&ToApp::Done { id: id + 100, error: None });
+    app.send_ipc("load todo");
+    app.send_ipc("list");
+    app.send(&ToApp::Done { id, error: None });
+    assert_eq!(app.recv_ipc(), "copied todo");
+    assert_eq!(app.recv_ipc(), "note todo buy milk");
+    assert!(app.recv_ipc().starts_with("notes "), "the second command was kept too");
+    app.close_session();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+}
+
 #[test]
 fn built_apps_read_only_grants_cannot_write() {
     let (data, documents) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
