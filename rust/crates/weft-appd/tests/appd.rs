@@ -110,6 +110,48 @@ async fn built_apps_hostile_app_ids_launch_nothing() {
     );
 }
 
+/// A launch from the (writable) store checks every file against the signed
+/// list, though it does not inspect the content again: an installed package
+/// changed on disk, as an attacker with write access to the store would
+/// change it, launches nothing and the refusal names what changed.
+#[tokio::test]
+async fn built_apps_a_store_entry_changed_after_install_launches_nothing() {
+    let fixture = Fixture::start(&["hello", "notes"], 30_000);
+    let store = fixture.dir.path().join("store");
+    let hello = store.join("org.weft.hello");
+    let original = |path: &str| fs::read(hello.join(path)).unwrap();
+    let (component, manifest) = (original("app.wasm"), original("wapp.toml"));
+    let widened = String::from_utf8(manifest.clone())
+        .unwrap()
+        .replace("capabilities = [", "capabilities = [\"fs:rw:xdg-documents\"");
+    assert_ne!(widened.as_bytes(), manifest, "the manifest has a capabilities list");
+    let attacks: [(&str, &[u8], &str); 3] = [
+        // Another valid, signed app's component in its place.
+        ("app.wasm", &fs::read(store.join("org.weft.notes/app.wasm")).unwrap(), "app.wasm"),
+        ("wapp.toml", widened.as_bytes(), "wapp.toml"),
+        ("ui/smuggled.js", b"fetch('/')", "ui/smuggled.js"),
+    ];
+    let mut client = fixture.client().await;
+    for (path, bytes, named) in attacks {
+        fs::write(hello.join(path), bytes).unwrap();
+        let reply =
+            client.request(&Request::LaunchApp { app_id: "org.weft.hello".into() }).await.unwrap();
+        let Reply::Error { code, message } = reply else {
+            panic!("launched with {path} changed: {reply:?}")
+        };
+        assert_eq!(code, ErrorCode::VerificationFailed, "{message}");
+        assert!(message.contains(named), "{path}: {message}");
+        // Put back, the package launches again.
+        match path {
+            "app.wasm" => fs::write(hello.join(path), &component).unwrap(),
+            "wapp.toml" => fs::write(hello.join(path), &manifest).unwrap(),
+            _ => fs::remove_file(hello.join(path)).unwrap(),
+        }
+    }
+    let session = launch(&mut client, "org.weft.hello").await;
+    wait_ready(&mut client, session).await;
+}
+
 #[tokio::test]
 async fn built_apps_with_a_mount_helper_apps_launch_only_from_their_image() {
     // The app is installed in the store, but with a mount helper configured

@@ -1,5 +1,5 @@
 //! The warm launcher: each launch is handed to the runtime started ahead, a
-//! new spare is started at once, no spare ever runs two apps, and launches
+//! new spare is started once the app is up, no spare ever runs two apps, and launches
 //! start cold when spares are off or the spare is gone.
 
 mod common;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use wasmtime::component::Linker;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -17,6 +18,7 @@ use crate::compile::{CompileError, compile_with_installer};
 use crate::fetch::FetchGuard;
 use crate::host::State;
 use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
+use crate::linking;
 use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
 use crate::world::{self, WorldMismatch};
@@ -97,10 +99,26 @@ pub enum Refusal {
     },
 }
 
-/// Runs one app session to its end and says how it ended, with `engine` when
-/// one was made ahead (a spare runtime's), else a new one.
-pub fn run(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Exit {
-    match run_inner(options, engine) {
+/// What a runtime makes before it knows its app: the engine, and the linker
+/// of the interfaces every app gets. A spare runtime makes it while it waits.
+pub struct Prepared {
+    engine: wasmtime::Engine,
+    linker: Linker<State>,
+}
+
+impl Prepared {
+    /// Makes the engine and the common linker.
+    pub fn new() -> Result<Self> {
+        let engine = weft_aot::engine()?;
+        let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
+        Ok(Self { engine, linker })
+    }
+}
+
+/// Runs one app session to its end and says how it ended, with what was
+/// `prepared` ahead (a spare runtime's), else made now.
+pub fn run(options: &LaunchOptions, prepared: Option<Prepared>) -> Exit {
+    match run_inner(options, prepared) {
         Ok(exit) => exit,
         Err(error) => {
             let exit = classify(&error);
@@ -116,7 +134,7 @@ pub fn run(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Exit {
     }
 }
 
-fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Result<Exit> {
+fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit> {
     // Each file is read once, and what was read is what runs.
     let manifest_path = options.package.join(MANIFEST_FILE);
     let manifest_bytes = read_bounded(&manifest_path, weft_manifest::MAX_MANIFEST_BYTES as u64)?;
@@ -141,9 +159,9 @@ fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Resul
         check_digest(&module, &component_digest, &verified.component)?;
     }
 
-    let engine = match engine {
-        Some(engine) => engine,
-        None => weft_aot::engine()?,
+    let Prepared { engine, mut linker } = match prepared {
+        Some(prepared) => prepared,
+        None => Prepared::new()?,
     };
     let started = Instant::now();
     let component =
@@ -165,7 +183,8 @@ fn run_inner(options: &LaunchOptions, engine: Option<wasmtime::Engine>) -> Resul
     let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
         .context("opening this thread's status for the CPU budget")?;
     let started = Instant::now();
-    let instance_pre = world::check(&engine, &component, &manifest)?;
+    linking::link_grants(&mut linker, &manifest).context("linking the granted interfaces")?;
+    let instance_pre = world::check_linked(&linker, &component)?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "linked");
     let started = Instant::now();
 

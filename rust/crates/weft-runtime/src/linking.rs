@@ -27,9 +27,18 @@ fn table(state: &mut State) -> &mut ResourceTable {
     state.ctx().table
 }
 
-/// A linker with the interfaces every app gets (core WASI, inert sockets,
-/// `weft:app/notify`, `weft:app/ipc`) and those its capabilities grant.
+/// A linker with the interfaces every app gets and those `manifest`'s
+/// capabilities grant.
 pub fn linker(engine: &wasmtime::Engine, manifest: &Manifest) -> Result<Linker<State>> {
+    let mut linker = common_linker(engine)?;
+    link_grants(&mut linker, manifest)?;
+    Ok(linker)
+}
+
+/// A linker with the interfaces every app gets (core WASI, inert sockets,
+/// `weft:app/notify`, `weft:app/ipc`): what a runtime can make before it knows
+/// its app.
+pub fn common_linker(engine: &wasmtime::Engine) -> Result<Linker<State>> {
     let mut linker = Linker::new(engine);
     let l = &mut linker;
     sync::io::error::add_to_linker::<State, IoTable>(l, table)?;
@@ -68,6 +77,11 @@ pub fn linker(engine: &wasmtime::Engine, manifest: &Manifest) -> Result<Linker<S
 
     notify::add_to_linker::<State, HasSelf<State>>(l, |state| state)?;
     ipc::add_to_linker::<State, HasSelf<State>>(l, |state| state)?;
+    Ok(linker)
+}
+
+/// Adds to `l` the interfaces `manifest`'s capabilities grant.
+pub fn link_grants(l: &mut Linker<State>, manifest: &Manifest) -> Result<()> {
     if manifest.grants(CapabilityKind::Notifications) {
         notifications::add_to_linker::<State, HasSelf<State>>(l, |state| state)?;
     }
@@ -77,5 +91,5 @@ pub fn linker(engine: &wasmtime::Engine, manifest: &Manifest) -> Result<Linker<S
     if manifest.grants(CapabilityKind::NetFetch) {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(l)?;
     }
-    Ok(linker)
+    Ok(())
 }

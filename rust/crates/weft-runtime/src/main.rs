@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weft_runtime::limits::Policy;
-use weft_runtime::{Exit, LaunchOptions, VerifiedDigests, run};
+use weft_runtime::{Exit, LaunchOptions, Prepared, VerifiedDigests, run};
 
 /// Runs one WEFT app: the package's component, with what its manifest grants.
 ///
@@ -73,10 +73,10 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut cli = Cli::parse();
-    let mut engine = None;
+    let mut prepared = None;
     if cli.spare {
         match spare_start() {
-            Ok((handed, made)) => (cli, engine) = (handed, Some(made)),
+            Ok((handed, made)) => (cli, prepared) = (handed, Some(made)),
             Err(error) => {
                 eprintln!("weft-runtime: spare: {error:#}");
                 return ExitCode::from(Exit::Usage.code());
@@ -110,15 +110,16 @@ fn main() -> ExitCode {
             .zip(cli.component_sha256)
             .map(|(manifest, component)| VerifiedDigests { manifest, component }),
     };
-    ExitCode::from(run(&options, engine).code())
+    ExitCode::from(run(&options, prepared).code())
 }
 
-/// A spare's start: the engine made ahead, then the command line handed over.
-fn spare_start() -> anyhow::Result<(Cli, wasmtime::Engine)> {
-    let engine = weft_aot::engine()?;
+/// A spare's start: the engine and common linker made ahead, then the command
+/// line handed over.
+fn spare_start() -> anyhow::Result<(Cli, Prepared)> {
+    let prepared = Prepared::new()?;
     let args = weft_runtime::spare::receive_handover()?;
     let cli = Cli::try_parse_from(std::iter::once("weft-runtime".to_owned()).chain(args))?;
-    Ok((cli, engine))
+    Ok((cli, prepared))
 }
 
 fn read_policy(path: &std::path::Path) -> anyhow::Result<Policy> {

@@ -35,7 +35,9 @@ pub enum ChannelError {
     #[error("the supervisor did not answer within {0:?}")]
     Timeout(Duration),
     /// The answer is behind more unread UI messages than the runtime keeps.
-    #[error("the answer is behind more than {IPC_QUEUE} unread messages from the UI; read them first")]
+    #[error(
+        "the answer is behind more than {IPC_QUEUE} unread messages from the UI; read them first"
+    )]
     Backlog,
 }
 

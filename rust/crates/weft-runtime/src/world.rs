@@ -4,7 +4,7 @@
 //! version of the WIT, another toolchain's bindings) is refused before it
 //! runs, naming the import, the function and what WEFT provides instead.
 
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use weft_manifest::Manifest;
 
@@ -45,7 +45,15 @@ pub fn check(
     component: &Component,
     manifest: &Manifest,
 ) -> anyhow::Result<CommandPre<State>> {
-    let linker = linker(engine, manifest)?;
+    check_linked(&linker(engine, manifest)?, component)
+}
+
+/// Checks `component` against what `linker` links (the interfaces every app
+/// gets and those its manifest grants) and returns it ready to instantiate.
+pub(crate) fn check_linked(
+    linker: &Linker<State>,
+    component: &Component,
+) -> anyhow::Result<CommandPre<State>> {
     let instance_pre = linker.instantiate_pre(component).map_err(|error| {
         let causes: Vec<String> = error.chain().map(ToString::to_string).collect();
         Refusal::World(mismatch(&causes))

@@ -90,17 +90,7 @@ pub fn inspect(dir: &Path) -> Result<Inspection, InspectError> {
 /// that the UI entry is a file.
 pub fn inspect_files(files: &dyn PackageFiles) -> Result<Inspection, InspectError> {
     let location = files.location();
-    let text = files
-        .read(MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
-        })
-        .map_err(|source| InspectError::ManifestRead { location: location.clone(), source })?;
-    let manifest = Manifest::parse(&text).map_err(|source| InspectError::Manifest {
-        location: location.clone(),
-        source: Box::new(source),
-    })?;
+    let manifest = read_manifest(files)?;
     let bytes =
         files.read(manifest.module.as_str(), MAX_COMPONENT_BYTES as u64).map_err(|source| {
             InspectError::Open { path: manifest.module.clone(), field: "runtime.module", source }
@@ -114,6 +104,21 @@ pub fn inspect_files(files: &dyn PackageFiles) -> Result<Inspection, InspectErro
         source,
     })?;
     Ok(Inspection { location, manifest, component })
+}
+
+/// Reads and validates the package's `wapp.toml`.
+pub fn read_manifest(files: &dyn PackageFiles) -> Result<Manifest, InspectError> {
+    let text = files
+        .read(MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
+        })
+        .map_err(|source| InspectError::ManifestRead { location: files.location(), source })?;
+    Manifest::parse(&text).map_err(|source| InspectError::Manifest {
+        location: files.location(),
+        source: Box::new(source),
+    })
 }
 
 /// The files of a package directory, opened without following symlinks.

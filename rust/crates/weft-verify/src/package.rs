@@ -5,9 +5,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use weft_manifest::{AppId, AppIdError};
+use weft_manifest::{AppId, AppIdError, Manifest};
 
-use crate::inspect::{DirFiles, InspectError, Inspection, PackageFiles, inspect_files};
+use crate::inspect::{
+    DirFiles, InspectError, Inspection, PackageFiles, inspect_files, read_manifest,
+};
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{FORMAT, MAX_SIGNATURE_FILE_BYTES, SignatureError, Statement};
 use crate::tree::{self, Entry, SIGNATURE_FILE, TreeError, TreeMismatch};
@@ -83,6 +85,17 @@ pub struct Verified {
     pub id: AppId,
 }
 
+/// A package whose signature and files checked out, read for a launch: its
+/// content was inspected when it was installed, and its files are still the
+/// ones signed, so only its manifest is read again.
+#[derive(Clone, Debug)]
+pub struct Intact {
+    /// The verified statement.
+    pub statement: Statement,
+    /// The package's manifest, its id and version the signed ones.
+    pub manifest: Manifest,
+}
+
 /// Checks the package in `dir`, lists it and writes its signature file
 /// ([`SIGNATURE_FILE`]) inside it, atomically. Returns the statement signed.
 pub fn sign_package(dir: &Path, key: &SigningKey) -> Result<Statement, PackageError> {
@@ -118,6 +131,30 @@ pub fn statement_for(
 /// changed), then the content checks, then that the manifest's id and version
 /// are the signed ones. Fails closed at the first problem.
 pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, PackageError> {
+    let (statement, actual) = signed_package(dir, trusted)?;
+    verify_content(statement, &actual, &DirFiles::new(dir))
+}
+
+/// Verifies the package in `dir` as a launch needs it: the signature, every
+/// entry (nothing missing, added, retyped, re-moded or changed), the list
+/// digest, and the manifest's id and version against the signed ones. The
+/// content checks of [`verify_package`] (the component's validation, its
+/// imports against the grants, the UI entry) are not repeated: they passed
+/// when the package was installed, and the files are byte for byte the ones
+/// signed then. The runtime checks the imports again when it links.
+pub fn verify_intact(dir: &Path, trusted: &TrustedKeys) -> Result<Intact, PackageError> {
+    let (statement, actual) = signed_package(dir, trusted)?;
+    let id = check_entries(&statement, &actual)?;
+    let manifest = read_manifest(&DirFiles::new(dir))?;
+    check_identity(&manifest, &statement, &id)?;
+    Ok(Intact { statement, manifest })
+}
+
+/// A package directory's verified statement and its entries as they are.
+fn signed_package(
+    dir: &Path,
+    trusted: &TrustedKeys,
+) -> Result<(Statement, Vec<Entry>), PackageError> {
     let signature = read_signature_file(&dir.join(SIGNATURE_FILE))?;
     let statement = Statement::verify(&signature, trusted)?;
     if statement.image.is_some() {
@@ -125,8 +162,7 @@ pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, Pac
             "this signature is for an image, not for a package directory",
         ));
     }
-    let actual = tree::scan(dir)?;
-    verify_content(statement, &actual, &DirFiles::new(dir))
+    Ok((statement, tree::scan(dir)?))
 }
 
 /// Reads a signature file (at most [`MAX_SIGNATURE_FILE_BYTES`], UTF-8).
@@ -146,29 +182,44 @@ pub(crate) fn verify_content(
     actual: &[Entry],
     files: &dyn PackageFiles,
 ) -> Result<Verified, PackageError> {
+    let id = check_entries(&statement, actual)?;
+    let inspection = inspect_files(files)?;
+    check_identity(&inspection.manifest, &statement, &id)?;
+    Ok(Verified { statement, inspection, id })
+}
+
+/// The signed id, once the entries as they are match the signed list.
+fn check_entries(statement: &Statement, actual: &[Entry]) -> Result<AppId, PackageError> {
     let id = AppId::new(&statement.id)
         .map_err(|source| PackageError::SignedId { id: statement.id.clone(), source })?;
     tree::compare(&statement.files, actual)?;
     if tree::list_digest(actual) != statement.files_sha256 {
         return Err(PackageError::ListDigest);
     }
-    let inspection = inspect_files(files)?;
-    let manifest = &inspection.manifest;
-    if manifest.id != id {
+    Ok(id)
+}
+
+/// Refuses a manifest whose id or version is not the signed one.
+fn check_identity(
+    manifest: &Manifest,
+    statement: &Statement,
+    id: &AppId,
+) -> Result<(), PackageError> {
+    if manifest.id != *id {
         return Err(PackageError::Identity {
             field: "id",
             manifest: manifest.id.to_string(),
-            signed: statement.id,
+            signed: statement.id.clone(),
         });
     }
     if manifest.version.to_string() != statement.version {
         return Err(PackageError::Identity {
             field: "version",
             manifest: manifest.version.to_string(),
-            signed: statement.version,
+            signed: statement.version.clone(),
         });
     }
-    Ok(Verified { statement, inspection, id })
+    Ok(())
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.

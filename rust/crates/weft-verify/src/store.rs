@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use weft_manifest::{AppId, AppIdError};
 
 use crate::keys::TrustedKeys;
-use crate::package::{PackageError, Verified, verify_package};
+use crate::package::{Intact, PackageError, Verified, verify_intact, verify_package};
 
 /// The environment variable naming the first store root.
 pub const STORE_ENV: &str = "WEFT_APP_STORE";
@@ -134,16 +134,33 @@ pub fn find(roots: &[PathBuf], id: &str) -> Result<PathBuf, StoreError> {
 /// directory is named after the signed id.
 pub fn verify_installed(path: &Path, trusted: &TrustedKeys) -> Result<Verified, StoreError> {
     let verified = verify_package(path, trusted)?;
+    check_directory_name(path, verified.id.as_str())?;
+    Ok(verified)
+}
+
+/// Verifies the installed package at `path` for a launch
+/// ([`verify_intact`]: signature, entries and identity; its content was
+/// checked when it was installed) and that its directory is named after its id.
+pub fn verify_installed_for_launch(
+    path: &Path,
+    trusted: &TrustedKeys,
+) -> Result<Intact, StoreError> {
+    let intact = verify_intact(path, trusted)?;
+    check_directory_name(path, intact.manifest.id.as_str())?;
+    Ok(intact)
+}
+
+fn check_directory_name(path: &Path, signed: &str) -> Result<(), StoreError> {
     let dir_name =
         path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    if dir_name != verified.id.as_str() {
+    if dir_name != signed {
         return Err(StoreError::WrongDirectory {
             path: path.to_owned(),
             dir_name,
-            signed: verified.id.to_string(),
+            signed: signed.to_owned(),
         });
     }
-    Ok(verified)
+    Ok(())
 }
 
 /// One directory of a store root.

@@ -100,23 +100,26 @@ impl Daemon {
         Ok(session)
     }
 
-    /// Finds `id` in the store and verifies the installed package.
+    /// Finds `id` in the store and verifies the installed package's signature
+    /// and files.
     async fn launch_from_store(&self, id: AppId) -> Result<Launch, Failure> {
         let package = weft_verify::store::find(&self.config.store_roots, id.as_str())
             .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
         let trusted = self.trusted()?;
         let verify_path = package.clone();
-        let verified = tokio::task::spawn_blocking(move || {
-            weft_verify::store::verify_installed(&verify_path, &trusted)
+        // The full content check passed at install; the files are checked
+        // against their signed digests at every launch (the store is writable).
+        let intact = tokio::task::spawn_blocking(move || {
+            weft_verify::store::verify_installed_for_launch(&verify_path, &trusted)
         })
         .await
         .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
         .map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })?;
-        let manifest = verified.inspection.manifest;
+        let manifest = intact.manifest;
         let digest_of = |path: &str| {
-            verified.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
+            intact.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
         };
         let verified_digests = digest_of(weft_manifest::MANIFEST_FILE)
             .zip(digest_of(&manifest.module.to_string()))

@@ -1,7 +1,9 @@
 //! The warm launcher: one runtime started ahead (`weft-runtime --spare`), its
-//! engine made, waiting for the next launch. A launch hands it the app (its
-//! command line and descriptors, over a `SOCK_SEQPACKET` pair) after moving it
-//! into the session's cgroup, and a new spare is started at once. The runtime
+//! engine and common linker made, waiting for the next launch. A launch hands
+//! it the app (its command line and descriptors, over a `SOCK_SEQPACKET` pair)
+//! after moving it into the session's cgroup; a new spare is started once that
+//! app is READY (or its run ended), so the two never compete for the cores
+//! while the app starts. The runtime
 //! reads one hand-over and shuts the socket: no two apps ever share a process.
 
 use std::io::IoSlice;

@@ -130,7 +130,6 @@ impl Daemon {
             }
             None => self.spawn_runtime(&args, &descriptors, cgroup)?,
         };
-        self.refill_spare();
         // Only the runtime holds the write ends now: its exit ends the pipes.
         drop(descriptors);
         drop((stdout_write, stderr_write));

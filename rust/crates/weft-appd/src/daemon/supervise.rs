@@ -127,6 +127,9 @@ impl Daemon {
                         shell = self.start_shell(session, launch, cgroup.as_ref(), runtime_pid).await;
                         shell_tried = self.config.app_shell_bin.is_some();
                     }
+                    // The next spare starts once this app is up, not while it
+                    // starts (both would compete for the same cores).
+                    self.refill_spare();
                 }
                 () = &mut ready_deadline, if waiting_ready => {
                     waiting_ready = false;
@@ -151,6 +154,8 @@ impl Daemon {
             }
         };
         relay.abort();
+        // A run that ended before READY still leaves a spare behind it.
+        self.refill_spare();
         if let Some(mut shell) = shell {
             kill_group(shell.id(), Signal::KILL);
             let _ = shell.wait().await;

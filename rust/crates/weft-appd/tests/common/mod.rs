@@ -75,6 +75,14 @@ pub fn with_forking_app_shell(seconds: u32) -> (Fixture, String, tempfile::TempD
     (fixture, marker, scratch)
 }
 
+/// Where the fixture's directories go: in memory when the machine has
+/// `/dev/shm`, as a real session's runtime directory is (`/run/user/<uid>` is
+/// a tmpfs), else the temporary directory.
+fn memory_backed_dir() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() }
+}
+
 impl Fixture {
     /// A daemon with `apps` installed and a READY timeout.
     pub fn start(apps: &[&str], ready_timeout_ms: u64) -> Self {
@@ -84,7 +92,7 @@ impl Fixture {
     /// A daemon set up as `options` say.
     pub fn with(options: Options<'_>) -> Self {
         let Options { apps, ready_timeout_ms, env, own_cgroup } = options;
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(memory_backed_dir()).unwrap();
         let (store, trusted, aot) =
             (dir.path().join("store"), dir.path().join("trusted"), dir.path().join("aot"));
         for path in [&store, &trusted] {
