@@ -106,16 +106,19 @@ impl ArtifactStore {
 
     /// The component whose SHA-256 is `component_digest`, from its stored
     /// artifact, once that verifies against its recorded digest and wasmtime
-    /// accepts it for `engine`. Nothing is compiled here.
+    /// accepts it for `engine`. Nothing is compiled here, and nothing copied:
+    /// the artifact is hashed and loaded where the page cache holds it.
     pub fn load(&self, engine: &Engine, component_digest: &str) -> Result<Component, LoadError> {
         let path = self.artifact_path(component_digest);
-        let artifact = match read_verified(&path) {
+        let artifact = match fs::File::open(&path) {
             Ok(artifact) => artifact,
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Err(LoadError::Missing { path });
             }
             Err(error) => return Err(LoadError::Rejected { reason: error.to_string() }),
         };
+        check_recorded_digest(&artifact, &path)
+            .map_err(|error| LoadError::Rejected { reason: error.to_string() })?;
         deserialize(engine, &artifact)
             .map_err(|error| LoadError::Rejected { reason: format!("{error:#}") })
     }
@@ -144,31 +147,65 @@ impl ArtifactStore {
         Ok(())
     }
 }
-/// Turns an artifact this system compiled back into a component.
-fn deserialize(engine: &Engine, artifact: &[u8]) -> Result<Component> {
+/// Turns an artifact this system compiled back into a component, mapping the
+/// open file `artifact` (through its descriptor: the file checked, not a path
+/// that might name another by now).
+fn deserialize(engine: &Engine, artifact: &fs::File) -> Result<Component> {
+    use std::os::fd::AsRawFd;
+    let by_descriptor = format!("/proc/self/fd/{}", artifact.as_raw_fd());
     #[expect(unsafe_code, reason = "wasmtime's only way to load precompiled code")]
-    // SAFETY: `Component::deserialize` trusts the bytes to be machine code that
-    // wasmtime itself produced. They are: every artifact reaching here was read
-    // from the system's artifact store (written only by the installer through
-    // `ArtifactStore::precompile`, read-only, in a directory apps cannot write)
+    // SAFETY: `Component::deserialize_file` trusts the file to be machine code
+    // that wasmtime itself produced, and to stay unchanged while mapped. It
+    // is: every artifact reaching here was opened in the system's artifact
+    // store (written only by the installer through `ArtifactStore::precompile`,
+    // read-only and replaced only by rename, in a directory apps cannot write)
     // and matched against the SHA-256 recorded when it was written. Packages
     // never supply artifacts. wasmtime additionally rejects artifacts from
     // another engine version or configuration.
-    let component = unsafe { Component::deserialize(engine, artifact) };
+    let component = unsafe { Component::deserialize_file(engine, &by_descriptor) };
     component.map_err(anyhow::Error::from).context("loading the compiled component")
 }
 
-/// Reads an artifact and checks it against its recorded digest.
-fn read_verified(path: &Path) -> io::Result<Vec<u8>> {
-    let artifact = fs::read(path)?;
+/// Checks the open artifact against the digest recorded beside it (`path`
+/// with the extension `sha256`), hashing it where the page cache holds it.
+fn check_recorded_digest(artifact: &fs::File, path: &Path) -> io::Result<()> {
     let recorded = fs::read_to_string(path.with_extension("sha256"))?;
-    if hex::encode(Sha256::digest(&artifact)) != recorded.trim() {
+    if digest_of_file(artifact)? != recorded.trim() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "the stored artifact does not match its recorded SHA-256",
         ));
     }
-    Ok(artifact)
+    Ok(())
+}
+
+/// The SHA-256 of an open file, hex, read through a read-only mapping.
+fn digest_of_file(file: &fs::File) -> io::Result<String> {
+    use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+    if len == 0 {
+        return Ok(hex::encode(Sha256::digest([])));
+    }
+    #[expect(unsafe_code, reason = "mapping a file is unsafe in Rust's terms")]
+    // SAFETY: a fresh private read-only mapping of `len` bytes of an open
+    // file, at an address the kernel picks; it is read below and unmapped
+    // before this function returns, and no reference to it outlives that.
+    // Artifacts are replaced by rename, never rewritten or truncated in
+    // place, so the bytes do not change while mapped.
+    let digest = unsafe {
+        let map = mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ,
+            MapFlags::PRIVATE | MapFlags::POPULATE,
+            file,
+            0,
+        )?;
+        let digest = Sha256::digest(std::slice::from_raw_parts(map.cast::<u8>(), len));
+        munmap(map, len)?;
+        digest
+    };
+    Ok(hex::encode(digest))
 }
 
 #[cfg(feature = "compiler")]
