@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 
 /// The installer beside this executable: where the runtime looks for it
 /// unless `--compiler` names another.
-pub fn installer_beside_this_executable() -> PathBuf {
+pub(crate) fn installer_beside_this_executable() -> PathBuf {
     std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("weft-pack")))

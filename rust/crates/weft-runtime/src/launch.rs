@@ -44,8 +44,9 @@ pub struct LaunchOptions {
     /// The system's store of precompiled components.
     pub aot_dir: PathBuf,
     /// The installer that compiles a component with no stored artifact
-    /// (`weft-pack`; this process links no compiler).
-    pub compiler: PathBuf,
+    /// (`weft-pack`; this process links no compiler); `None`: the one beside
+    /// this executable, looked up only when needed.
+    pub compiler: Option<PathBuf>,
     /// The limits policy.
     pub policy: Policy,
     /// A path to try to open once inside the sandbox, logging whether that was
@@ -258,7 +259,9 @@ fn load_or_compile(
         Err(LoadError::Missing { .. }) => {}
         Err(rejected @ LoadError::Rejected { .. }) => tracing::warn!("recompiling: {rejected}"),
     }
-    compile_with_installer(&options.compiler, &options.aot_dir, component_bytes).map_err(
+    let compiler =
+        options.compiler.clone().unwrap_or_else(crate::compile::installer_beside_this_executable);
+    compile_with_installer(&compiler, &options.aot_dir, component_bytes).map_err(
         |error| match error {
             CompileError::Invalid(said) => anyhow::Error::from(Refusal::InvalidComponent {
                 path: module.to_owned(),
@@ -272,7 +275,7 @@ fn load_or_compile(
         .context("loading the component the installer compiled")?;
     tracing::info!(
         "compiled the component (no stored artifact) with {}; stored it",
-        options.compiler.display()
+        compiler.display()
     );
     Ok(component)
 }

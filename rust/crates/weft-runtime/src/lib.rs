@@ -25,7 +25,6 @@ mod session;
 pub mod spare;
 mod world;
 
-pub use crate::compile::installer_beside_this_executable;
 pub use crate::launch::{LaunchOptions, Prepared, Refusal, VerifiedDigests, run};
 pub use crate::world::{WorldMismatch, check as check_world};
 pub use weft_protocol::runtime::Exit;

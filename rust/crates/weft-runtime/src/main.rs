@@ -64,6 +64,14 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // wasmtime-wasi runs the app's I/O on a tokio runtime it starts when the
+    // app first needs it, with a worker per core by default: one app needs one.
+    #[expect(unsafe_code, reason = "setting the environment is unsafe once threads exist")]
+    // SAFETY: the first statement of `main`: no other thread exists yet to
+    // read the environment concurrently.
+    unsafe {
+        std::env::set_var("TOKIO_WORKER_THREADS", "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -102,7 +110,7 @@ fn main() -> ExitCode {
         app_stdout_fd: cli.app_stdout_fd,
         app_stderr_fd: cli.app_stderr_fd,
         aot_dir: cli.aot_dir,
-        compiler: cli.compiler.unwrap_or_else(weft_runtime::installer_beside_this_executable),
+        compiler: cli.compiler,
         policy,
         sandbox_probe: cli.sandbox_probe,
         verified: cli
