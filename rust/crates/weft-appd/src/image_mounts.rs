@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::process::Command;
 use weft_manifest::AppId;
+use weft_verify::Inspection;
 
 /// The longest answer read from the mount service.
 const MAX_ANSWER: u64 = 64 << 10;
@@ -139,17 +140,27 @@ async fn run_helper(
     Ok((output.status.success(), String::from_utf8_lossy(text).trim().to_owned()))
 }
 
-/// The images mounted for this daemon's sessions: per app, its mount point
-/// and how many sessions use it. Each app has a lock of its own, held across
-/// the mount service's answer, so one app's slow mount never holds up
-/// another's launch.
+/// The images mounted for this daemon's sessions: per app, its mount point,
+/// how many sessions use it and what inspecting it found. Each app has a lock
+/// of its own, held across the mount service's answer, so one app's slow
+/// mount never holds up another's launch.
 #[derive(Default)]
 pub struct MountTable {
     apps: std::sync::Mutex<HashMap<String, Slot>>,
 }
 
-/// One app's entry: its mount point and how many sessions use it, while mounted.
-type Slot = Arc<tokio::sync::Mutex<Option<(PathBuf, usize)>>>;
+/// One app's entry, while its image is mounted.
+type Slot = Arc<tokio::sync::Mutex<Option<Mounted>>>;
+
+/// An app's mounted image.
+struct Mounted {
+    path: PathBuf,
+    /// Sessions using it.
+    users: usize,
+    /// The mount's inspection: a read-only dm-verity mount cannot change, so
+    /// it is inspected once, by the first launch from it.
+    inspection: Option<Arc<Inspection>>,
+}
 
 impl MountTable {
     /// The mount point of `id`'s image for one more session, mounted through
@@ -157,22 +168,37 @@ impl MountTable {
     pub async fn acquire(&self, mounts: &ImageMounts, id: &AppId) -> Result<PathBuf, MountError> {
         let slot = self.slot(id);
         let mut entry = slot.lock().await;
-        if let Some((path, users)) = entry.as_mut() {
-            *users += 1;
-            return Ok(path.clone());
+        if let Some(mounted) = entry.as_mut() {
+            mounted.users += 1;
+            return Ok(mounted.path.clone());
         }
         let path = PathBuf::from(mounts.request(MountAction::Mount, id).await?);
-        *entry = Some((path.clone(), 1));
+        *entry = Some(Mounted { path: path.clone(), users: 1, inspection: None });
         Ok(path)
+    }
+
+    /// What inspecting `id`'s mounted image found, once it was inspected.
+    pub async fn inspection(&self, id: &AppId) -> Option<Arc<Inspection>> {
+        self.slot(id).lock().await.as_ref()?.inspection.clone()
+    }
+
+    /// Keeps what inspecting `id`'s mounted image found, for the launches
+    /// from the same mount.
+    pub async fn remember(&self, id: &AppId, inspection: Inspection) -> Arc<Inspection> {
+        let inspection = Arc::new(inspection);
+        if let Some(mounted) = self.slot(id).lock().await.as_mut() {
+            mounted.inspection = Some(Arc::clone(&inspection));
+        }
+        inspection
     }
 
     /// One session of `id` no longer needs its image: the last one unmounts it.
     pub async fn release(&self, mounts: &ImageMounts, id: &AppId) {
         let slot = self.slot(id);
         let mut entry = slot.lock().await;
-        let Some((_, users)) = entry.as_mut() else { return };
-        *users -= 1;
-        if *users > 0 {
+        let Some(mounted) = entry.as_mut() else { return };
+        mounted.users -= 1;
+        if mounted.users > 0 {
             return;
         }
         *entry = None;

@@ -52,6 +52,11 @@ pub struct LaunchOptions {
     /// A path to try to open once inside the sandbox, logging whether that was
     /// refused: an operator's check that the sandbox confines paths.
     pub sandbox_probe: Option<PathBuf>,
+    /// The SHA-256 (hex) of the component of an image mount (which cannot
+    /// change), as the supervisor computed it once for the mount: the key of
+    /// its artifact, so the component is not read or hashed again unless it
+    /// must be compiled.
+    pub artifact_key: Option<String>,
     /// The SHA-256 (hex) of the manifest and of the component as the
     /// supervisor verified them: what is read must be those very bytes (a
     /// package in a writable store may change after it was verified).
@@ -152,21 +157,12 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
         .with_context(|| format!("{} is not a valid manifest", manifest_path.display()))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
     let module = options.package.join(manifest.module.as_path());
-    let component_bytes = read_bounded(&module, weft_aot::MAX_COMPONENT_BYTES)?;
-    // Hashed once: checked against what the supervisor verified, and the
-    // key of its artifact.
-    let component_digest = weft_aot::component_digest(&component_bytes);
-    if let Some(verified) = &options.verified {
-        check_digest(&module, &component_digest, &verified.component)?;
-    }
-
     let Prepared { engine, mut linker } = match prepared {
         Some(prepared) => prepared,
         None => Prepared::new()?,
     };
     let started = Instant::now();
-    let component =
-        load_or_compile(options, &engine, &module, &component_bytes, &component_digest)?;
+    let component = component(options, &engine, &module)?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "component ready");
     let imports: Vec<String> =
         component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
@@ -241,43 +237,75 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
     }
 }
 
-/// The component from its stored artifact; when there is none (or it is
-/// rejected), compiled by the installer first.
-fn load_or_compile(
+/// The app's component, from its stored artifact, found by its SHA-256: the
+/// key weft-appd gave for an image mount (then the component is read only if
+/// it must be compiled), else that of the bytes read here (checked against
+/// what weft-appd verified, for a store package). Without a usable artifact
+/// the installer compiles those very bytes first.
+fn component(
     options: &LaunchOptions,
     engine: &wasmtime::Engine,
     module: &Path,
-    component_bytes: &[u8],
-    component_digest: &str,
 ) -> Result<wasmtime::component::Component> {
     let store = ArtifactStore::new(&options.aot_dir);
-    match store.load(engine, component_digest) {
-        Ok(component) => {
-            tracing::debug!("loaded the precompiled component");
-            return Ok(component);
-        }
-        Err(LoadError::Missing { .. }) => {}
-        Err(rejected @ LoadError::Rejected { .. }) => tracing::warn!("recompiling: {rejected}"),
+    if let Some(key) = &options.artifact_key
+        && let Some(component) = stored(&store, engine, key)
+    {
+        return Ok(component);
+    }
+    let bytes = read_bounded(module, weft_aot::MAX_COMPONENT_BYTES)?;
+    // Hashed once: checked against what the supervisor gave, and the key of
+    // its artifact.
+    let digest = weft_aot::component_digest(&bytes);
+    let expected = match (&options.artifact_key, &options.verified) {
+        (Some(key), _) => Some(key),
+        (None, Some(verified)) => Some(&verified.component),
+        (None, None) => None,
+    };
+    if let Some(expected) = expected {
+        check_digest(module, &digest, expected)?;
+    }
+    if options.artifact_key.is_none()
+        && let Some(component) = stored(&store, engine, &digest)
+    {
+        return Ok(component);
     }
     let compiler =
         options.compiler.clone().unwrap_or_else(crate::compile::installer_beside_this_executable);
-    compile_with_installer(&compiler, &options.aot_dir, component_bytes).map_err(
-        |error| match error {
-            CompileError::Invalid(said) => anyhow::Error::from(Refusal::InvalidComponent {
-                path: module.to_owned(),
-                source: anyhow::anyhow!(said),
-            }),
-            CompileError::Installer(error) => error,
-        },
-    )?;
-    let component = store
-        .load(engine, component_digest)
-        .context("loading the component the installer compiled")?;
+    compile_with_installer(&compiler, &options.aot_dir, &bytes).map_err(|error| match error {
+        CompileError::Invalid(said) => anyhow::Error::from(Refusal::InvalidComponent {
+            path: module.to_owned(),
+            source: anyhow::anyhow!(said),
+        }),
+        CompileError::Installer(error) => error,
+    })?;
+    let component =
+        store.load(engine, &digest).context("loading the component the installer compiled")?;
     tracing::info!(
         "compiled the component (no stored artifact) with {}; stored it",
         compiler.display()
     );
     Ok(component)
+}
+
+/// The component stored under `key`, if its artifact is there and usable (a
+/// rejected one is logged, and compiled again).
+fn stored(
+    store: &ArtifactStore,
+    engine: &wasmtime::Engine,
+    key: &str,
+) -> Option<wasmtime::component::Component> {
+    match store.load(engine, key) {
+        Ok(component) => {
+            tracing::debug!("loaded the precompiled component");
+            Some(component)
+        }
+        Err(LoadError::Missing { .. }) => None,
+        Err(rejected @ LoadError::Rejected { .. }) => {
+            tracing::warn!("recompiling: {rejected}");
+            None
+        }
+    }
 }
 
 /// Tries to open `path` by name and logs whether the sandbox refused it.

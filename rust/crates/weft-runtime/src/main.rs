@@ -61,6 +61,11 @@ struct Cli {
     /// The component's SHA-256 as the supervisor verified it (hex).
     #[arg(long, value_name = "HEX", requires = "manifest_sha256")]
     component_sha256: Option<String>,
+    /// The component's SHA-256 as the supervisor computed it from an image
+    /// mount, which cannot change (hex): its stored artifact is loaded without
+    /// reading the component again.
+    #[arg(long, value_name = "HEX", conflicts_with = "component_sha256")]
+    artifact_key: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         compiler: cli.compiler,
         policy,
         sandbox_probe: cli.sandbox_probe,
+        artifact_key: cli.artifact_key,
         verified: cli
             .manifest_sha256
             .zip(cli.component_sha256)

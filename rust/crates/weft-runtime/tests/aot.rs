@@ -104,3 +104,49 @@ fn built_apps_a_package_carrying_machine_code_is_refused_or_ignored() {
     let stderr = launch_hello(&package, &aot_dir);
     assert!(stderr.contains("compiled the component (no stored artifact)"), "{stderr}");
 }
+
+/// An image mount cannot change, so weft-appd gives the component's SHA-256
+/// (computed once per mount) as the key of its artifact: the runtime loads the
+/// artifact and never reads the component again.
+#[test]
+fn built_apps_an_artifact_key_loads_the_artifact_without_reading_the_component() {
+    let scratch = tempfile::tempdir().unwrap();
+    let aot = scratch.path().join("aot");
+    let hello = built_package("hello");
+    let key = weft_aot::component_digest(&fs::read(hello.join("app.wasm")).unwrap());
+    launch_hello(&hello, &aot);
+    // The same package with its component made unreadable garbage: loaded by
+    // key, it still runs.
+    let package = common::package_with("hello", &scratch.path().join("keyed"), "");
+    fs::write(package.join("app.wasm"), b"not read").unwrap();
+    let mut launch = Launch::new(package);
+    launch.aot_dir = aot;
+    launch.session = false;
+    launch.extra_args = vec!["--artifact-key".into(), key];
+    let mut app = launch.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+    assert!(app.stderr().contains("loaded the precompiled component"), "{}", app.stderr());
+}
+
+/// Without a stored artifact the component must be read and compiled: bytes
+/// whose SHA-256 is not the key given are refused, never compiled.
+#[test]
+fn built_apps_a_component_that_is_not_its_key_is_refused_before_compiling() {
+    let scratch = tempfile::tempdir().unwrap();
+    let hello = built_package("hello");
+    let other = weft_aot::component_digest(b"another component");
+    let mut launch = Launch::new(hello);
+    launch.aot_dir = scratch.path().join("aot");
+    launch.session = false;
+    launch.extra_args = vec!["--artifact-key".into(), other.clone()];
+    let mut app = launch.start();
+    assert_eq!(app.exit_code(), REFUSED);
+    let stderr = app.stderr();
+    assert!(
+        stderr.contains("changed after it was verified") && stderr.contains(&other),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("compiled the component"), "{stderr}");
+    assert!(fs::read_dir(scratch.path().join("aot")).map_or(true, |mut dir| dir.next().is_none()));
+}

@@ -1,5 +1,6 @@
 //! Reading a WebAssembly component without compiling it.
 
+use sha2::{Digest, Sha256};
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// Largest component accepted, in bytes.
@@ -10,6 +11,8 @@ pub const MAX_COMPONENT_BYTES: usize = 256 << 20;
 pub struct ComponentInfo {
     /// Size of the binary, in bytes.
     pub size: usize,
+    /// Its SHA-256, hex: the key of its precompiled artifact.
+    pub sha256: String,
     /// Top-level import names, such as `weft:app/ipc@0.1.0`, in binary order.
     pub imports: Vec<String>,
     /// Top-level export names, such as `wasi:cli/run@0.2.6`, in binary order.
@@ -48,7 +51,11 @@ pub fn read_component(bytes: &[u8]) -> Result<ComponentInfo, ComponentError> {
         .validate_all(bytes)
         .map_err(ComponentError::Invalid)?;
 
-    let mut info = ComponentInfo { size: bytes.len(), ..ComponentInfo::default() };
+    let mut info = ComponentInfo {
+        size: bytes.len(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        ..ComponentInfo::default()
+    };
     // Nested modules and components have imports of their own; only the outer
     // component's (depth 1) are what the host must provide.
     let mut depth = 0usize;

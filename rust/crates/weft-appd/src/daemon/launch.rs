@@ -121,7 +121,7 @@ impl Daemon {
         let digest_of = |path: &str| {
             intact.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
         };
-        let verified_digests = digest_of(weft_manifest::MANIFEST_FILE)
+        let (manifest_digest, component) = digest_of(weft_manifest::MANIFEST_FILE)
             .zip(digest_of(&manifest.module.to_string()))
             .ok_or_else(|| {
                 Failure::new(
@@ -129,34 +129,45 @@ impl Daemon {
                     "the signed list lacks the manifest or the component",
                 )
             })?;
-        Ok(Launch::new(id, package, manifest, Some(verified_digests)))
+        let digests = Digests::Verified { manifest: manifest_digest, component };
+        Ok(Launch::new(id, package, manifest, digests))
     }
 
     /// Has the mount helper verify and mount `id`'s signed image (once for
-    /// all its sessions) and reads the manifest from the read-only mount.
+    /// all its sessions) and inspects the read-only mount once per mount (it
+    /// cannot change while mounted): its manifest, and the component's SHA-256
+    /// that keys its artifact.
     async fn launch_from_image(
         &self,
         image_mounts: &ImageMounts,
         id: AppId,
     ) -> Result<Launch, Failure> {
         let package = self.mounts.acquire(image_mounts, &id).await?;
-        let inspect_path = package.clone();
-        let inspected =
-            tokio::task::spawn_blocking(move || weft_verify::inspect(&inspect_path)).await;
-        match inspected {
-            Ok(Ok(inspection)) => Ok(Launch::new(id, package, inspection.manifest, None)),
-            Ok(Err(error)) => {
-                self.release_image(&id).await;
-                Err(Failure::new(
-                    ErrorCode::VerificationFailed,
-                    format!("{:#}", anyhow::Error::from(error)),
-                ))
+        let inspection = match self.mounts.inspection(&id).await {
+            Some(inspection) => inspection,
+            None => {
+                let inspect_path = package.clone();
+                let inspected =
+                    tokio::task::spawn_blocking(move || weft_verify::inspect(&inspect_path)).await;
+                let inspection = match inspected {
+                    Ok(Ok(inspection)) => Ok(self.mounts.remember(&id, inspection).await),
+                    Ok(Err(error)) => Err(Failure::new(
+                        ErrorCode::VerificationFailed,
+                        format!("{:#}", anyhow::Error::from(error)),
+                    )),
+                    Err(error) => Err(Failure::new(ErrorCode::LaunchFailed, error.to_string())),
+                };
+                match inspection {
+                    Ok(inspection) => inspection,
+                    Err(failure) => {
+                        self.release_image(&id).await;
+                        return Err(failure);
+                    }
+                }
             }
-            Err(error) => {
-                self.release_image(&id).await;
-                Err(Failure::new(ErrorCode::LaunchFailed, error.to_string()))
-            }
-        }
+        };
+        let key = Digests::ArtifactKey(inspection.component.sha256.clone());
+        Ok(Launch::new(id, package, inspection.manifest.clone(), key))
     }
 
     /// A session of `id` no longer needs its image: the last one unmounts it.

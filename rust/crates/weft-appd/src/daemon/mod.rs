@@ -104,9 +104,19 @@ struct Launch {
     capabilities: Vec<Capability>,
     /// The manifest's `limits.cpu`, in percent of one core.
     cpu_percent: Option<u32>,
-    /// The SHA-256 of the manifest and the component as verified, for a
-    /// package in a writable store (an image mount cannot change).
-    verified_digests: Option<(String, String)>,
+    /// What the runtime is told of the package's bytes.
+    digests: Digests,
+}
+
+/// What the runtime is told of a package's bytes.
+#[derive(Clone)]
+enum Digests {
+    /// A package in the writable store: the signed SHA-256 of the manifest
+    /// and of the component; the runtime refuses other bytes.
+    Verified { manifest: String, component: String },
+    /// An image mount, which cannot change: the component's SHA-256, computed
+    /// once for the mount, the key of its artifact.
+    ArtifactKey(String),
 }
 
 impl Launch {
@@ -115,7 +125,7 @@ impl Launch {
         id: AppId,
         package: PathBuf,
         manifest: weft_manifest::Manifest,
-        verified_digests: Option<(String, String)>,
+        digests: Digests,
     ) -> Self {
         Self {
             id,
@@ -123,7 +133,7 @@ impl Launch {
             package,
             capabilities: manifest.capabilities,
             cpu_percent: manifest.limits.cpu_percent,
-            verified_digests,
+            digests,
         }
     }
 }

@@ -96,11 +96,12 @@ impl Daemon {
             "--session-socket".into(),
             socket.into(),
         ];
-        // The runtime runs exactly the bytes verified here, or refuses.
-        if let Some((manifest, component)) = &launch.verified_digests {
-            args.extend(
+        match &launch.digests {
+            // The runtime runs exactly the bytes verified here, or refuses.
+            Digests::Verified { manifest, component } => args.extend(
                 ["--manifest-sha256", manifest, "--component-sha256", component].map(Into::into),
-            );
+            ),
+            Digests::ArtifactKey(key) => args.extend(["--artifact-key", key].map(Into::into)),
         }
         let (portal, dirs) = self
             .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
