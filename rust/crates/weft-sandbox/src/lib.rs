@@ -205,10 +205,13 @@ impl Allowlist {
     ///
     /// Every process may start threads: `clone` is added, allowed only without
     /// [`NAMESPACE_FLAGS`]. `clone3` takes its flags in memory a filter cannot
-    /// read, so a filter installed first answers it `ENOSYS`, on which the C
-    /// library falls back to `clone`. (Of two filters the kernel takes the
-    /// stricter answer: the list allows `clone3`, the first filter's `ENOSYS`
-    /// wins; the list goes last because it forbids installing filters.)
+    /// read, so it is answered `ENOSYS`, on which the C library falls back to
+    /// `clone`. When the list refuses with `ENOSYS` anyway, leaving `clone3`
+    /// off it does that, and the list is the one filter (each filter costs the
+    /// kernel a compilation). Otherwise a filter installed first answers
+    /// `clone3` (of two filters the kernel takes the stricter answer: the list
+    /// allows `clone3`, the first filter's `ENOSYS` wins; the list goes last
+    /// because it forbids installing filters).
     pub fn apply_to_all_threads(mut self) -> Result<usize, Error> {
         let no_namespaces = SeccompCondition::new(
             0,
@@ -219,11 +222,14 @@ impl Allowlist {
         .and_then(|condition| SeccompRule::new(vec![condition]))
         .map_err(|error| Error(error.to_string()))?;
         self.rules.insert(libc::SYS_clone, vec![no_namespaces]);
-        let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
-        install(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32))?;
-        self.rules.insert(libc::SYS_clone3, Vec::new());
+        let refusal = self.refusal.unwrap_or(libc::EPERM);
+        if refusal != libc::ENOSYS {
+            let clone3 = BTreeMap::from([(libc::SYS_clone3, Vec::new())]);
+            install(clone3, SeccompAction::Allow, SeccompAction::Errno(libc::ENOSYS as u32))?;
+            self.rules.insert(libc::SYS_clone3, Vec::new());
+        }
         let allowed = self.rules.len();
-        let refusal = self.refusal.unwrap_or(libc::EPERM) as u32;
+        let refusal = refusal as u32;
         install(self.rules, SeccompAction::Errno(refusal), SeccompAction::Allow)?;
         Ok(allowed)
     }
@@ -284,6 +290,46 @@ mod tests {
              clone3=Err({enosys})",
             COMMON_SYSCALLS.len() + 3,
             eperm = libc::EPERM,
+            enosys = libc::ENOSYS,
+        );
+        assert!(report.contains(&expected), "{expected:?} not in:\n{report}");
+    }
+
+    /// Set in the child of the one-filter test.
+    const ENOSYS_CHILD: &str = "WEFT_SANDBOX_ENOSYS_CHILD";
+
+    #[test]
+    fn a_list_refusing_with_enosys_is_one_filter_and_still_answers_clone3() {
+        if std::env::var_os(ENOSYS_CHILD).is_some() {
+            rustix::thread::set_no_new_privs(true).unwrap();
+            let mut list = Allowlist::new(COMMON_SYSCALLS);
+            list.refuse_with(libc::ENOSYS);
+            let allowed = list.apply_to_all_threads().unwrap();
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let filters = status.lines().find(|line| line.starts_with("Seccomp_filters:"));
+            let exec = Command::new("/bin/true").status().map_err(|e| e.raw_os_error());
+            let thread = std::thread::spawn(|| 7).join().unwrap();
+            let namespaces = raw_clone(libc::CLONE_NEWUSER as u64 | libc::SIGCHLD as u64);
+            println!(
+                "allowed={allowed} {} exec={exec:?} thread={thread} namespaces={namespaces:?} \
+                 clone3={:?}",
+                filters
+                    .unwrap_or("Seccomp_filters: ?")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                raw_clone3()
+            );
+            return;
+        }
+        let report = weft_testkit::rerun_in_child(
+            "tests::a_list_refusing_with_enosys_is_one_filter_and_still_answers_clone3",
+            ENOSYS_CHILD,
+        );
+        let expected = format!(
+            "allowed={} Seccomp_filters: 1 exec=Err(Some({enosys})) thread=7 \
+             namespaces=Err({enosys}) clone3=Err({enosys})",
+            COMMON_SYSCALLS.len() + 1,
             enosys = libc::ENOSYS,
         );
         assert!(report.contains(&expected), "{expected:?} not in:\n{report}");
