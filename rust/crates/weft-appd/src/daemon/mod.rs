@@ -78,6 +78,10 @@ impl Failure {
 const MAX_LOG_LINES: usize = 1000;
 /// Longest log line kept, in bytes; the rest of a longer line is dropped.
 const MAX_LOG_LINE_BYTES: usize = 4096;
+/// The read buffer of each of a run's four output streams: output is a few
+/// lines now and then, and every session holds four (at the default 8 KiB,
+/// the daemon with 50 sessions measured 10.9 MiB; at 1 KiB, 9.1 MiB).
+const OUTPUT_READ_BYTES: usize = 1024;
 /// Stopped sessions remembered for `ps` and `logs`; older ones are forgotten.
 const MAX_STOPPED_SESSIONS: usize = 64;
 

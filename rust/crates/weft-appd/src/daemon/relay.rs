@@ -30,7 +30,7 @@ impl Daemon {
         output: impl tokio::io::AsyncRead + Unpin,
         mut ready: Option<oneshot::Sender<()>>,
     ) {
-        let mut output = BufReader::new(output);
+        let mut output = BufReader::with_capacity(OUTPUT_READ_BYTES, output);
         let mut line = Vec::new();
         loop {
             match read_bounded_line(&mut output, MAX_LOG_LINE_BYTES, &mut line).await {
