@@ -35,8 +35,9 @@ pub const COMPILING_THE_COMPONENT: &str = "compiling the component";
 
 /// What the artifacts' keys say about the engine that compiled them: the
 /// wasmtime version and [`engine_config`]'s settings. Change it with either,
-/// so old artifacts are no longer found (wasmtime would refuse them anyway).
-const ENGINE_IDENTITY: &str =
+/// so old artifacts are no longer found (wasmtime would refuse them anyway),
+/// and `weft_protocol::runtime::ARTIFACT_ENGINE_TAG` with it (a test says so).
+pub const ENGINE_IDENTITY: &str =
     "wasmtime 48.0.8; component-model; epoch-interruption; max-wasm-stack 524288; opt speed";
 
 /// The engine configuration shared by the installer and the runtime: the
@@ -100,8 +101,7 @@ impl ArtifactStore {
     /// The artifact file for the component whose SHA-256 is `component_digest`
     /// (hex, as [`component_digest`] gives it).
     pub fn artifact_path(&self, component_digest: &str) -> PathBuf {
-        let engine = hex::encode(&Sha256::digest(ENGINE_IDENTITY.as_bytes())[..8]);
-        self.dir.join(format!("{}-{engine}.cwasm", component_digest.to_ascii_lowercase()))
+        self.dir.join(weft_protocol::runtime::artifact_file_name(component_digest))
     }
 
     /// The component whose SHA-256 is `component_digest`, from its stored
@@ -225,4 +225,15 @@ fn write_read_only(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&temporary);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_artifact_names_engine_tag_is_the_engine_identitys_digest() {
+        let tag = hex::encode(&Sha256::digest(ENGINE_IDENTITY.as_bytes())[..8]);
+        assert_eq!(weft_protocol::runtime::ARTIFACT_ENGINE_TAG, tag);
+    }
 }

@@ -1,6 +1,7 @@
 //! The warm launcher: each launch is handed to the runtime started ahead, a
-//! new spare is started once the app is up, no spare ever runs two apps, and launches
-//! start cold when spares are off or the spare is gone.
+//! new spare is started once the app is up, no spare ever runs two apps, and
+//! launches start cold when spares are off, the spare is gone or the app has
+//! no stored artifact yet.
 
 mod common;
 
@@ -51,20 +52,34 @@ async fn built_apps_each_launch_is_handed_to_a_new_spare_and_no_spare_runs_two_a
     let fixture = Fixture::with(Options { apps: &["hello", "notes"], ..Options::default() });
     let daemon = fixture.daemon.id();
     let mut client = fixture.client().await;
-    let mut runners = Vec::new();
+    // No artifact is stored yet: a spare cannot compile (it runs under its
+    // system-call filter), so the first launch of each app starts cold and
+    // the spare keeps waiting.
+    for app in ["org.weft.hello", "org.weft.notes"] {
+        let spare = the_spare(daemon, &[]);
+        let session = launch(&mut client, app).await;
+        wait_ready(&mut client, session).await;
+        let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
+        assert_ne!(pid, spare, "{app} without an artifact was handed to the spare");
+        assert!(cmdline(pid).contains("--package"), "{}", cmdline(pid));
+        client.request(&Request::TerminateApp { session }).await.unwrap();
+        assert_eq!(stopped_reason(&mut client, session).await, "terminated");
+        assert_eq!(the_spare(daemon, &[]), spare, "the spare did not keep waiting");
+    }
+    let mut runners: Vec<(u64, u32)> = Vec::new();
+    let pids = |runners: &[(u64, u32)]| runners.iter().map(|&(_, pid)| pid).collect::<Vec<_>>();
     for app in ["org.weft.hello", "org.weft.notes", "org.weft.hello"] {
-        let spare = the_spare(daemon, &runners);
+        let spare = the_spare(daemon, &pids(&runners));
         let session = launch(&mut client, app).await;
         wait_ready(&mut client, session).await;
         let pid = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
         assert_eq!(pid, spare, "{app} did not run in the spare that waited");
-        assert!(!runners.contains(&pid), "process {pid} ran a second app");
-        runners.push(pid);
-        assert_ne!(the_spare(daemon, &runners), spare, "no new spare after the hand-over");
+        assert!(!runners.iter().any(|&(_, ran)| ran == pid), "process {pid} ran a second app");
+        runners.push((session, pid));
+        assert_ne!(the_spare(daemon, &pids(&runners)), spare, "no new spare after the hand-over");
     }
     // Each session still stops and is reported as usual.
-    for (index, &pid) in runners.iter().enumerate() {
-        let session = index as u64 + 1;
+    for &(session, pid) in &runners {
         client.request(&Request::TerminateApp { session }).await.unwrap();
         assert_eq!(stopped_reason(&mut client, session).await, "terminated");
         assert!(gone(pid));

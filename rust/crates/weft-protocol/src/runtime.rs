@@ -19,6 +19,16 @@ pub const APP_EXIT_STATUS: &str = "app exited with status ";
 /// there and the runtime loads from there (`--aot-dir`).
 pub const DEFAULT_AOT_DIR: &str = "/var/lib/weft/aot";
 
+/// The engine's part of an artifact's name: the first 8 bytes of the SHA-256
+/// of `weft-aot`'s engine identity, hex (its test holds the two together).
+pub const ARTIFACT_ENGINE_TAG: &str = "bbd8c1770b429b74";
+
+/// The file name, in the store of precompiled components, of the artifact of
+/// the component whose SHA-256 is `component_sha256` (hex).
+pub fn artifact_file_name(component_sha256: &str) -> String {
+    format!("{}-{ARTIFACT_ENGINE_TAG}.cwasm", component_sha256.to_ascii_lowercase())
+}
+
 /// How an app session ended. The numeric value is the process exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {

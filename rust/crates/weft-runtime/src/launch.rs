@@ -110,6 +110,9 @@ pub enum Refusal {
 pub struct Prepared {
     engine: wasmtime::Engine,
     linker: Linker<State>,
+    /// Whether the process entered its seccomp filter ahead
+    /// ([`sandbox::enter_ahead`]): then it cannot run the installer.
+    entered_ahead: bool,
 }
 
 impl Prepared {
@@ -117,7 +120,16 @@ impl Prepared {
     pub fn new() -> Result<Self> {
         let engine = weft_aot::engine()?;
         let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
-        Ok(Self { engine, linker })
+        Ok(Self { engine, linker, entered_ahead: false })
+    }
+
+    /// Makes the engine and the common linker, then enters the system-call
+    /// filter every app shares, widened by what setting one up needs: what a
+    /// spare does while it waits.
+    pub fn ahead() -> Result<Self> {
+        let prepared = Self::new()?;
+        sandbox::enter_ahead()?;
+        Ok(Self { entered_ahead: true, ..prepared })
     }
 }
 
@@ -157,12 +169,12 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
         .with_context(|| format!("{} is not a valid manifest", manifest_path.display()))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
     let module = options.package.join(manifest.module.as_path());
-    let Prepared { engine, mut linker } = match prepared {
+    let Prepared { engine, mut linker, entered_ahead } = match prepared {
         Some(prepared) => prepared,
         None => Prepared::new()?,
     };
     let started = Instant::now();
-    let component = component(options, &engine, &module)?;
+    let component = component(options, &engine, &module, entered_ahead)?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "component ready");
     let imports: Vec<String> =
         component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
@@ -187,12 +199,15 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
 
     // Everything that needs a path is done: enter the sandbox, then start the
     // threads (they inherit it) and the guest.
-    let report = sandbox::enter(SandboxSpec {
-        dirs: granted_dirs,
-        tcp_ports: manifest
-            .grants(CapabilityKind::NetFetch)
-            .then(|| manifest.fetch_origins().map(weft_manifest::Origin::port).collect()),
-    })?;
+    let report = sandbox::enter(
+        SandboxSpec {
+            dirs: granted_dirs,
+            tcp_ports: manifest
+                .grants(CapabilityKind::NetFetch)
+                .then(|| manifest.fetch_origins().map(weft_manifest::Origin::port).collect()),
+        },
+        entered_ahead,
+    )?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "sandbox ready");
     tracing::info!(
         landlock = ?report.landlock,
@@ -246,6 +261,7 @@ fn component(
     options: &LaunchOptions,
     engine: &wasmtime::Engine,
     module: &Path,
+    entered_ahead: bool,
 ) -> Result<wasmtime::component::Component> {
     let store = ArtifactStore::new(&options.aot_dir);
     if let Some(key) = &options.artifact_key
@@ -269,6 +285,16 @@ fn component(
         && let Some(component) = stored(&store, engine, &digest)
     {
         return Ok(component);
+    }
+    if entered_ahead {
+        // A rejected artifact goes, so that the next launch compiles it.
+        let _ = fs::remove_file(store.artifact_path(&digest));
+        bail!(
+            "no usable precompiled artifact for {}: this runtime was started ahead, under its \
+             system-call filter, and cannot run the installer; weft-appd starts launches \
+             without an artifact cold, so the next launch compiles it",
+            module.display()
+        );
     }
     let compiler =
         options.compiler.clone().unwrap_or_else(crate::compile::installer_beside_this_executable);

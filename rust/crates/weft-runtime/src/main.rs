@@ -127,10 +127,10 @@ fn main() -> ExitCode {
     ExitCode::from(run(&options, prepared).code())
 }
 
-/// A spare's start: the engine and common linker made ahead, then the command
-/// line handed over.
+/// A spare's start: the engine and common linker made and the shared
+/// system-call filter entered ahead, then the command line handed over.
 fn spare_start() -> anyhow::Result<(Cli, Prepared)> {
-    let prepared = Prepared::new()?;
+    let prepared = Prepared::ahead()?;
     let args = weft_runtime::spare::receive_handover()?;
     let cli = Cli::try_parse_from(std::iter::once("weft-runtime".to_owned()).chain(args))?;
     Ok((cli, prepared))

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, IoSlice, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 
-use common::{built_package, shared_aot_dir};
+use common::{Launch, built_package, shared_aot_dir};
 use rustix::net::{
     AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
     sendmsg, socketpair,
@@ -41,17 +41,29 @@ fn send(socket: &OwnedFd, json: &[u8], descriptors: &[std::os::fd::BorrowedFd<'_
     sendmsg(socket, &[IoSlice::new(json)], &mut ancillary, SendFlags::NOSIGNAL).is_ok()
 }
 
-fn hello_handover() -> Vec<u8> {
+/// A hand-over of hello with `aot_dir` as its artifact store.
+fn handover_of_hello(aot_dir: &std::path::Path) -> Vec<u8> {
     let handover = Handover {
         args: vec![
             "--package".into(),
             built_package("hello").display().to_string(),
             "--aot-dir".into(),
-            shared_aot_dir().display().to_string(),
+            aot_dir.display().to_string(),
         ],
         descriptor_options: Vec::new(),
     };
     serde_json::to_vec(&handover).unwrap()
+}
+
+/// A hand-over of hello, its artifact stored first: a spare runs under its
+/// system-call filter and cannot run the installer, so a cold start compiles.
+fn hello_handover() -> Vec<u8> {
+    let mut cold = Launch::new(built_package("hello"));
+    cold.session = false;
+    let mut app = cold.start();
+    app.expect_ready();
+    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+    handover_of_hello(&shared_aot_dir())
 }
 
 fn stderr_of(child: &mut Child) -> String {
@@ -83,6 +95,22 @@ fn built_apps_a_spare_runs_the_one_app_it_is_handed_and_takes_no_second() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("org.weft.hello"), "{stderr}");
     assert!(!stderr.contains("org.weft.clock"), "the second hand-over ran: {stderr}");
+}
+
+/// A spare has entered its system-call filter before the hand-over, so it
+/// cannot run the installer: handed an app without a stored artifact, it
+/// refuses, saying why, and compiles nothing (weft-appd starts such a launch
+/// cold instead).
+#[test]
+fn built_apps_a_spare_without_the_apps_artifact_refuses_and_compiles_nothing() {
+    let aot = tempfile::tempdir().unwrap();
+    let (mut child, socket) = spare();
+    assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
+    let status = child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("cannot run the installer"), "{stderr}");
+    assert_eq!(std::fs::read_dir(aot.path()).unwrap().count(), 0, "{stderr}");
 }
 
 #[test]

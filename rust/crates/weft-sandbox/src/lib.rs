@@ -129,6 +129,15 @@ pub enum Width {
     Long,
 }
 
+impl Width {
+    fn length(self) -> SeccompCmpArgLen {
+        match self {
+            Self::Int => SeccompCmpArgLen::Dword,
+            Self::Long => SeccompCmpArgLen::Qword,
+        }
+    }
+}
+
 /// The system calls a process may make.
 #[derive(Default)]
 pub struct Allowlist {
@@ -167,15 +176,12 @@ impl Allowlist {
         width: Width,
         values: &[u64],
     ) -> Result<&mut Self, Error> {
-        let length = || match width {
-            Width::Int => SeccompCmpArgLen::Dword,
-            Width::Long => SeccompCmpArgLen::Qword,
-        };
         let rules = values
             .iter()
             .map(|&value| {
-                let condition = SeccompCondition::new(index, length(), SeccompCmpOp::Eq, value)
-                    .map_err(|error| Error(error.to_string()))?;
+                let condition =
+                    SeccompCondition::new(index, width.length(), SeccompCmpOp::Eq, value)
+                        .map_err(|error| Error(error.to_string()))?;
                 SeccompRule::new(vec![condition]).map_err(|error| Error(error.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -193,6 +199,16 @@ impl Allowlist {
     /// How many system calls are on the list.
     pub fn len(&self) -> usize {
         self.rules.len()
+    }
+
+    /// How many system calls the list allows once applied (it adds `clone`,
+    /// and `clone3` unless it refuses with `ENOSYS`).
+    pub fn len_applied(&self) -> usize {
+        let mut len = self.rules.len() + usize::from(!self.rules.contains_key(&libc::SYS_clone));
+        if self.refusal != Some(libc::ENOSYS) && !self.rules.contains_key(&libc::SYS_clone3) {
+            len += 1;
+        }
+        len
     }
 
     /// Whether the list is empty (then every call would fail).
@@ -232,6 +248,54 @@ impl Allowlist {
         let refusal = refusal as u32;
         install(self.rules, SeccompAction::Errno(refusal), SeccompAction::Allow)?;
         Ok(allowed)
+    }
+}
+
+/// Calls to refuse on top of a filter already installed: a second filter that
+/// lets everything else through, so a process can enter an allowlist early
+/// (wider by the calls its setup needs) and narrow it once set up. The kernel
+/// takes the stricter answer of the two filters: a call is allowed only when
+/// the first filter allows it and this one does not refuse it.
+pub struct Narrowing {
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    refusal: i32,
+}
+
+impl Narrowing {
+    /// Nothing refused yet; what is refused gets `refusal` (an errno).
+    pub fn new(refusal: i32) -> Self {
+        Self { rules: BTreeMap::new(), refusal }
+    }
+
+    /// Refuses `calls` whatever their arguments.
+    pub fn refuse(&mut self, calls: &[i64]) -> &mut Self {
+        self.rules.extend(calls.iter().map(|&call| (call, Vec::new())));
+        self
+    }
+
+    /// Refuses `call` unless its argument `index` is one of `values`.
+    pub fn refuse_unless(
+        &mut self,
+        call: i64,
+        index: u8,
+        width: Width,
+        values: &[u64],
+    ) -> Result<&mut Self, Error> {
+        let conditions = values
+            .iter()
+            .map(|&value| SeccompCondition::new(index, width.length(), SeccompCmpOp::Ne, value))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Error(error.to_string()))?;
+        let rule = SeccompRule::new(conditions).map_err(|error| Error(error.to_string()))?;
+        self.rules.insert(call, vec![rule]);
+        Ok(self)
+    }
+
+    /// Applies the refusals to every thread; returns how many calls they name.
+    pub fn apply_to_all_threads(self) -> Result<usize, Error> {
+        let refused = self.rules.len();
+        install(self.rules, SeccompAction::Allow, SeccompAction::Errno(self.refusal as u32))?;
+        Ok(refused)
     }
 }
 

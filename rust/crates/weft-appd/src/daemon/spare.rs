@@ -33,7 +33,8 @@ impl Daemon {
             return;
         }
         let mut spare = self.spare.lock().expect("spare lock");
-        if spare.is_some() {
+        // A spare that died while it waited is replaced.
+        if spare.as_mut().is_some_and(|waiting| matches!(waiting.child.try_wait(), Ok(None))) {
             return;
         }
         match self.start_spare() {

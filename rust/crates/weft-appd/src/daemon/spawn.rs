@@ -116,7 +116,9 @@ impl Daemon {
                 ("--app-stderr-fd", stderr_write.as_fd()),
             ])
             .collect();
-        let spare = self.take_spare();
+        // A spare runs under its system-call filter and cannot run the
+        // installer: a component without a stored artifact starts cold.
+        let spare = if self.artifact_stored(launch) { self.take_spare() } else { None };
         let child = match spare.map(|spare| spare.hand_over(&args, &descriptors, cgroup)) {
             Some(Ok(child)) => {
                 tracing::debug!(session, "handed to the spare runtime");
@@ -168,6 +170,16 @@ impl Daemon {
                 format!("cannot start {}: {error}", self.config.runtime_bin.display()),
             )
         })
+    }
+
+    /// Whether the store of precompiled components holds an artifact for
+    /// `launch`'s component.
+    fn artifact_stored(&self, launch: &Launch) -> bool {
+        let component = match &launch.digests {
+            Digests::Verified { component, .. } | Digests::ArtifactKey(component) => component,
+        };
+        let name = weft_protocol::runtime::artifact_file_name(component);
+        self.config.aot_dir.join(name).is_file()
     }
 
     /// Starts the session's file portal over the directories the app's `fs:`
