@@ -53,17 +53,9 @@ fn cpu_ticks(pid: u32) -> u64 {
 /// The daemon's waiting spare runtime (its child started with `--spare`
 /// that runs no session).
 fn spare_of(daemon: u32) -> u32 {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let parent = stat
-                .rsplit_once(')')
-                .and_then(|(_, fields)| fields.split_whitespace().nth(1)?.parse::<u32>().ok());
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            parent == Some(daemon) && cmdline.ends_with(b"--spare\0")
-        })
+    common::children_of(daemon)
+        .into_iter()
+        .find(|&child| common::is_spare(child))
         .expect("the daemon has a spare runtime")
 }
 

@@ -17,26 +17,6 @@ fn open_fds(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
 }
 
-/// Processes whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            stat.rsplit_once(')')
-                .and_then(|(_, fields)| fields.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(pid)
-        })
-        .collect()
-}
-
-/// Whether process `pid` is a spare runtime (`weft-runtime --spare`).
-fn is_spare(pid: u32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|cmdline| cmdline.split(|&byte| byte == 0).any(|arg| arg == b"--spare"))
-}
-
 /// Processes started for `fixture`'s daemon (their environment names its
 /// directory: the daemon's own, which its children inherit) other than the
 /// daemon `daemon` and its children.

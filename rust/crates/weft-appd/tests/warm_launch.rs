@@ -19,17 +19,7 @@ fn cmdline(pid: u32) -> String {
 /// Processes whose parent is `pid` and that were started as spares (those
 /// handed an app keep that command line).
 fn spares_of(pid: u32) -> Vec<u32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|child| {
-            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-            stat.rsplit_once(')')
-                .and_then(|(_, fields)| fields.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(pid)
-        })
-        .filter(|&child| cmdline(child).ends_with("--spare"))
-        .collect()
+    children_of(pid).into_iter().filter(|&child| is_spare(child)).collect()
 }
 
 /// Waits (up to 10 s) until the daemon `pid` has exactly one spare that runs

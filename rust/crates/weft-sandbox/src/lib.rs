@@ -176,15 +176,12 @@ impl Allowlist {
         width: Width,
         values: &[u64],
     ) -> Result<&mut Self, Error> {
-        let rules = values
-            .iter()
-            .map(|&value| {
-                let condition =
-                    SeccompCondition::new(index, width.length(), SeccompCmpOp::Eq, value)
-                        .map_err(|error| Error(error.to_string()))?;
-                SeccompRule::new(vec![condition]).map_err(|error| Error(error.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        // A rule per value: the kernel allows when any matches.
+        let rules = conditions(index, width, SeccompCmpOp::Eq, values)?
+            .into_iter()
+            .map(|condition| SeccompRule::new(vec![condition]))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Error(error.to_string()))?;
         self.rules.insert(call, rules);
         Ok(self)
     }
@@ -281,12 +278,9 @@ impl Narrowing {
         width: Width,
         values: &[u64],
     ) -> Result<&mut Self, Error> {
-        let conditions = values
-            .iter()
-            .map(|&value| SeccompCondition::new(index, width.length(), SeccompCmpOp::Ne, value))
-            .collect::<Result<Vec<_>, _>>()
+        // One rule of all the conditions: it refuses when every one holds.
+        let rule = SeccompRule::new(conditions(index, width, SeccompCmpOp::Ne, values)?)
             .map_err(|error| Error(error.to_string()))?;
-        let rule = SeccompRule::new(conditions).map_err(|error| Error(error.to_string()))?;
         self.rules.insert(call, vec![rule]);
         Ok(self)
     }
@@ -297,6 +291,21 @@ impl Narrowing {
         install(self.rules, SeccompAction::Allow, SeccompAction::Errno(self.refusal as u32))?;
         Ok(refused)
     }
+}
+
+/// One condition per value: argument `index` (`width` wide) compared with it
+/// by `op`.
+fn conditions(
+    index: u8,
+    width: Width,
+    op: SeccompCmpOp,
+    values: &[u64],
+) -> Result<Vec<SeccompCondition>, Error> {
+    values
+        .iter()
+        .map(|&value| SeccompCondition::new(index, width.length(), op.clone(), value))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| Error(error.to_string()))
 }
 
 /// Builds and applies one filter to every thread: `matched` for the calls

@@ -331,3 +331,24 @@ pub fn kill_9(pid: u32) {
     )
     .expect("kill -9");
 }
+
+/// Processes whose parent is `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            stat.rsplit_once(')')
+                .and_then(|(_, fields)| fields.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Whether process `pid` is a spare runtime (`weft-runtime --spare`; one
+/// handed an app keeps that command line).
+pub fn is_spare(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.split(|&byte| byte == 0).any(|arg| arg == b"--spare"))
+}
