@@ -45,12 +45,14 @@ rustPlatform.buildRustPackage (finalAttrs: {
 
   strictDeps = true;
 
-  # weft-compositor links pixman (its software renderer), xkbcommon (keymaps)
+  # weft-compositor links pixman (its software renderer), xkbcommon (keymaps),
+  # libwayland-server (its Wayland wire, which bounds what one client may send)
   # and, for DRM/KMS, libudev, libinput and libseat (seatd's library).
   nativeBuildInputs = [ pkg-config ];
   buildInputs = [
     pixman
     libxkbcommon
+    wayland
     udev
     libinput
     seatd

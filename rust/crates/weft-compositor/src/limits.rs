@@ -1,11 +1,17 @@
 //! What one client may hold. The compositor owns the screen: a client that
 //! creates without end (surfaces, regions, callbacks, any protocol object)
 //! would take its memory and time from everyone, so a client over a limit is
-//! told so with `wl_display.no_memory` and disconnected, and the rest go on.
+//! disconnected (the log names the app and the limit), and the rest go on.
+//!
+//! The wire is libwayland-server's (wayland-backend's `server_system`), which
+//! bounds what the limits here cannot see: it reads at most 4 KiB of a
+//! client's requests per dispatch, holds at most 1,024 descriptors a client
+//! sent ahead of the requests that take them, and disconnects a client that
+//! sends more or never reads its events.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use smithay::reexports::wayland_server::backend::protocol::ProtocolError;
 use smithay::reexports::wayland_server::backend::{ClientData, ClientId, DisconnectReason};
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::reexports::wayland_server::{DisplayHandle, Resource};
@@ -25,9 +31,6 @@ pub const MAX_SURFACES_PER_CLIENT: usize = 1024;
 /// compositor from 21 to 323 MB before there was a limit.
 pub const MAX_OBJECTS_PER_CLIENT: usize = 8192;
 
-/// wl_display's `no_memory` error: a client over a limit is told so with it.
-const WL_DISPLAY_NO_MEMORY: u32 = 2;
-
 /// Per-connection data.
 #[derive(Debug)]
 pub struct ClientState {
@@ -35,8 +38,10 @@ pub struct ClientState {
     pub compositor: CompositorClientState,
     /// What the connection may do.
     pub authorization: Authorization,
-    /// How many surfaces the client holds now.
-    surfaces: AtomicUsize,
+    /// How many surfaces the client holds now (each surface's destruction
+    /// hook holds it too: a surface being destroyed no longer knows its
+    /// client).
+    surfaces: Arc<AtomicUsize>,
 }
 
 impl ClientState {
@@ -45,7 +50,7 @@ impl ClientState {
         Self {
             compositor: CompositorClientState::default(),
             authorization,
-            surfaces: AtomicUsize::new(0),
+            surfaces: Arc::default(),
         }
     }
 }
@@ -56,67 +61,73 @@ impl ClientData for ClientState {
     }
 }
 
-/// The error that disconnects a client over a limit, saying which.
-fn over_limit(message: String) -> DisconnectReason {
-    DisconnectReason::ProtocolError(ProtocolError {
-        code: WL_DISPLAY_NO_MEMORY,
-        object_id: 1,
-        object_interface: "wl_display".into(),
-        message,
-    })
+/// The clients the compositor serves, and those a request handler found over
+/// a limit: they are disconnected after the dispatch, never inside a handler
+/// (libwayland frees a destroyed client that its handler still reads from).
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// Every connected client (libwayland's own list cannot be walked
+    /// through wayland-backend 0.3.17: its `with_all_clients` never ends).
+    clients: Vec<ClientId>,
+    /// Clients to disconnect after this dispatch, with the limit they broke.
+    over_limit: Vec<(ClientId, String)>,
 }
 
-/// Counts a new surface against its client's [`MAX_SURFACES_PER_CLIENT`]
-/// (and uncounts it when it is destroyed); a client over it is disconnected.
-pub fn count_surface(display: &DisplayHandle, surface: &WlSurface) {
-    let Some(client) = surface.client() else { return };
-    let Some(data) = client.get_data::<ClientState>() else { return };
-    let held = data.surfaces.fetch_add(1, Ordering::Relaxed) + 1;
-    if held > MAX_SURFACES_PER_CLIENT {
-        let message = format!("more than {MAX_SURFACES_PER_CLIENT} surfaces at once");
-        tracing::warn!(app = %data.authorization.app_id, "client disconnected: {message}");
-        display.backend_handle().kill_client(client.id(), over_limit(message));
-        return;
+impl Limits {
+    /// Starts counting for a new connection.
+    pub fn admit(&mut self, client: ClientId) {
+        self.clients.push(client);
     }
-    compositor::add_destruction_hook::<Weft, _>(surface, |_, surface| {
-        // A disconnected client's surfaces have no client left to count for.
-        if let Some(client) = surface.client()
-            && let Some(data) = client.get_data::<ClientState>()
-        {
-            data.surfaces.fetch_sub(1, Ordering::Relaxed);
-        }
-    });
-}
 
-/// Disconnects every client that holds more than [`MAX_OBJECTS_PER_CLIENT`]
-/// objects, and returns them: the backend closes a killed client's socket
-/// when it next dispatches that client. Run after each dispatch of the
-/// clients' requests: what one client can create between two runs is what
-/// one dispatch reads from it.
-pub fn enforce_object_limit(display: &DisplayHandle) -> Vec<ClientId> {
-    let handle = display.backend_handle();
-    let mut clients = Vec::new();
-    handle.with_all_clients(|client| clients.push(client));
-    let mut killed = Vec::new();
-    for client in clients {
-        let mut held = 0;
-        // The backend is locked while this runs: count only, act after.
-        if handle.with_all_objects_for(client.clone(), |_| held += 1).is_err() {
-            continue;
+    /// Counts a new surface against its client's [`MAX_SURFACES_PER_CLIENT`]
+    /// (and uncounts it when it is destroyed); a client over it is
+    /// disconnected after this dispatch.
+    pub fn count_surface(&mut self, surface: &WlSurface) {
+        let Some(client) = surface.client() else { return };
+        let Some(data) = client.get_data::<ClientState>() else { return };
+        let held = data.surfaces.fetch_add(1, Ordering::Relaxed) + 1;
+        if held == MAX_SURFACES_PER_CLIENT + 1 {
+            let message = format!("more than {MAX_SURFACES_PER_CLIENT} surfaces at once");
+            self.over_limit.push((client.id(), message));
         }
-        if held > MAX_OBJECTS_PER_CLIENT {
-            let message = format!("more than {MAX_OBJECTS_PER_CLIENT} protocol objects at once");
-            let app = handle
-                .get_client_data(client.clone())
-                .ok()
-                .and_then(|data| {
-                    data.downcast_ref::<ClientState>().map(|data| data.authorization.app_id.clone())
-                })
+        let surfaces = Arc::clone(&data.surfaces);
+        compositor::add_destruction_hook::<Weft, _>(surface, move |_, _| {
+            surfaces.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+
+    /// Disconnects every client found over a limit: those the handlers
+    /// found, and those holding more than [`MAX_OBJECTS_PER_CLIENT`]
+    /// objects. Run after each dispatch of the clients' requests: what one
+    /// client can create between two runs is what libwayland reads from it
+    /// in one go (at most 4 KiB of requests).
+    pub fn enforce(&mut self, display: &DisplayHandle) {
+        let handle = display.backend_handle();
+        // Forget the clients that left.
+        self.clients.retain(|client| handle.get_client_data(client.clone()).is_ok());
+        for client in &self.clients {
+            let mut held = 0;
+            // The backend is locked while this runs: count only, act after.
+            if handle.with_all_objects_for(client.clone(), |_| held += 1).is_ok()
+                && held > MAX_OBJECTS_PER_CLIENT
+            {
+                let message =
+                    format!("more than {MAX_OBJECTS_PER_CLIENT} protocol objects at once");
+                self.over_limit.push((client.clone(), message));
+            }
+        }
+        for (client, message) in self.over_limit.drain(..) {
+            let Ok(data) = handle.get_client_data(client.clone()) else { continue };
+            let app = data
+                .downcast_ref::<ClientState>()
+                .map(|data| data.authorization.app_id.clone())
                 .unwrap_or_default();
-            tracing::warn!(%app, held, "client disconnected: {message}");
-            handle.kill_client(client.clone(), over_limit(message));
-            killed.push(client);
+            tracing::warn!(%app, "client disconnected: {message}");
+            // libwayland closes its socket at once. (The client is not sent
+            // a wl_display.error first: wayland-backend 0.3.17 cannot send
+            // one, and an error posted on one of its objects would leave it
+            // connected until it next sends something.)
+            handle.kill_client(client, DisconnectReason::ConnectionClosed);
         }
     }
-    killed
 }

@@ -27,7 +27,7 @@ use smithay::reexports::input::Libinput;
 
 use crate::backend::{Backend, Headless, Screenshot};
 use crate::drm::Drm;
-use crate::limits::{ClientState, enforce_object_limit};
+use crate::limits::ClientState;
 use crate::shell::WindowId;
 use crate::state::{Authorization, Keymap, ShellEvent, TouchPhase, Weft};
 use crate::winit::Winit;
@@ -154,8 +154,9 @@ impl Compositor {
         match command {
             Command::AddClient(stream, authorization) => {
                 let data = Arc::new(ClientState::new(authorization));
-                if let Err(error) = self.display.handle().insert_client(stream, data) {
-                    tracing::warn!("cannot serve a client: {error}");
+                match self.display.handle().insert_client(stream, data) {
+                    Ok(client) => self.state.limits.admit(client.id()),
+                    Err(error) => tracing::warn!("cannot serve a client: {error}"),
                 }
             }
             Command::Screenshot(reply) => {
@@ -398,11 +399,8 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
             if let Err(error) = compositor.display.dispatch_clients(&mut compositor.state) {
                 tracing::warn!("dispatching clients failed: {error}");
             }
-            for client in enforce_object_limit(&compositor.state.display) {
-                // Dispatching a killed client closes it.
-                let backend = compositor.display.backend();
-                let _ = backend.dispatch_single_client(&mut compositor.state, client);
-            }
+            let display = compositor.state.display.clone();
+            compositor.state.limits.enforce(&display);
             compositor.adopt_security_contexts();
             let _ = compositor.display.flush_clients();
             compositor.publish();

@@ -30,7 +30,7 @@ use smithay::wayland::shm::ShmState;
 use smithay::wayland::viewporter::ViewporterState;
 use smithay::{delegate_output, delegate_presentation};
 
-use crate::limits::ClientState;
+use crate::limits::{ClientState, Limits};
 
 mod seat;
 mod security_context;
@@ -191,6 +191,8 @@ pub struct Weft {
     /// Security contexts created since the loop last looked: each becomes a
     /// listening socket whose clients speak for the context's app id.
     pub new_contexts: Vec<(SecurityContextListenerSource, SecurityContext)>,
+    /// Every client's limits (`crate::limits`).
+    pub limits: Limits,
 }
 
 impl Weft {
@@ -268,6 +270,7 @@ impl Weft {
             events: Vec::new(),
             security_context_state,
             new_contexts: Vec::new(),
+            limits: Limits::default(),
         })
     }
 

@@ -10,7 +10,7 @@ use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, Com
 use smithay::wayland::shm::{ShmHandler, ShmState};
 use smithay::{delegate_compositor, delegate_shm, delegate_viewporter};
 
-use crate::limits::{ClientState, count_surface};
+use crate::limits::ClientState;
 
 use super::{Weft, WindowKind, initial_configure_sent, root_of};
 
@@ -24,7 +24,7 @@ impl CompositorHandler for Weft {
     }
 
     fn new_surface(&mut self, surface: &WlSurface) {
-        count_surface(&self.display, surface);
+        self.limits.count_surface(surface);
     }
 
     fn commit(&mut self, surface: &WlSurface) {
