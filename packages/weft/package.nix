@@ -75,8 +75,9 @@ rustPlatform.buildRustPackage (finalAttrs: {
     cryptsetup
   ];
 
-  # The compositor's winit backend dlopens EGL/GLES, libwayland-client and
-  # libwayland-egl: put them on the binaries' runpath.
+  # The compositor dlopens libwayland-server (its Wayland wire) and, for its winit
+  # backend, EGL/GLES, libwayland-client and libwayland-egl: put them on the
+  # binaries' runpath.
   postFixup = ''
     for bin in $out/bin/*; do
       patchelf --add-rpath ${

@@ -50,6 +50,15 @@ install_binaries() {
   done
 }
 
+# Copies a library a binary loads with dlopen (ldd does not list those).
+install_dlopened() {
+  local library
+  library=$(ldconfig -p | awk -v name="$1" '$1 == name { print $NF; exit }')
+  [[ -n $library ]] || { echo "build.sh: $1 is not installed" >&2; exit 1; }
+  mkdir -p "$root$(dirname "$library")"
+  cp -Ln "$library" "$root$library"
+}
+
 cp /bin/busybox "$root/bin/busybox"
 for applet in $(/bin/busybox --list); do
   [[ -e $root/bin/$applet ]] || ln -s busybox "$root/bin/$applet"
@@ -57,6 +66,9 @@ done
 install_binaries "$release"/{weft-compositor,weft-appd,weftctl,weft-runtime,weft-pack,weft-file-portal,weft-mount-helper} \
   /usr/sbin/veritysetup "$(command -v weston-simple-shm)"
 mkdir -p "$root/usr/sbin" && mv "$root/usr/bin/veritysetup" "$root/usr/sbin/veritysetup"
+# weft-compositor's Wayland wire is libwayland-server, which wayland-sys loads
+# with dlopen (its `dlopen` feature, turned on by winit's).
+install_dlopened libwayland-server.so.0
 cp -r /usr/share/X11/xkb "$root/usr/share/X11/"
 [[ -d /usr/share/libinput ]] && mkdir -p "$root/usr/share" && cp -r /usr/share/libinput "$root/usr/share/"
 # The app shell path of the units (VM_PLACES in tests/nix-units.py): a stock
