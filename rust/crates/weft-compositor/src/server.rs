@@ -1,12 +1,13 @@
-//! The compositor's event loop: clients, a frame every 16 ms, and commands from
-//! its controller (the binary's signals and sockets, or a test) over a channel.
+//! The compositor's event loop: clients, frames drawn when something changed
+//! (at once, or when the last is 16 ms old), and commands from its controller
+//! (the binary's signals and sockets, or a test) over a channel.
 
 use std::collections::HashMap;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use smithay::reexports::calloop::channel::{self, Channel, Event};
@@ -32,7 +33,7 @@ use crate::shell::WindowId;
 use crate::state::{Authorization, Keymap, ShellEvent, TouchPhase, Weft};
 use crate::winit::Winit;
 
-/// Time between frames.
+/// The shortest time between two frames.
 const FRAME: Duration = Duration::from_millis(16);
 /// Frame times kept for [`Command::TakeFrameTimes`].
 const FRAME_TIMES_KEPT: usize = 1_000;
@@ -133,6 +134,21 @@ pub enum Command {
     Stop,
 }
 
+impl Command {
+    /// Whether the command may change what is on screen (the queries do not).
+    fn changes_the_screen(&self) -> bool {
+        !matches!(
+            self,
+            Command::Screenshot(_)
+                | Command::Windows(_)
+                | Command::Subscribe(..)
+                | Command::Unsubscribe(_)
+                | Command::TakeFrameTimes(_)
+                | Command::Stop
+        )
+    }
+}
+
 /// Everything the loop's callbacks reach.
 struct Compositor {
     display: Display<Weft>,
@@ -141,6 +157,11 @@ struct Compositor {
     running: bool,
     /// A frame was due while the backend was busy; draw it when it is free.
     redraw_pending: bool,
+    /// When the last frame was drawn.
+    last_frame: Option<Instant>,
+    /// The timer that draws the next frame, when one is waiting for
+    /// [`FRAME`] to pass since the last.
+    frame_timer: Option<RegistrationToken>,
     frame_times: std::collections::VecDeque<Duration>,
     handle: LoopHandle<'static, Compositor>,
     runtime_dir: PathBuf,
@@ -269,13 +290,39 @@ impl Compositor {
         }
     }
 
+    /// Draws what changed: at once when the last frame is at least [`FRAME`]
+    /// old, else when it will be. Nothing is drawn while nothing changes.
+    fn schedule_frame(&mut self) {
+        if self.frame_timer.is_some() {
+            return;
+        }
+        let since = self.last_frame.map_or(FRAME, |at| at.elapsed());
+        let Some(wait) = FRAME.checked_sub(since).filter(|wait| !wait.is_zero()) else {
+            self.frame();
+            return;
+        };
+        let timer = self.handle.insert_source(Timer::from_duration(wait), |_, _, compositor| {
+            compositor.frame_timer = None;
+            compositor.frame();
+            TimeoutAction::Drop
+        });
+        match timer {
+            Ok(token) => self.frame_timer = Some(token),
+            Err(error) => {
+                tracing::warn!("cannot time the next frame: {error}");
+                self.frame();
+            }
+        }
+    }
+
     fn frame(&mut self) {
         if !self.backend.backend().ready() {
             self.redraw_pending = true;
             return;
         }
         self.redraw_pending = false;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        self.last_frame = Some(started);
         let rendered = self.backend.backend().render(&self.state);
         if self.frame_times.len() == FRAME_TIMES_KEPT {
             self.frame_times.pop_front();
@@ -324,6 +371,7 @@ fn watch_drm(
     handle
         .insert_source(LibinputInputBackend::new(libinput.clone()), |event, _, compositor| {
             crate::input::handle(&mut compositor.state, event);
+            compositor.schedule_frame();
         })
         .map_err(|error| anyhow::anyhow!("cannot watch input devices: {error}"))?;
     handle
@@ -354,6 +402,7 @@ fn watch_drm(
                         Ok(None) => {}
                         Err(error) => tracing::warn!("rescanning displays failed: {error:#}"),
                     }
+                    compositor.schedule_frame();
                 })
                 .map_err(|error| anyhow::anyhow!("cannot watch udev: {error}"))?;
         }
@@ -382,6 +431,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
                     {
                         compositor.running = false;
                     }
+                    compositor.schedule_frame();
                 })
                 .map_err(|error| anyhow::anyhow!("cannot watch the window: {error}"))?;
             Screen::Winit(Box::new(winit))
@@ -402,6 +452,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
             let display = compositor.state.display.clone();
             compositor.state.limits.enforce(&display);
             compositor.adopt_security_contexts();
+            compositor.schedule_frame();
             let _ = compositor.display.flush_clients();
             compositor.publish();
             Ok(PostAction::Continue)
@@ -410,7 +461,11 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
     handle
         .insert_source(commands, |event, _, compositor| match event {
             Event::Msg(command) => {
+                let redraw = command.changes_the_screen();
                 compositor.handle(command);
+                if redraw {
+                    compositor.schedule_frame();
+                }
                 // Events the command caused (keys, closes) leave now, not
                 // at the next frame.
                 let _ = compositor.display.flush_clients();
@@ -419,12 +474,6 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
             Event::Closed => compositor.running = false,
         })
         .map_err(|error| anyhow::anyhow!("cannot watch the command channel: {error}"))?;
-    handle
-        .insert_source(Timer::immediate(), |_, _, compositor| {
-            compositor.frame();
-            TimeoutAction::ToDuration(FRAME)
-        })
-        .map_err(|error| anyhow::anyhow!("cannot start the frame timer: {error}"))?;
     if let Some((name, authorization)) = config.socket {
         let socket = ListeningSocketSource::with_name(&name)
             .with_context(|| format!("binding the Wayland socket {name}"))?;
@@ -448,6 +497,8 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         backend,
         running: true,
         redraw_pending: false,
+        last_frame: None,
+        frame_timer: None,
         frame_times: std::collections::VecDeque::with_capacity(FRAME_TIMES_KEPT),
         handle: event_loop.handle(),
         runtime_dir: config.runtime_dir,
@@ -458,6 +509,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
     if let Err(error) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
         tracing::warn!("cannot tell systemd we are ready: {error}");
     }
+    compositor.schedule_frame();
     while compositor.running {
         event_loop.dispatch(None, &mut compositor)?;
     }
