@@ -32,6 +32,7 @@ use smithay::{delegate_output, delegate_presentation};
 
 use crate::limits::{ClientState, Limits};
 
+mod screened;
 mod seat;
 mod security_context;
 mod surfaces;

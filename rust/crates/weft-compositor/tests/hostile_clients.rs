@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::UnixStream;
+use std::io::Write;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use common::wire::*;
 use common::*;
 use weft_compositor::limits::{MAX_OBJECTS_PER_CLIENT, MAX_SURFACES_PER_CLIENT};
 use weft_compositor::server::Handle;
@@ -17,129 +17,12 @@ use weft_protocol::zweft::client::zweft_shell_manager_v1::Role;
 
 const RED: [u8; 4] = [200, 30, 30, 255];
 
-/// A Wayland connection spoken byte by byte.
-struct Wire {
-    stream: UnixStream,
-    received: Vec<u8>,
-}
-
-/// One event: its object, opcode and arguments' bytes.
-struct WireEvent {
-    object: u32,
-    opcode: u16,
-    body: Vec<u8>,
-}
-
-impl Wire {
-    fn new(stream: UnixStream) -> Self {
-        stream.set_nonblocking(false).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Self { stream, received: Vec::new() }
-    }
-
-    /// The bytes of one request.
-    fn message(object: u32, opcode: u16, body: &[u8]) -> Vec<u8> {
-        let size = 8 + body.len() as u32;
-        let mut message = object.to_ne_bytes().to_vec();
-        message.extend_from_slice(&((size << 16) | u32::from(opcode)).to_ne_bytes());
-        message.extend_from_slice(body);
-        message
-    }
-
-    /// Sends `bytes`; false once the compositor has closed the connection.
-    fn send(&mut self, bytes: &[u8]) -> bool {
-        self.stream.write_all(bytes).is_ok()
-    }
-
-    /// The next event, or how the connection went quiet.
-    fn next(&mut self) -> Result<WireEvent, End> {
-        loop {
-            if self.received.len() >= 8 {
-                let word =
-                    |at: usize| u32::from_ne_bytes(self.received[at..at + 4].try_into().unwrap());
-                let (object, header) = (word(0), word(4));
-                let size = (header >> 16) as usize;
-                if self.received.len() >= size {
-                    let body = self.received[8..size].to_vec();
-                    self.received.drain(..size);
-                    return Ok(WireEvent { object, opcode: header as u16, body });
-                }
-            }
-            let mut chunk = [0; 4096];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(End::Closed),
-                Ok(read) => self.received.extend_from_slice(&chunk[..read]),
-                Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
-                    return Err(End::Closed);
-                }
-                Err(_) => return Err(End::Silent),
-            }
-        }
-    }
-}
-
-/// How a connection stopped giving events.
-#[derive(Debug, PartialEq, Eq)]
-enum End {
-    /// The compositor closed it.
-    Closed,
-    /// Nothing came for the read timeout: the connection is still open.
-    Silent,
-}
-
 /// Runs one case at a time: the cases measure the whole test process (its
 /// descriptors and memory, where the compositor runs), which another case's
 /// compositor would disturb.
 fn alone() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// A Wayland string argument: length with the NUL, bytes, padding to 4.
-fn wire_string(text: &str) -> Vec<u8> {
-    let mut bytes = ((text.len() + 1) as u32).to_ne_bytes().to_vec();
-    bytes.extend_from_slice(text.as_bytes());
-    bytes.push(0);
-    while !bytes.len().is_multiple_of(4) {
-        bytes.push(0);
-    }
-    bytes
-}
-
-/// Reads a string argument at the start of `body`; the string and the rest.
-fn read_string(body: &[u8]) -> (String, &[u8]) {
-    let length = u32::from_ne_bytes(body[..4].try_into().unwrap()) as usize;
-    let text = String::from_utf8_lossy(&body[4..4 + length.saturating_sub(1)]).into_owned();
-    let padded = length.div_ceil(4) * 4;
-    (text, &body[4 + padded..])
-}
-
-/// Binds wl_compositor as object 4 (the registry is 2, a sync callback 3).
-fn bind_compositor(wire: &mut Wire) {
-    // wl_display.get_registry(2), then wl_display.sync(3) to know when the
-    // globals are all there.
-    assert!(wire.send(&Wire::message(1, 1, &2u32.to_ne_bytes())));
-    assert!(wire.send(&Wire::message(1, 0, &3u32.to_ne_bytes())));
-    let mut compositor_global = None;
-    while let Ok(event) = wire.next() {
-        if event.object == 3 {
-            break;
-        }
-        if event.object == 2 && event.opcode == 0 {
-            let name = u32::from_ne_bytes(event.body[..4].try_into().unwrap());
-            let (interface, _) = read_string(&event.body[4..]);
-            if interface == "wl_compositor" {
-                compositor_global = Some(name);
-            }
-        }
-    }
-    let name = compositor_global.expect("a wl_compositor global");
-    // wl_registry.bind(name, "wl_compositor", 4, new id 4).
-    let mut bind = name.to_ne_bytes().to_vec();
-    bind.extend(wire_string("wl_compositor"));
-    bind.extend(4u32.to_ne_bytes());
-    bind.extend(4u32.to_ne_bytes());
-    assert!(wire.send(&Wire::message(2, 0, &bind)));
 }
 
 #[test]
@@ -202,18 +85,6 @@ fn a_client_making_2000_surfaces_is_disconnected_and_others_are_still_served() {
     assert!(served < Duration::from_secs(2), "the compositor stalled {served:?}");
 }
 
-/// The test process's resident memory (the compositor runs in it), in KiB.
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// How many descriptors the test process (and so the compositor) holds.
-fn open_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 /// Reads `wire` to its end; the message of the wl_display.error it got, if any.
 fn error_then_close(wire: &mut Wire) -> (Option<String>, End) {
     let mut error = None;
@@ -272,23 +143,6 @@ fn a_client_making_objects_without_end_is_disconnected_and_memory_stays_bounded(
     assert!(fds_after <= fds_before + 2, "descriptors {fds_before} -> {fds_after}");
 }
 
-/// How many descriptors one request may carry: the most a sender may attach
-/// to one message (libwayland's and wayland-rs's `MAX_FDS_OUT`).
-const DESCRIPTORS_PER_MESSAGE: usize = 28;
-
-/// Sends `message` with `DESCRIPTORS_PER_MESSAGE` copies of `descriptor`
-/// attached; false once the compositor has closed the connection.
-fn send_with_descriptors(wire: &Wire, message: &[u8], descriptor: BorrowedFd<'_>) -> bool {
-    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
-    let descriptors = [descriptor; DESCRIPTORS_PER_MESSAGE];
-    let mut space =
-        [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(DESCRIPTORS_PER_MESSAGE))];
-    let mut ancillary = SendAncillaryBuffer::new(&mut space);
-    assert!(ancillary.push(SendAncillaryMessage::ScmRights(&descriptors)));
-    sendmsg(&wire.stream, &[std::io::IoSlice::new(message)], &mut ancillary, SendFlags::NOSIGNAL)
-        .is_ok_and(|sent| sent == message.len())
-}
-
 #[test]
 fn a_client_sending_descriptors_no_request_takes_is_disconnected_and_descriptors_stay_bounded() {
     let _alone = alone();
@@ -308,7 +162,8 @@ fn a_client_sending_descriptors_no_request_takes_is_disconnected_and_descriptors
     let misbehaved = Instant::now();
     let mut sent = 0;
     let mut peak = fds_before;
-    while sent < 400 && send_with_descriptors(&evil, &add, null.as_fd()) {
+    while sent < 400 && send_with_descriptors(&evil, &add, &[null.as_fd(); DESCRIPTORS_PER_MESSAGE])
+    {
         sent += 1;
         if sent % 20 == 0 {
             peak = peak.max(open_descriptors());
@@ -421,4 +276,71 @@ fn a_buffer_whose_memory_is_truncated_after_attach_does_not_bring_the_compositor
     drop(evil);
     let served = still_served(&compositor, &mut app, misbehaved);
     println!("hostile clients: truncated pool: served again {served:?} later");
+}
+
+/// A wl_display.sync as object `id`: Ok once answered, or the wl_display
+/// error (object, code, message) that ended the connection first.
+fn sync(wire: &mut Wire, id: u32) -> Result<(), (u32, u32, String)> {
+    assert!(wire.send(&Wire::message(1, 0, &id.to_ne_bytes())));
+    loop {
+        match wire.next() {
+            Ok(event) if event.object == id => return Ok(()),
+            Ok(event) if event.object == 1 && event.opcode == 0 => {
+                let word =
+                    |at: usize| u32::from_ne_bytes(event.body[at..at + 4].try_into().unwrap());
+                return Err((word(0), word(4), read_string(&event.body[8..]).0));
+            }
+            Ok(_) => {}
+            Err(end) => panic!("the connection ended without an error: {end:?}"),
+        }
+    }
+}
+
+/// Rectangle arguments x, y, width, height.
+fn rectangle(x: i32, y: i32, width: i32, height: i32) -> Vec<u8> {
+    [x, y, width, height].iter().flat_map(|value| value.to_ne_bytes()).collect()
+}
+
+#[test]
+fn requests_smithay_would_panic_on_end_at_worst_their_client() {
+    let _alone = alone();
+    let compositor = headless(640, 480);
+    let mut app = red_app(&compositor);
+    let connect = || Wire::new(compositor.connect(Authorization::app("org.weft.evil")).unwrap());
+
+    // wl_shm_pool.resize to 0: smithay 0.7 posts its error, then unwraps a
+    // zero size (a panic in every build, which libwayland turns into an abort).
+    let mut evil = connect();
+    bind_globals(&mut evil, &["wl_shm"]);
+    let memory = rustix::fs::memfd_create("weft-hostile", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&memory, 4096).unwrap();
+    let create_pool = Wire::message(4, 0, &[5u32.to_ne_bytes(), 4096u32.to_ne_bytes()].concat());
+    assert!(send_with_descriptors(&evil, &create_pool, &[memory.as_fd()]));
+    assert!(evil.send(&Wire::message(5, 2, &0u32.to_ne_bytes())));
+    let (object, code, message) = sync(&mut evil, 6).expect_err("a pool resized to nothing");
+    assert_eq!((object, code), (5, 2), "wl_shm.error.invalid_fd on the pool: {message}");
+    assert!(message.contains("0 bytes"), "{message}");
+
+    // Rectangles of negative size (smithay asserts on them in debug builds)
+    // cover nothing: the client goes on.
+    let mut evil = connect();
+    bind_compositor(&mut evil);
+    assert!(evil.send(&Wire::message(4, 1, &5u32.to_ne_bytes()))); // create_region
+    assert!(evil.send(&Wire::message(5, 1, &rectangle(0, 0, -1, -5)))); // add
+    assert!(evil.send(&Wire::message(5, 2, &rectangle(0, 0, 10, i32::MIN)))); // subtract
+    assert!(evil.send(&Wire::message(4, 0, &6u32.to_ne_bytes()))); // create_surface
+    assert!(evil.send(&Wire::message(6, 2, &rectangle(0, 0, -1, -1)))); // damage
+    assert_eq!(sync(&mut evil, 7), Ok(()), "negative rectangles ended the client");
+
+    // xdg_positioner.set_parent_size(-1, -1): refused with invalid_input.
+    let mut evil = connect();
+    bind_globals(&mut evil, &["xdg_wm_base"]);
+    assert!(evil.send(&Wire::message(4, 1, &5u32.to_ne_bytes()))); // create_positioner
+    let negative: Vec<u8> = [-1i32, -1].iter().flat_map(|value| value.to_ne_bytes()).collect();
+    assert!(evil.send(&Wire::message(5, 8, &negative))); // set_parent_size
+    let (object, code, message) = sync(&mut evil, 6).expect_err("a negative parent size");
+    assert_eq!((object, code), (5, 0), "xdg_positioner.error.invalid_input: {message}");
+
+    let served = still_served(&compositor, &mut app, Instant::now());
+    println!("hostile clients: requests smithay would panic on: refused; served {served:?} later");
 }

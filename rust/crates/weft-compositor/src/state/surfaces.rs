@@ -1,14 +1,15 @@
 //! `wl_compositor`, `wl_shm` and `wp_viewporter`: surfaces, their buffers and
-//! commits, and the per-client limit on surfaces (`crate::limits`).
+//! commits, and the per-client limit on surfaces (`crate::limits`). Their
+//! requests reach smithay through `screened.rs`.
 
 use smithay::backend::renderer::utils::{on_commit_buffer_handler, with_renderer_surface_state};
+use smithay::delegate_viewporter;
 use smithay::reexports::wayland_server::Client;
 use smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer;
 use smithay::reexports::wayland_server::protocol::wl_surface::WlSurface;
 use smithay::wayland::buffer::BufferHandler;
 use smithay::wayland::compositor::{CompositorClientState, CompositorHandler, CompositorState};
 use smithay::wayland::shm::{ShmHandler, ShmState};
-use smithay::{delegate_compositor, delegate_shm, delegate_viewporter};
 
 use crate::limits::ClientState;
 
@@ -57,6 +58,4 @@ impl ShmHandler for Weft {
     }
 }
 
-delegate_compositor!(Weft);
-delegate_shm!(Weft);
 delegate_viewporter!(Weft);

@@ -1,6 +1,8 @@
 //! `xdg_shell` and `xdg_decoration`: standard toplevel windows, which belong
 //! to the app their connection speaks for, decorated by the compositor.
+//! xdg_shell's requests reach smithay through `screened.rs`.
 
+use smithay::delegate_xdg_decoration;
 use smithay::reexports::wayland_protocols::xdg::decoration::zv1::server::zxdg_toplevel_decoration_v1;
 use smithay::reexports::wayland_server::Resource;
 use smithay::reexports::wayland_server::protocol::wl_seat::WlSeat;
@@ -11,7 +13,6 @@ use smithay::wayland::shell::xdg::{
     PopupSurface, PositionerState, ToplevelSurface, XdgShellHandler, XdgShellState,
     XdgToplevelSurfaceData,
 };
-use smithay::{delegate_xdg_decoration, delegate_xdg_shell};
 
 use crate::shell::Role;
 
@@ -101,5 +102,4 @@ fn server_side_decorations(toplevel: &ToplevelSurface) {
     }
 }
 
-delegate_xdg_shell!(Weft);
 delegate_xdg_decoration!(Weft);

@@ -3,6 +3,8 @@
 //! or xdg-shell, and records what the compositor tells it.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub mod wire;
+
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -72,8 +74,11 @@ pub struct State {
     size: (i32, i32),
     /// Buffers committed so far.
     drawn: u32,
-    /// Hostile: each buffer's memory is truncated to nothing right after the
-    /// buffer is committed, so the compositor's next read is past its end.
+    /// The buffer on screen; the one before it is destroyed once replaced.
+    buffer: Option<wl_buffer::WlBuffer>,
+    /// Hostile: each buffer's memory is truncated to nothing once the buffer
+    /// is committed, before the requests are sent, so every read of it by the
+    /// compositor is past its end.
     pub truncate_pools: bool,
     /// What was seen.
     pub seen: Seen,
@@ -114,6 +119,7 @@ impl TestClient {
                 animate: false,
                 size: (1, 1),
                 drawn: 0,
+                buffer: None,
                 truncate_pools: false,
                 seen: Seen::default(),
             },
@@ -271,10 +277,15 @@ fn draw(
     }
     surface.commit();
     pool.destroy();
-    let _ = connection.flush();
+    if let Some(previous) = state.buffer.replace(buffer) {
+        previous.destroy();
+    }
     if state.truncate_pools {
+        // Before the requests leave, so the compositor cannot draw the buffer
+        // while its memory is still whole.
         rustix::fs::ftruncate(&memory, 0).unwrap();
     }
+    let _ = connection.flush();
 }
 
 impl Dispatch<wl_registry::WlRegistry, ()> for State {
@@ -562,4 +573,16 @@ pub fn headless_with_keymap(width: i32, height: i32, keymap: Keymap) -> Handle {
         keymap,
         drm_device: None,
     })
+}
+
+/// The test process's resident memory (the compositor runs in it), in KiB.
+pub fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// How many descriptors the test process (and so the compositor) holds.
+pub fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
