@@ -3,7 +3,7 @@
 #
 #   bash tests/servo.sh build   build them (`make servo`): cold, about 21
 #                               minutes on 2 cores with the SpiderMonkey
-#                               archive (20 more without); later builds reuse
+#                               archive (about 6 more without); later builds reuse
 #                               $WEFT_CACHE_DIR/servo-target and the archive
 #                               in $WEFT_CACHE_DIR/mozjs
 #   bash tests/servo.sh test    the Servo suite (`make test-servo`, and part of
@@ -57,9 +57,12 @@ install_build_tools() {
 }
 
 # A cold build of the `optimized` profile, measured on this project's 2-core
-# machine with the SpiderMonkey archive seeded (the first build without it adds
-# about 20 minutes of SpiderMonkey).
+# machine with the SpiderMonkey archive seeded (17 to 21 minutes), and what
+# building SpiderMonkey from source adds to the first build without it (a
+# fresh `make demo` built everything in 23 minutes: SpiderMonkey's C++ builds
+# beside the Rust crates).
 COLD_BUILD_MINUTES=21
+SPIDERMONKEY_MINUTES=6
 
 build() {
   install_build_tools
@@ -97,8 +100,8 @@ cold_build() {
   local estimate=$((COLD_BUILD_MINUTES * 2 / $(nproc)))
   local extra=""
   if [[ ! -f $archive ]]; then
-    estimate=$((estimate + 20))
-    extra=", plus about 20 min for SpiderMonkey from source"
+    estimate=$((estimate + SPIDERMONKEY_MINUTES))
+    extra=", plus about $SPIDERMONKEY_MINUTES min for SpiderMonkey from source"
   fi
   echo "tests/servo.sh: building Servo and the shells: about $estimate min on $(nproc) cores" \
     "(it took $COLD_BUILD_MINUTES min on 2 cores here$extra); log: $log"
