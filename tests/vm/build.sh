@@ -37,6 +37,12 @@ root=$vm/root
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/share/X11,etc/weft/trusted-keys,proc,sys,dev,run,tmp,root,var/lib/weft/images}
 
+# Copies a library to the same path in the image.
+install_library() {
+  mkdir -p "$root$(dirname "$1")"
+  cp -Ln "$1" "$root$1"
+}
+
 # Copies executables into /usr/bin with every library they load.
 install_binaries() {
   local binary library
@@ -44,8 +50,7 @@ install_binaries() {
     cp -L "$binary" "$root/usr/bin/"
     strip --strip-debug "$root/usr/bin/$(basename "$binary")"
     for library in $(ldd "$binary" | grep -o '/[^ ]*'); do
-      mkdir -p "$root$(dirname "$library")"
-      cp -Ln "$library" "$root$library"
+      install_library "$library"
     done
   done
 }
@@ -55,8 +60,7 @@ install_dlopened() {
   local library
   library=$(ldconfig -p | awk -v name="$1" '$1 == name { print $NF; exit }')
   [[ -n $library ]] || { echo "build.sh: $1 is not installed" >&2; exit 1; }
-  mkdir -p "$root$(dirname "$library")"
-  cp -Ln "$library" "$root$library"
+  install_library "$library"
 }
 
 cp /bin/busybox "$root/bin/busybox"
