@@ -43,12 +43,45 @@ servo_env() {
   fi
 }
 
+# Servo's painter, patched (rust/crates/weft-servo/patches/): the published
+# crate, checked against its crates.io checksum, kept in the cache, unpacked
+# into patched/servo-paint (which Cargo.toml's [patch.crates-io] builds) and
+# patched; made again only when the patch changes.
+SERVO_PAINT=servo-paint-0.7.0
+SERVO_PAINT_SHA256=37fdc3732c1543c270e8387e1d44d2d7aff1894079463c3d4abcb909f0b344e7
+patch_servo() {
+  local crate=$WEFT_CACHE_DIR/crates/$SERVO_PAINT.crate
+  local patch=$repo/rust/crates/weft-servo/patches/servo-paint-texture-sizes.patch
+  local dir=$repo/rust/crates/weft-servo/patched/servo-paint stamp
+  if [[ ! -f $crate ]]; then
+    mkdir -p "$(dirname "$crate")"
+    curl -sSfL -o "$crate.part" "https://static.crates.io/crates/servo-paint/$SERVO_PAINT.crate"
+    if [[ $(sha256sum <"$crate.part" | cut -d' ' -f1) != "$SERVO_PAINT_SHA256" ]]; then
+      echo "tests/servo.sh: $SERVO_PAINT.crate from crates.io does not match its checksum" >&2
+      rm -f "$crate.part"
+      exit 1
+    fi
+    mv "$crate.part" "$crate"
+  fi
+  stamp="$SERVO_PAINT_SHA256 $(sha256sum <"$patch" | cut -d' ' -f1)"
+  if [[ -f $dir/.weft-patched && $(<"$dir/.weft-patched") == "$stamp" ]]; then
+    return
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -xzf "$crate" -C "$dir" --strip-components=1
+  patch --quiet -p1 -d "$dir" <"$patch"
+  echo "$stamp" >"$dir/.weft-patched"
+}
+
 install_build_tools() {
   local missing=()
   command -v clang-19 >/dev/null || missing+=(clang-19)
   [[ -d /usr/lib/llvm-19/lib ]] && ls /usr/lib/llvm-19/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-19-dev)
   pkg-config --exists fontconfig 2>/dev/null || missing+=(libfontconfig1-dev)
   command -v python3 >/dev/null || missing+=(python3)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v patch >/dev/null || missing+=(patch)
   if ((${#missing[@]} > 0)); then
     echo "tests/servo.sh: installing ${missing[*]}" >&2
     apt-get update -qq
@@ -66,6 +99,7 @@ SPIDERMONKEY_MINUTES=6
 
 build() {
   install_build_tools
+  patch_servo
   servo_env
   local started=$SECONDS
   if [[ -x $bins/weft-app-shell ]]; then

@@ -17,8 +17,18 @@
   mesa,
   wayland,
   libxkbcommon,
+  fetchzip,
 }:
 
+let
+  # Servo's painter as published on crates.io; the build patches it
+  # (postUnpack below).
+  servoPaint = fetchzip {
+    url = "https://static.crates.io/crates/servo-paint/servo-paint-0.7.0.crate";
+    extension = "tar.gz";
+    hash = "sha256-F3VZ/A8dXdMklzJmbstPZ5TDKdgKqxaxA/d/YgOInOY=";
+  };
+in
 rustPlatform.buildRustPackage (finalAttrs: {
   pname = "weft-servo";
   version = "0.1.0";
@@ -37,6 +47,18 @@ rustPlatform.buildRustPackage (finalAttrs: {
   # The workspace's `optimized` profile (opt-level 1, no debug information,
   # no LTO): what `make servo`, the suite and the VM run and measure.
   buildType = "optimized";
+
+  # Cargo.toml's [patch.crates-io] builds Servo's painter from
+  # patched/servo-paint, with WebRender's texture sizes for software rendering
+  # (patches/servo-paint-texture-sizes.patch says why); tests/servo.sh makes
+  # the same directory outside Nix.
+  postUnpack = ''
+    mkdir -p $sourceRoot/patched
+    cp -r ${servoPaint} $sourceRoot/patched/servo-paint
+    chmod -R u+w $sourceRoot/patched
+    patch -p1 -d $sourceRoot/patched/servo-paint \
+      < $sourceRoot/patches/servo-paint-texture-sizes.patch
+  '';
 
   strictDeps = true;
   nativeBuildInputs = [
