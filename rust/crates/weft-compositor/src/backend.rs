@@ -2,6 +2,8 @@
 //! backend renders into memory with pixman (tests, the demo, screenshots);
 //! hardware backends (DRM/KMS, winit) implement the same trait.
 
+use std::time::Instant;
+
 use smithay::backend::allocator::Fourcc;
 use smithay::backend::renderer::damage::OutputDamageTracker;
 use smithay::backend::renderer::element::Kind;
@@ -55,6 +57,9 @@ pub struct Screenshot {
     pub height: u32,
     /// Rows top to bottom, 4 bytes per pixel (R, G, B, A).
     pub rgba: Vec<u8>,
+    /// When the compositor finished drawing the frame this shows (set by
+    /// its loop; `None` before the first frame or outside the loop).
+    pub drawn_at: Option<Instant>,
 }
 
 impl Screenshot {
@@ -149,7 +154,12 @@ impl Backend for Headless {
         let region = Rectangle::from_size((self.size.w, self.size.h).into());
         let mapping = self.renderer.copy_framebuffer(&framebuffer, region, Fourcc::Abgr8888)?;
         let rgba = self.renderer.map_texture(&mapping)?.to_vec();
-        Ok(Screenshot { width: self.size.w as u32, height: self.size.h as u32, rgba })
+        Ok(Screenshot {
+            width: self.size.w as u32,
+            height: self.size.h as u32,
+            rgba,
+            drawn_at: None,
+        })
     }
 
     fn set_full_redraw(&mut self, full: bool) {

@@ -416,7 +416,7 @@ pub fn xrgb_to_screenshot(bytes: &[u8], width: u32, height: u32, pitch: usize) -
             rgba.extend_from_slice(&[pixel[2], pixel[1], pixel[0], 0xff]);
         }
     }
-    Screenshot { width, height, rgba }
+    Screenshot { width, height, rgba, drawn_at: None }
 }
 
 #[cfg(test)]

@@ -159,6 +159,8 @@ struct Compositor {
     redraw_pending: bool,
     /// When the last frame was drawn.
     last_frame: Option<Instant>,
+    /// When the last frame was finished.
+    last_drawn: Option<Instant>,
     /// The timer that draws the next frame, when one is waiting for
     /// [`FRAME`] to pass since the last.
     frame_timer: Option<RegistrationToken>,
@@ -181,7 +183,9 @@ impl Compositor {
                 }
             }
             Command::Screenshot(reply) => {
-                let _ = reply.send(self.backend.backend().screenshot());
+                let shot = self.backend.backend().screenshot();
+                let _ =
+                    reply.send(shot.map(|shot| Screenshot { drawn_at: self.last_drawn, ..shot }));
             }
             Command::Windows(reply) => {
                 let windows = self
@@ -290,8 +294,9 @@ impl Compositor {
         }
     }
 
-    /// Draws what changed: at once when the last frame is at least [`FRAME`]
-    /// old, else when it will be. Nothing is drawn while nothing changes.
+    /// Draws what changed: at once when the last frame that changed the
+    /// screen is at least [`FRAME`] old, else when it will be. Nothing is
+    /// drawn while nothing changes.
     fn schedule_frame(&mut self) {
         if self.frame_timer.is_some() {
             return;
@@ -322,12 +327,17 @@ impl Compositor {
         }
         self.redraw_pending = false;
         let started = Instant::now();
-        self.last_frame = Some(started);
         let rendered = self.backend.backend().render(&self.state);
+        // Frames are spaced only after one that changed the screen: one that
+        // drew nothing (input over an unchanged screen) holds back no other.
+        if rendered.as_ref().is_ok_and(|frame| frame.damaged) {
+            self.last_frame = Some(started);
+        }
         if self.frame_times.len() == FRAME_TIMES_KEPT {
             self.frame_times.pop_front();
         }
         self.frame_times.push_back(started.elapsed());
+        self.last_drawn = Some(Instant::now());
         match rendered {
             Ok(frame) => self.state.frame_done(frame.damaged),
             Err(error) => tracing::warn!("rendering failed: {error:#}"),
@@ -498,6 +508,7 @@ pub fn run(config: Config, commands: Channel<Command>) -> anyhow::Result<()> {
         running: true,
         redraw_pending: false,
         last_frame: None,
+        last_drawn: None,
         frame_timer: None,
         frame_times: std::collections::VecDeque::with_capacity(FRAME_TIMES_KEPT),
         handle: event_loop.handle(),

@@ -155,7 +155,9 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
         if let Some(title) = delegate.title.borrow_mut().take() {
             window.set_title(&title);
         }
-        if delegate.frame_ready.replace(false) {
+        // A new frame is painted when the compositor drew the last one; until
+        // then newer frames replace it (the callback wakes the loop).
+        if window.wants_frame() && delegate.frame_ready.replace(false) {
             webview.paint();
             let rect = DeviceIntRect::from_size(servo::DeviceIntSize::new(size.0, size.1));
             let image = context.read_to_image(rect).context("cannot read the frame back")?;

@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use wayland_client::backend::WaylandError;
 use wayland_client::protocol::{
-    wl_buffer, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
-    wl_surface, wl_touch,
+    wl_buffer, wl_callback, wl_compositor, wl_registry, wl_seat, wl_shm, wl_shm_pool, wl_surface,
 };
 use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
@@ -21,6 +20,8 @@ use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindow
 
 use crate::frames::{BufferState, Frames, frame_bytes, pick_format};
 use crate::keymap::Layout;
+
+mod input;
 
 /// What the window is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +155,9 @@ struct State {
     /// The compositor's keyboard layout, once it sent its keymap.
     layout: Option<Layout>,
     events: Vec<Event>,
+    /// The last frame's frame callback has not come yet: the compositor has
+    /// not drawn it.
+    frame_pending: bool,
 }
 
 impl ShellWindow {
@@ -203,6 +207,7 @@ impl ShellWindow {
             size: None,
             layout: None,
             events: Vec::new(),
+            frame_pending: false,
         };
         queue.roundtrip(&mut state).map_err(connection_error)?;
         let compositor = state.compositor.clone().ok_or(WindowError::Missing("wl_compositor"))?;
@@ -267,8 +272,19 @@ impl ShellWindow {
         let surface = self.state.surface.as_ref().expect("the window's surface");
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, width, height);
+        surface.frame(&handle, ());
+        self.state.frame_pending = true;
         surface.commit();
         self.flush()
+    }
+
+    /// Whether a frame presented now would be drawn at the compositor's next
+    /// chance: it drew the last one (its frame callback came). A shell paints
+    /// only then, so while a frame waits its newer ones replace it instead of
+    /// each costing a paint nobody sees; a hidden window paints nothing until
+    /// it is shown again.
+    pub fn wants_frame(&self) -> bool {
+        !self.state.frame_pending
     }
 
     /// Waits up to `timeout` for the compositor, then returns what happened.
@@ -384,119 +400,6 @@ impl Dispatch<ZweftShellWindowV1, ()> for State {
     }
 }
 
-impl Dispatch<wl_seat::WlSeat, ()> for State {
-    fn event(
-        _: &mut Self,
-        seat: &wl_seat::WlSeat,
-        event: wl_seat::Event,
-        _: &(),
-        _: &Connection,
-        handle: &QueueHandle<Self>,
-    ) {
-        let wl_seat::Event::Capabilities { capabilities: WEnum::Value(capabilities) } = event
-        else {
-            return;
-        };
-        if capabilities.contains(wl_seat::Capability::Keyboard) {
-            seat.get_keyboard(handle, ());
-        }
-        if capabilities.contains(wl_seat::Capability::Pointer) {
-            seat.get_pointer(handle, ());
-        }
-        if capabilities.contains(wl_seat::Capability::Touch) {
-            seat.get_touch(handle, ());
-        }
-    }
-}
-
-impl Dispatch<wl_pointer::WlPointer, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &wl_pointer::WlPointer,
-        event: wl_pointer::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        let input = match event {
-            wl_pointer::Event::Enter { surface_x: x, surface_y: y, .. }
-            | wl_pointer::Event::Motion { surface_x: x, surface_y: y, .. } => {
-                Input::PointerMotion { x, y }
-            }
-            wl_pointer::Event::Button { button, state: button_state, .. } => Input::PointerButton {
-                button,
-                pressed: button_state == WEnum::Value(wl_pointer::ButtonState::Pressed),
-            },
-            _ => return,
-        };
-        state.events.push(Event::Input(input));
-    }
-}
-
-impl Dispatch<wl_keyboard::WlKeyboard, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &wl_keyboard::WlKeyboard,
-        event: wl_keyboard::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        match event {
-            wl_keyboard::Event::Keymap {
-                format: WEnum::Value(wl_keyboard::KeymapFormat::XkbV1),
-                fd,
-                size,
-            } => match Layout::from_keymap(fd, size) {
-                Ok(layout) => state.layout = Some(layout),
-                Err(error) => tracing::warn!("{error}: keys will type no text"),
-            },
-            wl_keyboard::Event::Modifiers {
-                mods_depressed,
-                mods_latched,
-                mods_locked,
-                group,
-                ..
-            } => {
-                if let Some(layout) = &mut state.layout {
-                    layout.set_modifiers(mods_depressed, mods_latched, mods_locked, group);
-                }
-            }
-            wl_keyboard::Event::Key { key, state: key_state, .. } => {
-                let pressed = key_state == WEnum::Value(wl_keyboard::KeyState::Pressed);
-                let text = state.layout.as_ref().and_then(|layout| layout.text(key));
-                state.events.push(Event::Input(Input::Key { code: key, pressed, text }));
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Dispatch<wl_touch::WlTouch, ()> for State {
-    fn event(
-        state: &mut Self,
-        _: &wl_touch::WlTouch,
-        event: wl_touch::Event,
-        _: &(),
-        _: &Connection,
-        _: &QueueHandle<Self>,
-    ) {
-        let input = match event {
-            wl_touch::Event::Down { id, x, y, .. } => {
-                Input::Touch { id, x, y, phase: TouchPhase::Down }
-            }
-            wl_touch::Event::Motion { id, x, y, .. } => {
-                Input::Touch { id, x, y, phase: TouchPhase::Motion }
-            }
-            wl_touch::Event::Up { id, .. } => {
-                Input::Touch { id, x: 0.0, y: 0.0, phase: TouchPhase::Up }
-            }
-            _ => return,
-        };
-        state.events.push(Event::Input(input));
-    }
-}
-
 /// Objects whose events a shell window does not need.
 macro_rules! ignore_events {
     ($($interface:ty),*) => {$(
@@ -511,6 +414,21 @@ ignore_events!(
     wl_shm_pool::WlShmPool,
     ZweftShellManagerV1
 );
+
+impl Dispatch<wl_callback::WlCallback, ()> for State {
+    fn event(
+        state: &mut Self,
+        _: &wl_callback::WlCallback,
+        event: wl_callback::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wl_callback::Event::Done { .. } = event {
+            state.frame_pending = false;
+        }
+    }
+}
 
 impl Dispatch<wl_shm::WlShm, ()> for State {
     fn event(
