@@ -43,27 +43,40 @@ servo_env() {
   fi
 }
 
-# Servo's painter, patched (rust/crates/weft-servo/patches/): the published
-# crate, checked against its crates.io checksum, kept in the cache, unpacked
-# into patched/servo-paint (which Cargo.toml's [patch.crates-io] builds) and
-# patched; made again only when the patch changes.
-SERVO_PAINT=servo-paint-0.7.0
-SERVO_PAINT_SHA256=37fdc3732c1543c270e8387e1d44d2d7aff1894079463c3d4abcb909f0b344e7
+# The Servo crates WEFT patches (rust/crates/weft-servo/patches/; each patch
+# says why and what it measured): name, version, the published crate's
+# crates.io sha256, and the patch. Each is downloaded once into the cache,
+# checked against that checksum, unpacked into patched/<name> (which
+# Cargo.toml's [patch.crates-io] builds) and patched; made again only when
+# its patch changes.
+PATCHED_CRATES=(
+  "servo-paint 0.7.0 37fdc3732c1543c270e8387e1d44d2d7aff1894079463c3d4abcb909f0b344e7 servo-paint-texture-sizes.patch"
+  "servo-script 0.7.0 84ab625df5e83104d2b1ef7066f6fbc879d24be07c14438eb25f427657ed7fee servo-script-rendering-updates.patch"
+)
+
 patch_servo() {
-  local crate=$WEFT_CACHE_DIR/crates/$SERVO_PAINT.crate
-  local patch=$repo/rust/crates/weft-servo/patches/servo-paint-texture-sizes.patch
-  local dir=$repo/rust/crates/weft-servo/patched/servo-paint stamp
+  local entry
+  for entry in "${PATCHED_CRATES[@]}"; do
+    # shellcheck disable=SC2086 # the entry's four words are the arguments
+    patch_crate $entry
+  done
+}
+
+patch_crate() {
+  local name=$1 version=$2 sha256=$3 patch=$repo/rust/crates/weft-servo/patches/$4
+  local crate=$WEFT_CACHE_DIR/crates/$name-$version.crate
+  local dir=$repo/rust/crates/weft-servo/patched/$name stamp
   if [[ ! -f $crate ]]; then
     mkdir -p "$(dirname "$crate")"
-    curl -sSfL -o "$crate.part" "https://static.crates.io/crates/servo-paint/$SERVO_PAINT.crate"
-    if [[ $(sha256sum <"$crate.part" | cut -d' ' -f1) != "$SERVO_PAINT_SHA256" ]]; then
-      echo "tests/servo.sh: $SERVO_PAINT.crate from crates.io does not match its checksum" >&2
+    curl -sSfL -o "$crate.part" "https://static.crates.io/crates/$name/$name-$version.crate"
+    if [[ $(sha256sum <"$crate.part" | cut -d' ' -f1) != "$sha256" ]]; then
+      echo "tests/servo.sh: $name-$version.crate from crates.io does not match its checksum" >&2
       rm -f "$crate.part"
       exit 1
     fi
     mv "$crate.part" "$crate"
   fi
-  stamp="$SERVO_PAINT_SHA256 $(sha256sum <"$patch" | cut -d' ' -f1)"
+  stamp="$sha256 $(sha256sum <"$patch" | cut -d' ' -f1)"
   if [[ -f $dir/.weft-patched && $(<"$dir/.weft-patched") == "$stamp" ]]; then
     return
   fi

@@ -21,12 +21,18 @@
 }:
 
 let
-  # Servo's painter as published on crates.io; the build patches it
-  # (postUnpack below).
-  servoPaint = fetchzip {
-    url = "https://static.crates.io/crates/servo-paint/servo-paint-0.7.0.crate";
-    extension = "tar.gz";
-    hash = "sha256-F3VZ/A8dXdMklzJmbstPZ5TDKdgKqxaxA/d/YgOInOY=";
+  # The Servo crates WEFT patches, as published on crates.io; the build
+  # patches them (postUnpack below).
+  crate =
+    name: hash:
+    fetchzip {
+      url = "https://static.crates.io/crates/${name}/${name}-0.7.0.crate";
+      extension = "tar.gz";
+      inherit hash;
+    };
+  patched = {
+    servo-paint = crate "servo-paint" "sha256-F3VZ/A8dXdMklzJmbstPZ5TDKdgKqxaxA/d/YgOInOY=";
+    servo-script = crate "servo-script" "sha256-XsQmuZN278j/nwYs8pw/NoG6GYNESqdRaJ5z/GXOzbU=";
   };
 in
 rustPlatform.buildRustPackage (finalAttrs: {
@@ -48,16 +54,19 @@ rustPlatform.buildRustPackage (finalAttrs: {
   # no LTO): what `make servo`, the suite and the VM run and measure.
   buildType = "optimized";
 
-  # Cargo.toml's [patch.crates-io] builds Servo's painter from
-  # patched/servo-paint, with WebRender's texture sizes for software rendering
-  # (patches/servo-paint-texture-sizes.patch says why); tests/servo.sh makes
-  # the same directory outside Nix.
+  # Cargo.toml's [patch.crates-io] builds two Servo crates from
+  # patched/<crate>: WebRender's texture sizes for software rendering, and how
+  # soon the script thread updates a page's rendering (patches/ says why);
+  # tests/servo.sh makes the same directories outside Nix.
   postUnpack = ''
     mkdir -p $sourceRoot/patched
-    cp -r ${servoPaint} $sourceRoot/patched/servo-paint
+    cp -r ${patched.servo-paint} $sourceRoot/patched/servo-paint
+    cp -r ${patched.servo-script} $sourceRoot/patched/servo-script
     chmod -R u+w $sourceRoot/patched
     patch -p1 -d $sourceRoot/patched/servo-paint \
       < $sourceRoot/patches/servo-paint-texture-sizes.patch
+    patch -p1 -d $sourceRoot/patched/servo-script \
+      < $sourceRoot/patches/servo-script-rendering-updates.patch
   '';
 
   strictDeps = true;

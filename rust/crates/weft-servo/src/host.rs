@@ -14,16 +14,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use dpi::PhysicalSize;
+use gleam::gl;
 use servo::protocol_handler::ProtocolRegistry;
 use servo::{
-    DeviceIntRect, DevicePoint, EventLoopWaker, InputEvent, JSValue, LoadStatus, MouseButton,
-    MouseButtonAction, MouseButtonEvent, MouseMoveEvent, NavigationRequest, Preferences,
-    RenderingContext, ServoBuilder, SoftwareRenderingContext, TouchEvent, TouchEventType, TouchId,
-    TouchPointerType, UserContentManager, UserScript, WebResourceLoad, WebResourceResponse,
-    WebView, WebViewBuilder, WebViewDelegate, WebViewPoint,
+    DevicePoint, EventLoopWaker, InputEvent, JSValue, LoadStatus, MouseButton, MouseButtonAction,
+    MouseButtonEvent, MouseMoveEvent, NavigationRequest, Preferences, RenderingContext,
+    ServoBuilder, SoftwareRenderingContext, TouchEvent, TouchEventType, TouchId, TouchPointerType,
+    UserContentManager, UserScript, WebResourceLoad, WebResourceResponse, WebView, WebViewBuilder,
+    WebViewDelegate, WebViewPoint,
 };
 use url::Url;
 use weft_shell_core::bridge::Bridge;
+use weft_shell_core::frames::RowOrder;
 use weft_shell_core::policy::NetworkPolicy;
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase};
 
@@ -114,6 +116,7 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
     let mut pointer = DevicePoint::new(0.0, 0.0);
     let mut size = (width, height);
     let mut first_frame = true;
+    let mut pixels = Vec::new();
     let height = PageHeight::default();
     loop {
         // Idle, the loop sleeps until the compositor or the engine wakes it.
@@ -159,10 +162,11 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
         // then newer frames replace it (the callback wakes the loop).
         if window.wants_frame() && delegate.frame_ready.replace(false) {
             webview.paint();
-            let rect = DeviceIntRect::from_size(servo::DeviceIntSize::new(size.0, size.1));
-            let image = context.read_to_image(rect).context("cannot read the frame back")?;
+            read_back(&*context, size, &mut pixels)?;
             context.present();
-            window.present(image.as_raw(), size.0, size.1).context("cannot show the frame")?;
+            window
+                .present(&pixels, size.0, size.1, RowOrder::BottomUp)
+                .context("cannot show the frame")?;
             if first_frame && delegate.loaded.get() {
                 first_frame = false;
                 tracing::info!("first frame of the loaded page after {:?}", started.elapsed());
@@ -171,6 +175,24 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
                 height.measure(&webview);
             }
         }
+    }
+}
+
+/// Reads the frame just painted into `pixels` (reused from frame to frame),
+/// its rows bottom up as OpenGL has them: the window turns them while it
+/// copies them into its buffer, so a frame is copied twice in all.
+fn read_back(
+    context: &dyn RenderingContext,
+    (width, height): (i32, i32),
+    pixels: &mut Vec<u8>,
+) -> anyhow::Result<()> {
+    let gl = context.gleam_gl_api();
+    context.prepare_for_rendering();
+    pixels.resize(width.max(0) as usize * height.max(0) as usize * 4, 0);
+    gl.read_pixels_into_buffer(0, 0, width, height, gl::RGBA, gl::UNSIGNED_BYTE, pixels);
+    match gl.get_error() {
+        gl::NO_ERROR => Ok(()),
+        error => bail!("cannot read the frame back: GL error {error:#x}"),
     }
 }
 

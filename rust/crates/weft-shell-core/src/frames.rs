@@ -6,6 +6,7 @@
 //! compositor offers it, else swizzled to the `ARGB8888` every compositor has.
 
 use std::fs::File;
+use std::io::{IoSlice, Seek as _, SeekFrom, Write as _};
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
@@ -13,6 +14,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use wayland_client::protocol::{wl_buffer, wl_shm, wl_shm_pool};
 use wayland_client::{Dispatch, QueueHandle};
+
+/// How a frame's rows lie in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOrder {
+    /// The top row first (the screen's order).
+    TopDown,
+    /// The bottom row first, as OpenGL reads a framebuffer back; the rows are
+    /// put in the screen's order while they are copied into the buffer.
+    BottomUp,
+}
+
+/// Rows written with one system call at most (the kernel's `IOV_MAX`).
+const ROWS_PER_WRITE: usize = 1024;
 
 /// Buffers in a pool: one the compositor shows, one being written, and one
 /// spare for a compositor that releases late.
@@ -92,9 +106,14 @@ impl Frames {
         self.size == size && self.format == format
     }
 
-    /// Writes `rgba` (its size's frame, R, G, B, A) into a released buffer
-    /// and returns it, or `None` while the compositor holds every one.
-    pub fn write(&mut self, rgba: &[u8]) -> std::io::Result<Option<&wl_buffer::WlBuffer>> {
+    /// Writes `rgba` (its size's frame, R, G, B, A, its rows in `order`)
+    /// into a released buffer and returns it, or `None` while the compositor
+    /// holds every one.
+    pub fn write(
+        &mut self,
+        rgba: &[u8],
+        order: RowOrder,
+    ) -> std::io::Result<Option<&wl_buffer::WlBuffer>> {
         let Some(slot) = self.slots.iter().find(|slot| slot.state.free.load(Ordering::Acquire))
         else {
             return Ok(None);
@@ -105,7 +124,13 @@ impl Frames {
             argb8888_from_rgba(rgba, &mut self.swizzled);
             &self.swizzled
         };
-        self.memory.write_all_at(bytes, slot.offset)?;
+        match order {
+            RowOrder::TopDown => self.memory.write_all_at(bytes, slot.offset)?,
+            RowOrder::BottomUp => {
+                let row = self.size.0.max(0) as usize * 4;
+                write_rows_reversed(&self.memory, bytes, row, slot.offset)?;
+            }
+        }
         slot.state.free.store(false, Ordering::Release);
         Ok(Some(&slot.buffer))
     }
@@ -120,6 +145,30 @@ impl Drop for Frames {
             }
         }
     }
+}
+
+/// Writes `bytes`' rows of `row` bytes at `offset` of `memory`, the last row
+/// first: gathered writes (`writev`, which the shells' sandbox allows), with
+/// no copy of the frame in between.
+fn write_rows_reversed(
+    mut memory: &File,
+    bytes: &[u8],
+    row: usize,
+    offset: u64,
+) -> std::io::Result<()> {
+    memory.seek(SeekFrom::Start(offset))?;
+    let rows: Vec<&[u8]> = bytes.chunks_exact(row).rev().collect();
+    for batch in rows.chunks(ROWS_PER_WRITE) {
+        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|row| IoSlice::new(row)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            match memory.write_vectored(slices)? {
+                0 => return Err(std::io::ErrorKind::WriteZero.into()),
+                written => IoSlice::advance_slices(&mut slices, written),
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `rgba` (R, G, B, A in memory) as `ARGB8888` (B, G, R, A in memory) in `out`.

@@ -18,7 +18,7 @@ use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum};
 use weft_protocol::zweft::client::zweft_shell_manager_v1::{self, ZweftShellManagerV1};
 use weft_protocol::zweft::client::zweft_shell_window_v1::{self, ZweftShellWindowV1};
 
-use crate::frames::{BufferState, Frames, frame_bytes, pick_format};
+use crate::frames::{BufferState, Frames, RowOrder, frame_bytes, pick_format};
 use crate::keymap::Layout;
 
 mod input;
@@ -246,8 +246,14 @@ impl ShellWindow {
         self.state.size.unwrap_or((1, 1))
     }
 
-    /// Shows `rgba` (`width`×`height`, rows top to bottom, 4 bytes a pixel).
-    pub fn present(&mut self, rgba: &[u8], width: i32, height: i32) -> Result<(), WindowError> {
+    /// Shows `rgba` (`width`×`height`, 4 bytes a pixel, its rows in `order`).
+    pub fn present(
+        &mut self,
+        rgba: &[u8],
+        width: i32,
+        height: i32,
+        order: RowOrder,
+    ) -> Result<(), WindowError> {
         let expected = frame_bytes(width, height);
         if rgba.len() != expected || width <= 0 || height <= 0 {
             return Err(WindowError::FrameSize { width, height, expected, actual: rgba.len() });
@@ -261,12 +267,12 @@ impl ShellWindow {
             _ => Frames::new(shm, (width, height), format, &handle)?,
         };
         let frames = self.frames.insert(frames);
-        let buffer = match frames.write(rgba)? {
+        let buffer = match frames.write(rgba, order)? {
             Some(buffer) => buffer.clone(),
             // The compositor holds every buffer: a fresh pool, never a lost frame.
             None => {
                 *frames = Frames::new(shm, (width, height), format, &handle)?;
-                frames.write(rgba)?.expect("a fresh pool's buffers are free").clone()
+                frames.write(rgba, order)?.expect("a fresh pool's buffers are free").clone()
             }
         };
         let surface = self.state.surface.as_ref().expect("the window's surface");

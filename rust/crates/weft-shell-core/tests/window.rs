@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use weft_compositor::server::{Command, Config, Handle};
 use weft_compositor::state::{Authorization, Keymap, TouchPhase as CompositorTouch};
+use weft_shell_core::frames::RowOrder;
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase, WindowError};
 
 const WIDTH: i32 = 320;
@@ -53,7 +54,7 @@ fn wait_for(window: &mut ShellWindow, wanted: impl Fn(&Event) -> bool) -> Option
 /// Presents `rgba` and dispatches until the screen shows it.
 fn show(compositor: &Handle, window: &mut ShellWindow, rgba: [u8; 4]) {
     let (frame, width, height) = solid(window, rgba);
-    window.present(&frame, width, height).unwrap();
+    window.present(&frame, width, height, RowOrder::TopDown).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while compositor.screenshot().unwrap().pixel(100, 100) != rgba {
         assert!(Instant::now() < deadline, "the frame {rgba:?} never reached the screen");
@@ -73,7 +74,7 @@ fn frames_in_quick_succession_each_reach_the_screen_in_their_colours() {
     // Back to back, without waiting: the last one is what stays.
     for step in 0..20u8 {
         let (frame, width, height) = solid(&window, [step, 7, 200, 255]);
-        window.present(&frame, width, height).unwrap();
+        window.present(&frame, width, height, RowOrder::TopDown).unwrap();
     }
     show(&compositor, &mut window, [19, 7, 200, 255]);
 }
@@ -134,9 +135,9 @@ fn a_window_for_another_app_is_refused() {
 fn frames_of_the_wrong_size_are_refused() {
     let compositor = compositor();
     let mut window = app_window(&compositor, "org.weft.hello").unwrap();
-    let error = window.present(&[0; 16], 3, 3).unwrap_err();
+    let error = window.present(&[0; 16], 3, 3, RowOrder::TopDown).unwrap_err();
     assert!(matches!(error, WindowError::FrameSize { expected: 36, actual: 16, .. }), "{error}");
-    assert!(window.present(&[], 0, 0).is_err());
+    assert!(window.present(&[], 0, 0, RowOrder::TopDown).is_err());
 }
 
 #[test]
@@ -158,9 +159,9 @@ fn the_panel_chooses_its_height_and_the_app_area_starts_right_below_it() {
     assert!(wait_for(&mut panel, configured(48)).is_some(), "the panel's height was not granted");
     assert!(wait_for(&mut app, configured(HEIGHT - 48)).is_some(), "the app did not take the rest");
     let (frame, width, height) = solid(&panel, [200, 10, 10, 255]);
-    panel.present(&frame, width, height).unwrap();
+    panel.present(&frame, width, height, RowOrder::TopDown).unwrap();
     let (frame, width, height) = solid(&app, [10, 200, 10, 255]);
-    app.present(&frame, width, height).unwrap();
+    app.present(&frame, width, height, RowOrder::TopDown).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let shot = compositor.screenshot().unwrap();
@@ -191,12 +192,40 @@ fn typed(compositor: &Handle, window: &mut ShellWindow, code: u32) -> Option<Str
 }
 
 #[test]
+fn a_frame_read_back_bottom_up_is_shown_the_right_way_up() {
+    // OpenGL reads a framebuffer back bottom row first; the window turns it.
+    let compositor = compositor();
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    let (red, blue) = ([230, 20, 20, 255], [20, 20, 230, 255]);
+    let (width, height) = window.size();
+    let half = (width * (height / 2)) as usize;
+    // In memory the bottom half's rows (red) come first, then the top's (blue).
+    let mut frame = red.repeat(half);
+    frame.extend(blue.repeat((width * height) as usize - half));
+    window.present(&frame, width, height, RowOrder::BottomUp).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let shot = compositor.screenshot().unwrap();
+        let column: Vec<[u8; 4]> = (0..shot.height)
+            .map(|y| shot.pixel(100, y))
+            .filter(|pixel| *pixel == red || *pixel == blue)
+            .collect();
+        if let (Some(top), Some(bottom)) = (column.first(), column.last()) {
+            assert_eq!((*top, *bottom), (blue, red), "the frame is upside down");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the frame never reached the screen");
+        window.dispatch(Duration::from_millis(5)).unwrap();
+    }
+}
+
+#[test]
 fn keys_type_what_the_compositors_layout_says() {
     let compositor = compositor_with(Keymap { layout: "de".into(), ..Default::default() });
     let mut window = app_window(&compositor, "org.weft.hello").unwrap();
     // A window gets keys once it is on screen.
     let (frame, width, height) = solid(&window, [10, 120, 230, 255]);
-    window.present(&frame, width, height).unwrap();
+    window.present(&frame, width, height, RowOrder::TopDown).unwrap();
     // On a German keyboard: the key right of L is ä, Y and Z swap places,
     // AltGr+E is the euro sign and Shift+2 is a double quote.
     assert_eq!(typed(&compositor, &mut window, 40).as_deref(), Some("ä"));
