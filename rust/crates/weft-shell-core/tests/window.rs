@@ -120,6 +120,45 @@ fn frames_reach_the_screen_and_input_comes_back() {
     assert_eq!(closed, Some(Event::Closed("session ended".into())));
 }
 
+/// Dispatches `window` until it wants a new frame, for at most `within`;
+/// whether it did.
+fn wants_frame_within(window: &mut ShellWindow, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while !window.wants_frame() && Instant::now() < deadline {
+        window.dispatch(Duration::from_millis(10)).unwrap();
+    }
+    window.wants_frame()
+}
+
+#[test]
+fn a_window_wants_a_new_frame_once_the_last_was_drawn_and_a_hidden_one_waits() {
+    let compositor = compositor();
+    let mut hello = app_window(&compositor, "org.weft.hello").unwrap();
+    assert!(hello.wants_frame(), "a new window has no frame to wait for");
+    let (frame, width, height) = solid(&hello, [10, 120, 230, 255]);
+    hello.present(&frame, width, height, RowOrder::TopDown).unwrap();
+    assert!(!hello.wants_frame(), "the frame was not drawn yet");
+    assert!(wants_frame_within(&mut hello, Duration::from_secs(5)), "the frame was never drawn");
+
+    // Another app's window comes to the front: hello's next frame is not
+    // drawn while it is hidden, so the window does not ask for more.
+    let mut other = app_window(&compositor, "org.weft.hello").unwrap();
+    let (frame, width, height) = solid(&other, [200, 10, 10, 255]);
+    other.present(&frame, width, height, RowOrder::TopDown).unwrap();
+    assert!(
+        wants_frame_within(&mut other, Duration::from_secs(5)),
+        "the front window was not drawn"
+    );
+    hello.present(&frame, width, height, RowOrder::TopDown).unwrap();
+    assert!(
+        !wants_frame_within(&mut hello, Duration::from_millis(300)),
+        "a hidden window was told its frame was drawn"
+    );
+    // Shown again (the front window closed), it is drawn and may go on.
+    drop(other);
+    assert!(wants_frame_within(&mut hello, Duration::from_secs(5)), "the shown window waits on");
+}
+
 #[test]
 fn a_window_for_another_app_is_refused() {
     let compositor = compositor();
