@@ -157,10 +157,8 @@ fn write_rows_reversed(
     offset: u64,
 ) -> std::io::Result<()> {
     memory.seek(SeekFrom::Start(offset))?;
-    let rows: Vec<&[u8]> = bytes.chunks_exact(row).rev().collect();
-    for batch in rows.chunks(ROWS_PER_WRITE) {
-        let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|row| IoSlice::new(row)).collect();
-        let mut slices = &mut slices[..];
+    let mut rows: Vec<IoSlice<'_>> = bytes.rchunks_exact(row).map(IoSlice::new).collect();
+    for mut slices in rows.chunks_mut(ROWS_PER_WRITE) {
         while !slices.is_empty() {
             match memory.write_vectored(slices)? {
                 0 => return Err(std::io::ErrorKind::WriteZero.into()),
