@@ -50,8 +50,10 @@ servo_env() {
 # Cargo.toml's [patch.crates-io] builds) and patched; made again only when
 # its patch changes.
 PATCHED_CRATES=(
-  "servo-paint 0.7.0 37fdc3732c1543c270e8387e1d44d2d7aff1894079463c3d4abcb909f0b344e7 servo-paint-texture-sizes.patch"
+  "servo-paint 0.7.0 37fdc3732c1543c270e8387e1d44d2d7aff1894079463c3d4abcb909f0b344e7 servo-paint-rendering.patch"
   "servo-script 0.7.0 84ab625df5e83104d2b1ef7066f6fbc879d24be07c14438eb25f427657ed7fee servo-script-rendering-updates.patch"
+  "servo-net 0.7.0 98af1ef87ba1355f3fae135c4b4ff26b52b75bf5eea1802751ecf3ba5ce65f15 servo-net-embedder-first.patch"
+  "webrender 0.70.1 b90e7e9f5be8b8e81a292dc5617bcb06661f5b110891499ff793ca55e364e0ca webrender-changed-surfaces.patch"
 )
 
 patch_servo() {

@@ -21,19 +21,30 @@
 }:
 
 let
-  # The Servo crates WEFT patches, as published on crates.io; the build
-  # patches them (postUnpack below).
-  crate =
-    name: hash:
-    fetchzip {
-      url = "https://static.crates.io/crates/${name}/${name}-0.7.0.crate";
+  # The Servo crates WEFT patches, as published on crates.io, and their
+  # patches in rust/crates/weft-servo/patches (postUnpack below applies them).
+  crate = name: version: hash: patch: {
+    inherit name patch;
+    src = fetchzip {
+      url = "https://static.crates.io/crates/${name}/${name}-${version}.crate";
       extension = "tar.gz";
       inherit hash;
     };
-  patched = {
-    servo-paint = crate "servo-paint" "sha256-F3VZ/A8dXdMklzJmbstPZ5TDKdgKqxaxA/d/YgOInOY=";
-    servo-script = crate "servo-script" "sha256-XsQmuZN278j/nwYs8pw/NoG6GYNESqdRaJ5z/GXOzbU=";
   };
+  patched = [
+    (crate "servo-paint" "0.7.0" "sha256-F3VZ/A8dXdMklzJmbstPZ5TDKdgKqxaxA/d/YgOInOY="
+      "servo-paint-rendering.patch"
+    )
+    (crate "servo-script" "0.7.0" "sha256-XsQmuZN278j/nwYs8pw/NoG6GYNESqdRaJ5z/GXOzbU="
+      "servo-script-rendering-updates.patch"
+    )
+    (crate "servo-net" "0.7.0" "sha256-cVXZ5Bt1xB/pNbAIM0jP/tgSoaGJO71C0a6xuSQDFK8="
+      "servo-net-embedder-first.patch"
+    )
+    (crate "webrender" "0.70.1" "sha256-gCKfMhWGXrrNPgtSHqj5GoeiGeL11RIuhfiF378TM4k="
+      "webrender-changed-surfaces.patch"
+    )
+  ];
 in
 rustPlatform.buildRustPackage (finalAttrs: {
   pname = "weft-servo";
@@ -54,20 +65,20 @@ rustPlatform.buildRustPackage (finalAttrs: {
   # no LTO): what `make servo`, the suite and the VM run and measure.
   buildType = "optimized";
 
-  # Cargo.toml's [patch.crates-io] builds two Servo crates from
-  # patched/<crate>: WebRender's texture sizes for software rendering, and how
-  # soon the script thread updates a page's rendering (patches/ says why);
-  # tests/servo.sh makes the same directories outside Nix.
+  # Cargo.toml's [patch.crates-io] builds four Servo crates from
+  # patched/<crate>: WebRender's sizes and partial present for software
+  # rendering, how soon the script thread handles input and updates a page's
+  # rendering, and requests to the shell's own scheme not waiting for its
+  # thread (each patch says why); tests/servo.sh makes the same directories
+  # outside Nix.
   postUnpack = ''
     mkdir -p $sourceRoot/patched
-    cp -r ${patched.servo-paint} $sourceRoot/patched/servo-paint
-    cp -r ${patched.servo-script} $sourceRoot/patched/servo-script
-    chmod -R u+w $sourceRoot/patched
-    patch -p1 -d $sourceRoot/patched/servo-paint \
-      < $sourceRoot/patches/servo-paint-texture-sizes.patch
-    patch -p1 -d $sourceRoot/patched/servo-script \
-      < $sourceRoot/patches/servo-script-rendering-updates.patch
-  '';
+  ''
+  + lib.concatMapStrings (crate: ''
+    cp -r ${crate.src} $sourceRoot/patched/${crate.name}
+    chmod -R u+w $sourceRoot/patched/${crate.name}
+    patch -p1 -d $sourceRoot/patched/${crate.name} < $sourceRoot/patches/${crate.patch}
+  '') patched;
 
   strictDeps = true;
   nativeBuildInputs = [

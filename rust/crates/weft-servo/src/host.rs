@@ -158,12 +158,14 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
         if let Some(title) = delegate.title.borrow_mut().take() {
             window.set_title(&title);
         }
-        // A new frame is painted when the compositor drew the last one; until
-        // then newer frames replace it (the callback wakes the loop).
+        // A new frame is painted when the window wants one (the compositor
+        // drew the last, or one more may replace it); until then newer frames
+        // replace each other unpainted (the frame callback wakes the loop).
+        // The context's buffers are never swapped: its framebuffer keeps the
+        // last frame, and WebRender composites only what changed into it.
         if window.wants_frame() && delegate.frame_ready.replace(false) {
             webview.paint();
             read_back(&*context, size, &mut pixels)?;
-            context.present();
             window
                 .present(&pixels, size.0, size.1, RowOrder::BottomUp)
                 .context("cannot show the frame")?;

@@ -76,4 +76,11 @@ impl ProtocolHandler for ShellScheme {
     fn is_secure(&self) -> bool {
         true
     }
+
+    /// This handler decides itself what it serves (its own origin's files and
+    /// bridge endpoint; 404 for the rest), so the page's requests to it need
+    /// not wait for the shell's thread, which is busy while it paints.
+    fn offered_to_the_embedder_first(&self) -> bool {
+        false
+    }
 }

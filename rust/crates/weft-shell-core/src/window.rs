@@ -23,6 +23,10 @@ use crate::keymap::Layout;
 
 mod input;
 
+/// Frames a window presents per draw of the compositor: the one drawn, and one
+/// newer that replaces it while it still waits (see [`ShellWindow::wants_frame`]).
+pub const FRAMES_PER_DRAW: u8 = 2;
+
 /// What the window is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -155,9 +159,9 @@ struct State {
     /// The compositor's keyboard layout, once it sent its keymap.
     layout: Option<Layout>,
     events: Vec<Event>,
-    /// The last frame's frame callback has not come yet: the compositor has
-    /// not drawn it.
-    frame_pending: bool,
+    /// Frames presented since the compositor last drew this window (its frame
+    /// callback came): 0, 1 or [`FRAMES_PER_DRAW`].
+    frames_waiting: u8,
 }
 
 impl ShellWindow {
@@ -207,7 +211,7 @@ impl ShellWindow {
             size: None,
             layout: None,
             events: Vec::new(),
-            frame_pending: false,
+            frames_waiting: 0,
         };
         queue.roundtrip(&mut state).map_err(connection_error)?;
         let compositor = state.compositor.clone().ok_or(WindowError::Missing("wl_compositor"))?;
@@ -279,18 +283,20 @@ impl ShellWindow {
         surface.attach(Some(&buffer), 0, 0);
         surface.damage_buffer(0, 0, width, height);
         surface.frame(&handle, ());
-        self.state.frame_pending = true;
+        self.state.frames_waiting = (self.state.frames_waiting + 1).min(FRAMES_PER_DRAW);
         surface.commit();
         self.flush()
     }
 
-    /// Whether a frame presented now would be drawn at the compositor's next
-    /// chance: it drew the last one (its frame callback came). A shell paints
-    /// only then, so while a frame waits its newer ones replace it instead of
-    /// each costing a paint nobody sees; a hidden window paints nothing until
-    /// it is shown again.
+    /// Whether to present a new frame now: fewer than [`FRAMES_PER_DRAW`]
+    /// wait for the compositor's next draw of this window. A shell paints only
+    /// then: once the compositor drew the last frame (its frame callback
+    /// came), and once more to replace a frame still waiting, so a newer page
+    /// (an app's answer just after a click's own frame) is not held back a
+    /// whole draw. Newer frames than that replace each other unpainted, and a
+    /// hidden window stops painting until it is shown again.
     pub fn wants_frame(&self) -> bool {
-        !self.state.frame_pending
+        self.state.frames_waiting < FRAMES_PER_DRAW
     }
 
     /// Waits up to `timeout` for the compositor, then returns what happened.
@@ -431,7 +437,7 @@ impl Dispatch<wl_callback::WlCallback, ()> for State {
         _: &QueueHandle<Self>,
     ) {
         if let wl_callback::Event::Done { .. } = event {
-            state.frame_pending = false;
+            state.frames_waiting = 0;
         }
     }
 }
