@@ -25,7 +25,7 @@ use servo::{
 };
 use url::Url;
 use weft_shell_core::bridge::Bridge;
-use weft_shell_core::frames::RowOrder;
+use weft_shell_core::frames::{RowOrder, changed_rows};
 use weft_shell_core::policy::NetworkPolicy;
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase};
 
@@ -116,7 +116,8 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
     let mut pointer = DevicePoint::new(0.0, 0.0);
     let mut size = (width, height);
     let mut first_frame = true;
-    let mut pixels = Vec::new();
+    // The frame read back, and the one shown last (to find what changed).
+    let (mut pixels, mut shown) = (Vec::new(), Vec::new());
     let height = PageHeight::default();
     loop {
         // Idle, the loop sleeps until the compositor or the engine wakes it.
@@ -166,9 +167,15 @@ pub fn run(page: Page, mut window: ShellWindow, on_gesture: &dyn Fn(&str)) -> an
         if window.wants_frame() && delegate.frame_ready.replace(false) {
             webview.paint();
             read_back(&*context, size, &mut pixels)?;
-            window
-                .present(&pixels, size.0, size.1, RowOrder::BottomUp)
-                .context("cannot show the frame")?;
+            // Only the rows that changed since the frame shown last are damaged
+            // (the compositor draws only those again); a frame like it is not
+            // sent at all.
+            if let Some(changed) = changed_rows(&shown, &pixels, size.0, RowOrder::BottomUp) {
+                window
+                    .present_rows(&pixels, size.0, size.1, RowOrder::BottomUp, changed)
+                    .context("cannot show the frame")?;
+                std::mem::swap(&mut shown, &mut pixels);
+            }
             if first_frame && delegate.loaded.get() {
                 first_frame = false;
                 tracing::info!("first frame of the loaded page after {:?}", started.elapsed());

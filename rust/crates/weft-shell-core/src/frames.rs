@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{IoSlice, Seek as _, SeekFrom, Write as _};
+use std::ops::Range;
 use std::os::fd::AsFd as _;
 use std::os::unix::fs::FileExt as _;
 use std::sync::Arc;
@@ -180,6 +181,31 @@ pub fn frame_bytes(width: i32, height: i32) -> usize {
     width.max(0) as usize * height.max(0) as usize * 4
 }
 
+/// The rows of `current` that differ from `previous` (both frames of the
+/// same size, `width` pixels a row, their rows in `order`), top-down: the
+/// window's damage, so the compositor draws again only what changed. `None`
+/// when nothing changed; every row when the sizes differ (no previous frame).
+pub fn changed_rows(
+    previous: &[u8],
+    current: &[u8],
+    width: i32,
+    order: RowOrder,
+) -> Option<Range<i32>> {
+    let row = width.max(1) as usize * 4;
+    let height = (current.len() / row) as i32;
+    if previous.len() != current.len() {
+        return Some(0..height);
+    }
+    let differs = |(old, new): (&[u8], &[u8])| old != new;
+    let pairs = || previous.chunks_exact(row).zip(current.chunks_exact(row));
+    let first = pairs().position(differs)? as i32;
+    let last = height - 1 - pairs().rev().position(differs)? as i32;
+    Some(match order {
+        RowOrder::TopDown => first..last + 1,
+        RowOrder::BottomUp => height - 1 - last..height - first,
+    })
+}
+
 /// The format to send frames in, of those the compositor offers.
 pub fn pick_format(offered: &[wl_shm::Format]) -> wl_shm::Format {
     if offered.contains(&wl_shm::Format::Abgr8888) {
@@ -208,6 +234,23 @@ mod tests {
         let all = [wl_shm::Format::Argb8888, wl_shm::Format::Xrgb8888, wl_shm::Format::Abgr8888];
         assert_eq!(pick_format(&all), wl_shm::Format::Abgr8888);
         assert_eq!(pick_format(&all[..2]), wl_shm::Format::Argb8888);
+    }
+
+    #[test]
+    fn the_changed_rows_are_the_band_between_the_first_and_last_that_differ() {
+        // Four rows of two pixels; rows 1 and 2 (top-down) change.
+        let old = vec![0u8; 4 * 2 * 4];
+        let mut new = old.clone();
+        new[8] = 1; // row 1
+        new[2 * 8 + 7] = 1; // row 2
+        assert_eq!(changed_rows(&old, &new, 2, RowOrder::TopDown), Some(1..3));
+        // The same bytes read bottom up are rows 2 and 1 from the top.
+        assert_eq!(changed_rows(&old, &new, 2, RowOrder::BottomUp), Some(1..3));
+        new[0] = 1; // the first row in memory: the top, or the bottom
+        assert_eq!(changed_rows(&old, &new, 2, RowOrder::TopDown), Some(0..3));
+        assert_eq!(changed_rows(&old, &new, 2, RowOrder::BottomUp), Some(1..4));
+        assert_eq!(changed_rows(&old, &old, 2, RowOrder::TopDown), None);
+        assert_eq!(changed_rows(&[], &new, 2, RowOrder::BottomUp), Some(0..4));
     }
 
     #[test]

@@ -258,6 +258,20 @@ impl ShellWindow {
         height: i32,
         order: RowOrder,
     ) -> Result<(), WindowError> {
+        self.present_rows(rgba, width, height, order, 0..height)
+    }
+
+    /// Shows `rgba` like [`Self::present`], telling the compositor that only
+    /// the `changed` rows (top-down) differ from the frame presented last
+    /// ([`crate::frames::changed_rows`]), so it draws only those again.
+    pub fn present_rows(
+        &mut self,
+        rgba: &[u8],
+        width: i32,
+        height: i32,
+        order: RowOrder,
+        changed: std::ops::Range<i32>,
+    ) -> Result<(), WindowError> {
         let expected = frame_bytes(width, height);
         if rgba.len() != expected || width <= 0 || height <= 0 {
             return Err(WindowError::FrameSize { width, height, expected, actual: rgba.len() });
@@ -281,7 +295,7 @@ impl ShellWindow {
         };
         let surface = self.state.surface.as_ref().expect("the window's surface");
         surface.attach(Some(&buffer), 0, 0);
-        surface.damage_buffer(0, 0, width, height);
+        surface.damage_buffer(0, changed.start, width, changed.end - changed.start);
         surface.frame(&handle, ());
         self.state.frames_waiting = (self.state.frames_waiting + 1).min(FRAMES_PER_DRAW);
         surface.commit();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use weft_compositor::server::{Command, Config, Handle};
 use weft_compositor::state::{Authorization, Keymap, TouchPhase as CompositorTouch};
-use weft_shell_core::frames::RowOrder;
+use weft_shell_core::frames::{RowOrder, changed_rows};
 use weft_shell_core::window::{Event, Input, Role, ShellWindow, TouchPhase, WindowError};
 
 const WIDTH: i32 = 320;
@@ -77,6 +77,35 @@ fn frames_in_quick_succession_each_reach_the_screen_in_their_colours() {
         window.present(&frame, width, height, RowOrder::TopDown).unwrap();
     }
     show(&compositor, &mut window, [19, 7, 200, 255]);
+}
+
+#[test]
+fn a_frame_that_changes_a_band_of_rows_shows_that_band_and_keeps_the_rest() {
+    let compositor = compositor();
+    let mut window = app_window(&compositor, "org.weft.hello").unwrap();
+    let blue = [10, 120, 230, 255];
+    show(&compositor, &mut window, blue);
+    let (previous, width, height) = solid(&window, blue);
+    // Rows 40 to 59 turn red; the window damages only those.
+    let mut frame = previous.clone();
+    let row = width as usize * 4;
+    for pixel in frame[40 * row..60 * row].chunks_exact_mut(4) {
+        pixel.copy_from_slice(&[200, 10, 10, 255]);
+    }
+    let changed = changed_rows(&previous, &frame, width, RowOrder::TopDown);
+    assert_eq!(changed, Some(40..60));
+    window.present_rows(&frame, width, height, RowOrder::TopDown, 40..60).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let shot = compositor.screenshot().unwrap();
+        if shot.pixel(100, 50) == [200, 10, 10, 255] {
+            assert_eq!(shot.pixel(100, 39), blue, "a row above the band changed");
+            assert_eq!(shot.pixel(100, 60), blue, "a row below the band changed");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the changed rows never reached the screen");
+        window.dispatch(Duration::from_millis(5)).unwrap();
+    }
 }
 
 #[test]
