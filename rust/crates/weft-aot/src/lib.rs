@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
+use weft_protocol::artifact::{self, ArtifactError, FileIdentity};
 
 /// Largest guest stack, in bytes. Part of the engine configuration, so it is
 /// fixed for the whole system (artifacts depend on it).
@@ -109,17 +110,47 @@ impl ArtifactStore {
     /// accepts it for `engine`. Nothing is compiled here, and nothing copied:
     /// the artifact is hashed and loaded where the page cache holds it.
     pub fn load(&self, engine: &Engine, component_digest: &str) -> Result<Component, LoadError> {
+        let (artifact, _) =
+            artifact::open_checked(&self.artifact_path(component_digest)).map_err(|error| {
+                match error {
+                    ArtifactError::Missing { path } => LoadError::Missing { path },
+                    rejected @ ArtifactError::Rejected { .. } => LoadError::Rejected {
+                        reason: format!("{:#}", anyhow::Error::from(rejected)),
+                    },
+                }
+            })?;
+        deserialize(engine, &artifact)
+            .map_err(|error| LoadError::Rejected { reason: format!("{error:#}") })
+    }
+
+    /// The component whose SHA-256 is `component_digest`, from `artifact`:
+    /// its artifact in this store as the supervisor opened it and checked it
+    /// against its recorded digest ([`artifact::open_checked`], once per file,
+    /// not at every launch). It must be the very file this store holds for
+    /// that digest (same device and inode), else it is rejected unread.
+    pub fn load_checked(
+        &self,
+        engine: &Engine,
+        component_digest: &str,
+        artifact: &fs::File,
+    ) -> Result<Component, LoadError> {
         let path = self.artifact_path(component_digest);
-        let artifact = match fs::File::open(&path) {
-            Ok(artifact) => artifact,
+        let stored = match fs::metadata(&path) {
+            Ok(metadata) => FileIdentity::of(&metadata),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
                 return Err(LoadError::Missing { path });
             }
             Err(error) => return Err(LoadError::Rejected { reason: error.to_string() }),
         };
-        check_recorded_digest(&artifact, &path)
+        let given = artifact
+            .metadata()
             .map_err(|error| LoadError::Rejected { reason: error.to_string() })?;
-        deserialize(engine, &artifact)
+        if !FileIdentity::of(&given).same_file(&stored) {
+            return Err(LoadError::Rejected {
+                reason: format!("the artifact handed over is not {}", path.display()),
+            });
+        }
+        deserialize(engine, artifact)
             .map_err(|error| LoadError::Rejected { reason: format!("{error:#}") })
     }
 
@@ -142,7 +173,7 @@ impl ArtifactStore {
     fn store(&self, path: &Path, artifact: &[u8]) -> Result<()> {
         fs::create_dir_all(&self.dir)?;
         let digest = path.with_extension("sha256");
-        write_read_only(&digest, hex::encode(Sha256::digest(artifact)).as_bytes())?;
+        write_read_only(&digest, artifact::recorded_digest(artifact).as_bytes())?;
         write_read_only(path, artifact)?;
         Ok(())
     }
@@ -159,53 +190,12 @@ fn deserialize(engine: &Engine, artifact: &fs::File) -> Result<Component> {
     // is: every artifact reaching here was opened in the system's artifact
     // store (written only by the installer through `ArtifactStore::precompile`,
     // read-only and replaced only by rename, in a directory apps cannot write)
-    // and matched against the SHA-256 recorded when it was written. Packages
+    // and matched against the SHA-256 recorded when it was written, here or,
+    // for `load_checked`, by the supervisor that opened it there. Packages
     // never supply artifacts. wasmtime additionally rejects artifacts from
     // another engine version or configuration.
     let component = unsafe { Component::deserialize_file(engine, &by_descriptor) };
     component.map_err(anyhow::Error::from).context("loading the compiled component")
-}
-
-/// Checks the open artifact against the digest recorded beside it (`path`
-/// with the extension `sha256`), hashing it where the page cache holds it.
-fn check_recorded_digest(artifact: &fs::File, path: &Path) -> io::Result<()> {
-    let recorded = fs::read_to_string(path.with_extension("sha256"))?;
-    if digest_of_file(artifact)? != recorded.trim() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "the stored artifact does not match its recorded SHA-256",
-        ));
-    }
-    Ok(())
-}
-
-/// The SHA-256 of an open file, hex, read through a read-only mapping.
-fn digest_of_file(file: &fs::File) -> io::Result<String> {
-    use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
-    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
-    if len == 0 {
-        return Ok(hex::encode(Sha256::digest([])));
-    }
-    #[expect(unsafe_code, reason = "mapping a file is unsafe in Rust's terms")]
-    // SAFETY: a fresh private read-only mapping of `len` bytes of an open
-    // file, at an address the kernel picks; it is read below and unmapped
-    // before this function returns, and no reference to it outlives that.
-    // Artifacts are replaced by rename, never rewritten or truncated in
-    // place, so the bytes do not change while mapped.
-    let digest = unsafe {
-        let map = mmap(
-            std::ptr::null_mut(),
-            len,
-            ProtFlags::READ,
-            MapFlags::PRIVATE | MapFlags::POPULATE,
-            file,
-            0,
-        )?;
-        let digest = Sha256::digest(std::slice::from_raw_parts(map.cast::<u8>(), len));
-        munmap(map, len)?;
-        digest
-    };
-    Ok(hex::encode(digest))
 }
 
 #[cfg(feature = "compiler")]

@@ -1,10 +1,11 @@
 //! Supervisor figures, measured in one run with release binaries (build
 //! `weft-runtime` on its own, `weft-pack` and `weft-file-portal` with
 //! `--release` first): LAUNCH_APP → APP_READY one at a time, warm (handed to
-//! the spare runtime) and cold, and 50 at once, the spare's cost while it
-//! waits, the daemon's RSS with 50 sessions,
-//! the IPC round trip UI → app → UI one at a time and under load, and a 64 MiB read through the file portal
-//! against a direct read.
+//! the spare runtime once it waits) and cold, after the machine was idle and
+//! back to back, and 50 at once, the spare's cost while it waits, the
+//! daemon's RSS with 50 sessions, the IPC round trip UI → app → UI one at a
+//! time and under load, and a 64 MiB read through the file portal against a
+//! direct read.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -64,10 +65,50 @@ async fn terminate(client: &mut Client, session: u64) {
     common::stopped_reason(client, session).await;
 }
 
+/// How each launch of [`launch_latency`] begins.
+#[derive(Clone, Copy)]
+enum Start {
+    /// At once after the last session stopped.
+    AtOnce,
+    /// Once the spare runtime of the daemon `pid` waits for its app (the
+    /// launch is then warm; after each READY the daemon starts the next one).
+    SpareWaiting(u32),
+    /// After the machine was idle this long.
+    Idle(Duration),
+}
+
+/// Waits until the daemon `daemon`'s spare runtime is blocked reading its
+/// hand-over (`recvmsg`, system call 47 on x86-64).
+fn wait_for_waiting_spare(daemon: u32) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = common::children_of(daemon).into_iter().any(|child| {
+            common::is_spare(child)
+                && std::fs::read_to_string(format!("/proc/{child}/syscall"))
+                    .is_ok_and(|syscall| syscall.starts_with("47 "))
+        });
+        if waiting {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no spare runtime waits for its app");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// LAUNCH_APP sent → APP_READY received for `app_id`, one session at a time.
-async fn launch_latency(client: &mut Client, app_id: &str, runs: usize) -> Vec<Duration> {
+async fn launch_latency(
+    client: &mut Client,
+    app_id: &str,
+    runs: usize,
+    start: Start,
+) -> Vec<Duration> {
     let mut latencies = Vec::with_capacity(runs);
     for _ in 0..runs {
+        match start {
+            Start::AtOnce => {}
+            Start::SpareWaiting(daemon) => wait_for_waiting_spare(daemon),
+            Start::Idle(idle) => std::thread::sleep(idle),
+        }
         let started = Instant::now();
         let session = launch(client, app_id).await;
         wait_ready(client, session).await;
@@ -219,7 +260,7 @@ fn main() {
         let idle_rss = rss_kib(daemon);
         // The first launches compile the components into the artifact store.
         for app_id in ["org.weft.hello", "org.weft.notes"] {
-            launch_latency(&mut client, app_id, 1).await;
+            launch_latency(&mut client, app_id, 1, Start::AtOnce).await;
         }
         // Issue 21's goals: each figure is printed against its goal, as a
         // ratio (at most 1.00x meets it). Warm: handed to the spare runtime
@@ -231,30 +272,47 @@ fn main() {
         });
         let mut cold_client = cold.client().await;
         for app_id in ["org.weft.hello", "org.weft.notes"] {
-            launch_latency(&mut cold_client, app_id, 1).await;
+            launch_latency(&mut cold_client, app_id, 1, Start::AtOnce).await;
         }
+        let latency = |mut latencies: Vec<Duration>, goal_ms: f64| {
+            let (p50, p99) = (quantile(&mut latencies, 0.5), quantile(&mut latencies, 0.99));
+            let goal = if goal_ms.is_nan() {
+                String::from("no goal")
+            } else {
+                format!("goal p50 <= {goal_ms} ms: {:.2}x of it", micros(p50) / (goal_ms * 1e3))
+            };
+            format!("p50 {:.2} ms, p99 {:.2} ms ({goal})", micros(p50) / 1e3, micros(p99) / 1e3)
+        };
         for (app_id, what, warm_goal_ms, cold_goal_ms) in [
             ("org.weft.hello", "no file access", 1.0, 3.0),
             ("org.weft.notes", "with its file portal", 2.0, f64::NAN),
         ] {
-            for (mode, client, goal_ms) in [
-                ("warm", &mut client, warm_goal_ms),
-                ("cold", &mut cold_client, cold_goal_ms),
-            ] {
-                let mut latencies = launch_latency(client, app_id, 200).await;
-                let (p50, p99) = (quantile(&mut latencies, 0.5), quantile(&mut latencies, 0.99));
-                let goal = if goal_ms.is_nan() {
-                    String::from("no goal")
-                } else {
-                    format!("goal p50 <= {goal_ms} ms: {:.2}x of it", micros(p50) / (goal_ms * 1e3))
-                };
-                println!(
-                    "LAUNCH_APP -> APP_READY ({app_id}, {what}, {mode}, one at a time, 200 runs): p50 {:.2} ms, p99 {:.2} ms ({goal})",
-                    micros(p50) / 1e3,
-                    micros(p99) / 1e3,
-                );
-            }
+            let warm = launch_latency(&mut client, app_id, 200, Start::SpareWaiting(daemon)).await;
+            println!(
+                "LAUNCH_APP -> APP_READY ({app_id}, {what}, warm: the spare waits, 200 runs): {}",
+                latency(warm, warm_goal_ms)
+            );
+            let cold = launch_latency(&mut cold_client, app_id, 200, Start::AtOnce).await;
+            println!(
+                "LAUNCH_APP -> APP_READY ({app_id}, {what}, cold: no spare, 200 runs): {}",
+                latency(cold, cold_goal_ms)
+            );
         }
+        // What the figures above leave out: launching into a machine that
+        // was idle (a virtual machine's idle cores wake slowly), and one
+        // launch right after another (the next spare still starting).
+        let idle = Duration::from_millis(50);
+        let after_idle = launch_latency(&mut client, "org.weft.hello", 50, Start::Idle(idle)).await;
+        println!(
+            "LAUNCH_APP -> APP_READY (org.weft.hello, warm, each after {} ms idle, 50 runs): {}",
+            idle.as_millis(),
+            latency(after_idle, f64::NAN)
+        );
+        let back_to_back = launch_latency(&mut client, "org.weft.hello", 200, Start::AtOnce).await;
+        println!(
+            "LAUNCH_APP -> APP_READY (org.weft.hello, back to back: each at once after the last stopped, 200 runs): {}",
+            latency(back_to_back, f64::NAN)
+        );
         drop(cold_client);
         drop(cold);
 

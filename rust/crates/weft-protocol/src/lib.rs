@@ -14,6 +14,8 @@
 //! - [`portal`]: a session and its `weft-file-portal`.
 //! - [`runtime`]: what `weft-runtime` promises its supervisor (the READY line,
 //!   the exit statuses, where precompiled components live).
+//! - `artifact` (feature `artifacts`): the store of precompiled components
+//!   and how an artifact is checked against its recorded SHA-256.
 //! - `zweft`: the Wayland protocol `zweft-shell-unstable-v1` between the
 //!   compositor and the shells (features `zweft-server`, `zweft-client`).
 
@@ -22,6 +24,8 @@
 pub mod appd;
 #[cfg(feature = "appd-client")]
 pub mod appd_client;
+#[cfg(feature = "artifacts")]
+pub mod artifact;
 pub mod compositor;
 pub mod frame;
 pub mod portal;

@@ -111,8 +111,8 @@ pub struct Handover {
 }
 
 /// The options a hand-over may carry descriptors for.
-pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 4] =
-    ["--app-data-fd", "--documents-fd", "--app-stdout-fd", "--app-stderr-fd"];
+pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 5] =
+    ["--app-data-fd", "--documents-fd", "--app-stdout-fd", "--app-stderr-fd", "--artifact-fd"];
 
 /// The largest hand-over message, in bytes.
 pub const MAX_HANDOVER_BYTES: usize = 64 * 1024;

@@ -57,6 +57,10 @@ pub struct LaunchOptions {
     /// its artifact, so the component is not read or hashed again unless it
     /// must be compiled.
     pub artifact_key: Option<String>,
+    /// An inherited descriptor of the artifact of that key (or of the
+    /// verified component), opened in the store and checked against its
+    /// recorded SHA-256 by the supervisor.
+    pub artifact_fd: Option<i32>,
     /// The SHA-256 (hex) of the manifest and of the component as the
     /// supervisor verified them: what is read must be those very bytes (a
     /// package in a writable store may change after it was verified).
@@ -128,9 +132,21 @@ impl Prepared {
     /// spare does while it waits.
     pub fn ahead() -> Result<Self> {
         let prepared = Self::new()?;
+        make_first_uses();
         sandbox::enter_ahead()?;
         Ok(Self { entered_ahead: true, ..prepared })
     }
+}
+
+/// Makes, while a spare waits, the first uses that a launch would otherwise
+/// pay for after its hand-over: detecting the CPU's features (`cpuid`, which
+/// a virtual machine traps; std's detection serves wasmtime's parsing, SHA-256
+/// has its own) and seeding WASI's per-thread random generator.
+fn make_first_uses() {
+    #[cfg(target_arch = "x86_64")]
+    let _ = std::arch::is_x86_feature_detected!("avx2");
+    let _ = weft_aot::component_digest(&[]);
+    let _ = WasiCtxBuilder::new();
 }
 
 /// Runs one app session to its end and says how it ended, with what was
@@ -253,10 +269,11 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
 }
 
 /// The app's component, from its stored artifact, found by its SHA-256: the
-/// key weft-appd gave for an image mount (then the component is read only if
-/// it must be compiled), else that of the bytes read here (checked against
-/// what weft-appd verified, for a store package). Without a usable artifact
-/// the installer compiles those very bytes first.
+/// key weft-appd gave (the component of an image mount, or the one it
+/// verified in the store: the artifact compiled from those very bytes is what
+/// runs, so the component is read only if it must be compiled), else that of
+/// the bytes read here. Without a usable artifact the installer compiles the
+/// component first, once its bytes are checked against that key.
 fn component(
     options: &LaunchOptions,
     engine: &wasmtime::Engine,
@@ -264,27 +281,32 @@ fn component(
     entered_ahead: bool,
 ) -> Result<wasmtime::component::Component> {
     let store = ArtifactStore::new(&options.aot_dir);
-    if let Some(key) = &options.artifact_key
-        && let Some(component) = stored(&store, engine, key)
-    {
-        return Ok(component);
+    let key = options
+        .artifact_key
+        .as_ref()
+        .or(options.verified.as_ref().map(|verified| &verified.component));
+    if let Some(key) = key {
+        if let Some(fd) = options.artifact_fd {
+            match handed_over(&store, engine, key, fd) {
+                Ok(component) => return Ok(component),
+                Err(error) => tracing::warn!("loading from the store instead: {error:#}"),
+            }
+        }
+        if let Some(component) = stored(&store, engine, key) {
+            return Ok(component);
+        }
     }
     let bytes = read_bounded(module, weft_aot::MAX_COMPONENT_BYTES)?;
-    // Hashed once: checked against what the supervisor gave, and the key of
-    // its artifact.
+    // Hashed once: checked against the key the supervisor gave, else the key
+    // of its artifact.
     let digest = weft_aot::component_digest(&bytes);
-    let expected = match (&options.artifact_key, &options.verified) {
-        (Some(key), _) => Some(key),
-        (None, Some(verified)) => Some(&verified.component),
-        (None, None) => None,
-    };
-    if let Some(expected) = expected {
-        check_digest(module, &digest, expected)?;
-    }
-    if options.artifact_key.is_none()
-        && let Some(component) = stored(&store, engine, &digest)
-    {
-        return Ok(component);
+    match key {
+        Some(key) => check_digest(module, &digest, key)?,
+        None => {
+            if let Some(component) = stored(&store, engine, &digest) {
+                return Ok(component);
+            }
+        }
     }
     if entered_ahead {
         // A rejected artifact goes, so that the next launch compiles it.
@@ -334,6 +356,22 @@ fn stored(
     }
 }
 
+/// The component from the artifact the supervisor handed over checked, as
+/// the inherited descriptor `fd` (opened through its /proc link, the
+/// descriptor itself).
+fn handed_over(
+    store: &ArtifactStore,
+    engine: &wasmtime::Engine,
+    key: &str,
+    fd: i32,
+) -> Result<wasmtime::component::Component> {
+    let artifact = fs::File::open(format!("/proc/self/fd/{fd}"))
+        .with_context(|| format!("--artifact-fd {fd} is not an open descriptor"))?;
+    let component = store.load_checked(engine, key, &artifact)?;
+    tracing::debug!("loaded the precompiled component the supervisor checked");
+    Ok(component)
+}
+
 /// Tries to open `path` by name and logs whether the sandbox refused it.
 fn probe_sandbox(path: &Path) {
     match fs::File::open(path) {
@@ -350,7 +388,9 @@ fn probe_sandbox(path: &Path) {
 /// Reads a file of the package, refusing one larger than `limit` bytes.
 fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut bytes = Vec::new();
+    // Sized up front: one read where growing from empty took a dozen.
+    let size = file.metadata().map_or(0, |metadata| metadata.len().min(limit + 1));
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         bail!("{} is larger than {limit} bytes", path.display());

@@ -66,6 +66,11 @@ struct Cli {
     /// reading the component again.
     #[arg(long, value_name = "HEX", conflicts_with = "component_sha256")]
     artifact_key: Option<String>,
+    /// Inherited descriptor of the component's artifact in the store, as the
+    /// supervisor opened it and checked it against its recorded SHA-256 (once
+    /// per file): loaded without hashing it again.
+    #[arg(long)]
+    artifact_fd: Option<i32>,
 }
 
 fn main() -> ExitCode {
@@ -119,6 +124,7 @@ fn main() -> ExitCode {
         policy,
         sandbox_probe: cli.sandbox_probe,
         artifact_key: cli.artifact_key,
+        artifact_fd: cli.artifact_fd,
         verified: cli
             .manifest_sha256
             .zip(cli.component_sha256)

@@ -106,8 +106,10 @@ fn built_apps_a_package_carrying_machine_code_is_refused_or_ignored() {
 }
 
 /// An image mount cannot change, so weft-appd gives the component's SHA-256
-/// (computed once per mount) as the key of its artifact: the runtime loads the
-/// artifact and never reads the component again.
+/// (computed once per mount) as the key of its artifact; for a store package
+/// it gives the SHA-256 it verified, the same key: either way the runtime
+/// loads the artifact compiled from those bytes and never reads the component
+/// again.
 #[test]
 fn built_apps_an_artifact_key_loads_the_artifact_without_reading_the_component() {
     let scratch = tempfile::tempdir().unwrap();
@@ -118,15 +120,63 @@ fn built_apps_an_artifact_key_loads_the_artifact_without_reading_the_component()
     // The same package with its component made unreadable garbage: loaded by
     // key, it still runs.
     let package = common::package_with("hello", &scratch.path().join("keyed"), "");
+    let manifest = weft_aot::component_digest(&fs::read(package.join("wapp.toml")).unwrap());
     fs::write(package.join("app.wasm"), b"not read").unwrap();
-    let mut launch = Launch::new(package);
-    launch.aot_dir = aot;
+    for key_args in [
+        vec!["--artifact-key".to_owned(), key.clone()],
+        vec![
+            "--manifest-sha256".to_owned(),
+            manifest,
+            "--component-sha256".to_owned(),
+            key.clone(),
+        ],
+    ] {
+        let mut launch = Launch::new(package.clone());
+        launch.aot_dir = aot.clone();
+        launch.session = false;
+        launch.extra_args = key_args;
+        let mut app = launch.start();
+        app.expect_ready();
+        assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+        assert!(app.stderr().contains("loaded the precompiled component"), "{}", app.stderr());
+    }
+}
+
+/// weft-appd hands the runtime its artifact open, checked once per file
+/// (`--artifact-fd`): it is loaded without being hashed again, but only when
+/// it is the very file the store holds for the key. Another component's
+/// artifact handed over for hello is not run: hello's own is loaded instead.
+#[test]
+fn built_apps_a_handed_over_artifact_runs_only_if_it_is_the_stores_for_the_key() {
+    let aot = tempfile::tempdir().unwrap();
+    let hello = built_package("hello");
+    let key = weft_aot::component_digest(&fs::read(hello.join("app.wasm")).unwrap());
+    launch_hello(&hello, aot.path());
+    let other = built_package("test-exit-status");
+    let mut launch = Launch::new(other.clone());
+    launch.aot_dir = aot.path().to_owned();
     launch.session = false;
-    launch.extra_args = vec!["--artifact-key".into(), key];
-    let mut app = launch.start();
-    app.expect_ready();
-    assert_eq!(app.exit_code(), 0, "{}", app.stderr());
-    assert!(app.stderr().contains("loaded the precompiled component"), "{}", app.stderr());
+    launch.start().exit_code();
+    let other_artifact = artifact_of(&other, aot.path());
+    assert!(other_artifact.is_file(), "the other app's artifact was not stored");
+
+    for (artifact, loaded) in [
+        (
+            artifact_of(&hello, aot.path()),
+            "loaded the precompiled component the supervisor checked",
+        ),
+        (other_artifact, "the artifact handed over is not"),
+    ] {
+        let mut launch = Launch::new(hello.clone());
+        launch.aot_dir = aot.path().to_owned();
+        launch.session = false;
+        launch.artifact = Some(fs::File::open(&artifact).unwrap());
+        launch.extra_args = vec!["--artifact-key".into(), key.clone()];
+        let mut app = launch.start();
+        app.expect_ready();
+        assert_eq!(app.exit_code(), 0, "{}", app.stderr());
+        assert!(app.stderr().contains(loaded), "{}", app.stderr());
+    }
 }
 
 /// Without a stored artifact the component must be read and compiled: bytes

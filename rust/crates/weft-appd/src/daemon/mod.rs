@@ -38,6 +38,7 @@ use crate::lifecycle::{Effect, Input, Lifecycle, Refused};
 use crate::usage;
 use crate::versions::{Refusal, VersionLedger};
 
+mod artifacts;
 mod launch;
 mod relay;
 mod spare;
@@ -121,6 +122,15 @@ enum Digests {
     /// An image mount, which cannot change: the component's SHA-256, computed
     /// once for the mount, the key of its artifact.
     ArtifactKey(String),
+}
+
+impl Digests {
+    /// The component's SHA-256: the key of its artifact.
+    fn component(&self) -> &str {
+        match self {
+            Self::Verified { component, .. } | Self::ArtifactKey(component) => component,
+        }
+    }
 }
 
 impl Launch {
@@ -208,9 +218,11 @@ pub struct Daemon {
     /// other child inherits them.
     spawning: Mutex<()>,
     /// The runtime started ahead for the next launch (see `spare.rs`).
-    spare: Mutex<Option<spare::Spare>>,
+    spare: tokio::sync::Mutex<Option<spare::Spare>>,
     /// Mounted app images: each app's mount point and how many sessions use it.
     mounts: MountTable,
+    /// The precompiled artifacts already checked against their records.
+    artifacts: artifacts::CheckedArtifacts,
     /// App shells' session channels, for the server to serve with that
     /// session's authority.
     ui_channels: tokio::sync::mpsc::UnboundedSender<(u64, std::os::unix::net::UnixStream)>,
@@ -252,8 +264,9 @@ impl Daemon {
             log_lines,
             clipboard: Mutex::new(None),
             mounts: MountTable::default(),
+            artifacts: artifacts::CheckedArtifacts::default(),
             spawning: Mutex::new(()),
-            spare: Mutex::new(None),
+            spare: tokio::sync::Mutex::new(None),
             ui_channels,
             ui_channel_receiver: Mutex::new(Some(ui_channel_receiver)),
             versions,

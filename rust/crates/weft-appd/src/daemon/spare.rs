@@ -26,24 +26,32 @@ pub(super) struct Spare {
 }
 
 impl Daemon {
-    /// Starts a spare runtime unless there is one (or spares are off). A
-    /// failure is logged: launches then start their runtime cold.
-    pub fn refill_spare(&self) {
+    /// Starts a spare runtime unless there is one (or spares are off), as a
+    /// task of its own: what is already queued (the APP_READY that called for
+    /// this spare) goes out before the start, which waits for the runtime's
+    /// exec. It runs on the daemon's thread, whose end `PR_SET_PDEATHSIG`
+    /// ties the spare's life to. A launch that comes meanwhile waits for this
+    /// spare rather than starting cold. A failure is logged: launches then
+    /// start their runtime cold.
+    pub fn refill_spare(self: &Arc<Self>) {
         if !self.config.spare_runtime {
             return;
         }
-        let mut spare = self.spare.lock().expect("spare lock");
-        // A spare that died while it waited is replaced.
-        if spare.as_mut().is_some_and(|waiting| matches!(waiting.child.try_wait(), Ok(None))) {
-            return;
-        }
-        match self.start_spare() {
-            Ok(started) => *spare = Some(started),
-            Err(error) => tracing::warn!(
-                "cannot start a spare runtime ({}): launches start cold: {error}",
-                self.config.runtime_bin.display()
-            ),
-        }
+        let daemon = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut slot = daemon.spare.lock().await;
+            // A spare that died while it waited is replaced.
+            if slot.as_mut().is_some_and(|waiting| matches!(waiting.child.try_wait(), Ok(None))) {
+                return;
+            }
+            match daemon.start_spare() {
+                Ok(started) => *slot = Some(started),
+                Err(error) => tracing::warn!(
+                    "cannot start a spare runtime ({}): launches start cold: {error}",
+                    daemon.config.runtime_bin.display()
+                ),
+            }
+        });
     }
 
     fn start_spare(&self) -> std::io::Result<Spare> {
@@ -59,10 +67,10 @@ impl Daemon {
         Ok(Spare { child: command.spawn()?, handover })
     }
 
-    /// The spare, if one is waiting and alive (a new one is started after
-    /// each take).
-    pub(super) fn take_spare(&self) -> Option<Spare> {
-        let mut spare = self.spare.lock().expect("spare lock").take()?;
+    /// The spare, if one is waiting (or being started) and alive; a new one is
+    /// started after each take.
+    pub(super) async fn take_spare(&self) -> Option<Spare> {
+        let mut spare = self.spare.lock().await.take()?;
         match spare.child.try_wait() {
             Ok(None) => Some(spare),
             Ok(Some(status)) => {

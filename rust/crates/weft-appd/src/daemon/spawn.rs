@@ -108,6 +108,7 @@ impl Daemon {
             .await?;
         let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
         let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        let artifact = self.artifacts.open(&self.config.aot_dir, launch.digests.component()).await;
         let descriptors: Vec<(&'static str, BorrowedFd<'_>)> = dirs
             .iter()
             .map(|(flag, dir)| (*flag, dir.as_fd()))
@@ -115,10 +116,11 @@ impl Daemon {
                 ("--app-stdout-fd", stdout_write.as_fd()),
                 ("--app-stderr-fd", stderr_write.as_fd()),
             ])
+            .chain(artifact.as_ref().map(|artifact| ("--artifact-fd", artifact.as_fd())))
             .collect();
         // A spare runs under its system-call filter and cannot run the
-        // installer: a component without a stored artifact starts cold.
-        let spare = if self.artifact_stored(launch) { self.take_spare() } else { None };
+        // installer: a component without a usable stored artifact starts cold.
+        let spare = if artifact.is_some() { self.take_spare().await } else { None };
         let child = match spare.map(|spare| spare.hand_over(&args, &descriptors, cgroup)) {
             Some(Ok(child)) => {
                 tracing::debug!(session, "handed to the spare runtime");
@@ -172,19 +174,12 @@ impl Daemon {
         })
     }
 
-    /// Whether the store of precompiled components holds an artifact for
-    /// `launch`'s component.
-    fn artifact_stored(&self, launch: &Launch) -> bool {
-        let component = match &launch.digests {
-            Digests::Verified { component, .. } | Digests::ArtifactKey(component) => component,
-        };
-        let name = weft_protocol::runtime::artifact_file_name(component);
-        self.config.aot_dir.join(name).is_file()
-    }
-
     /// Starts the session's file portal over the directories the app's `fs:`
-    /// capabilities name (creating its own data directory, 0700, if needed) and
-    /// takes the root descriptors the runtime will preopen from it. No portal
+    /// capabilities name (creating its own data directory, 0700, if needed)
+    /// and returns the root descriptors the runtime will preopen: a read-only
+    /// root's from the portal (on its sealed read-only mount, once the portal
+    /// has started), a writable root's opened here (the plain directory the
+    /// portal would open too, without waiting for its start). No portal
     /// without a filesystem capability.
     async fn start_portal(
         &self,
@@ -210,7 +205,7 @@ impl Daemon {
                 weft_manifest::Access::Read => "ro",
                 weft_manifest::Access::ReadWrite => "rw",
             };
-            roots.push((name, flag, format!("{name}={}:{mode}", path.display())));
+            roots.push((name, flag, format!("{name}={}:{mode}", path.display()), path));
         }
         if roots.is_empty() {
             return Ok((None, Vec::new()));
@@ -226,15 +221,34 @@ impl Daemon {
             .arg("--session")
             .arg(session.to_string())
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
-        for (_, _, spec) in &roots {
+        for (_, _, spec, _) in &roots {
             command.arg("--root").arg(spec);
         }
         let portal = command.spawn()?;
+        let mut dirs = Vec::new();
+        let mut sealed = Vec::new();
+        for (name, flag, spec, path) in roots {
+            if spec.ends_with(":rw") {
+                let dir = rustix::fs::open(
+                    &path,
+                    rustix::fs::OFlags::DIRECTORY
+                        | rustix::fs::OFlags::RDONLY
+                        | rustix::fs::OFlags::CLOEXEC,
+                    rustix::fs::Mode::empty(),
+                )?;
+                dirs.push((flag, fs::File::from(dir)));
+            } else {
+                sealed.push((name, flag));
+            }
+        }
+        if sealed.is_empty() {
+            return Ok((Some(portal), dirs));
+        }
         let stream = std::os::unix::net::UnixStream::connect(&socket)?;
         // The answers come once the portal has started: wait off the event loop.
-        let dirs = tokio::task::spawn_blocking(move || {
+        let sealed_dirs = tokio::task::spawn_blocking(move || {
             let mut dirs = Vec::new();
-            for (name, flag, _) in roots {
+            for (name, flag) in sealed {
                 let request = PortalRequest::Root { root: name.to_owned() };
                 match portal::request(&stream, &request)? {
                     (reply, Some(fd)) if reply.ok => dirs.push((flag, fs::File::from(fd))),
@@ -250,6 +264,7 @@ impl Daemon {
         })
         .await
         .map_err(std::io::Error::other)??;
+        dirs.extend(sealed_dirs);
         Ok((Some(portal), dirs))
     }
 

@@ -52,6 +52,8 @@ pub struct Launch {
     pub policy: Option<String>,
     pub app_data: Option<fs::File>,
     pub documents: Option<fs::File>,
+    /// An artifact handed over open (`--artifact-fd`), as weft-appd does.
+    pub artifact: Option<fs::File>,
     pub session: bool,
     pub extra_args: Vec<String>,
 }
@@ -64,6 +66,7 @@ impl Launch {
             policy: None,
             app_data: None,
             documents: None,
+            artifact: None,
             session: true,
             extra_args: Vec::new(),
         }
@@ -95,8 +98,11 @@ impl Launch {
             fs::write(&path, policy).unwrap();
             command.arg("--policy").arg(path);
         }
-        for (flag, dir) in [("--app-data-fd", &self.app_data), ("--documents-fd", &self.documents)]
-        {
+        for (flag, dir) in [
+            ("--app-data-fd", &self.app_data),
+            ("--documents-fd", &self.documents),
+            ("--artifact-fd", &self.artifact),
+        ] {
             if let Some(dir) = dir {
                 // Let the child inherit this descriptor.
                 rustix::io::fcntl_setfd(dir, rustix::io::FdFlags::empty()).unwrap();
