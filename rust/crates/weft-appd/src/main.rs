@@ -24,10 +24,29 @@ struct Cli {
     print_default_settings: bool,
 }
 
-// One thread: children are spawned from it, and PR_SET_PDEATHSIG ties their life
-// to the thread that spawned them.
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+/// Threads for blocking work (verifying a package, waiting for a portal's
+/// first answers): as many as this machine's cores do the hashing, and a few
+/// more for waits; each thread kept costs the daemon memory (its stack, its
+/// allocator arena), and 50 launches at once took 50 of them.
+const BLOCKING_THREADS: usize = 4;
+
+fn main() -> ExitCode {
+    // One thread: children are spawned from it, and PR_SET_PDEATHSIG ties
+    // their life to the thread that spawned them.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("weft-appd: cannot start its event loop: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = Cli::parse();
     if cli.print_default_settings {
         let json = serde_json::to_string_pretty(&Settings::defaults()).expect("settings are JSON");

@@ -103,9 +103,18 @@ impl Daemon {
             ),
             Digests::ArtifactKey(key) => args.extend(["--artifact-key", key].map(Into::into)),
         }
-        let (portal, dirs) = self
-            .start_portal(session, &launch.id, &launch.capabilities, session_dir, cgroup)
-            .await?;
+        let roots = self.portal_roots(&launch.id, &launch.capabilities)?;
+        // A read-only root's descriptor lives on the portal's sealed mount: the
+        // portal starts first. With writable roots only, it starts once the
+        // runtime has its app, which does not wait for it.
+        let sealed_first = roots.iter().any(|root| !root.writable);
+        let (mut portal, mut dirs) = if sealed_first {
+            let (portal, sealed) = self.start_portal(session, &roots, session_dir, cgroup).await?;
+            (Some(portal), sealed)
+        } else {
+            (None, Vec::new())
+        };
+        dirs.extend(open_writable_roots(&roots)?);
         let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
         let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
         let artifact = self.artifacts.open(&self.config.aot_dir, launch.digests.component()).await;
@@ -135,6 +144,9 @@ impl Daemon {
             }
             None => self.spawn_runtime(&args, &descriptors, cgroup)?,
         };
+        if portal.is_none() && !roots.is_empty() {
+            portal = Some(self.start_portal(session, &roots, session_dir, cgroup).await?.0);
+        }
         // Only the runtime holds the write ends now: its exit ends the pipes.
         drop(descriptors);
         drop((stdout_write, stderr_write));
@@ -174,21 +186,13 @@ impl Daemon {
         })
     }
 
-    /// Starts the session's file portal over the directories the app's `fs:`
-    /// capabilities name (creating its own data directory, 0700, if needed)
-    /// and returns the root descriptors the runtime will preopen: a read-only
-    /// root's from the portal (on its sealed read-only mount, once the portal
-    /// has started), a writable root's opened here (the plain directory the
-    /// portal would open too, without waiting for its start). No portal
-    /// without a filesystem capability.
-    async fn start_portal(
+    /// The directories the app's `fs:` capabilities name, each created (0700)
+    /// if needed: the portal's roots.
+    fn portal_roots(
         &self,
-        session: u64,
         id: &AppId,
         capabilities: &[Capability],
-        session_dir: &Path,
-        cgroup: Option<&SessionCgroup>,
-    ) -> std::io::Result<(Option<tokio::process::Child>, Vec<(&'static str, fs::File)>)> {
+    ) -> std::io::Result<Vec<PortalRoot>> {
         let mut roots = Vec::new();
         for capability in capabilities {
             let Capability::Filesystem { dir, access } = capability else { continue };
@@ -201,15 +205,22 @@ impl Daemon {
                 }
             };
             fs::DirBuilder::new().recursive(true).mode(0o700).create(&path)?;
-            let mode = match access {
-                weft_manifest::Access::Read => "ro",
-                weft_manifest::Access::ReadWrite => "rw",
-            };
-            roots.push((name, flag, format!("{name}={}:{mode}", path.display()), path));
+            let writable = *access == weft_manifest::Access::ReadWrite;
+            roots.push(PortalRoot { name, flag, path, writable });
         }
-        if roots.is_empty() {
-            return Ok((None, Vec::new()));
-        }
+        Ok(roots)
+    }
+
+    /// Starts the session's file portal over `roots` and takes from it the
+    /// descriptors of the read-only ones (on its sealed read-only mount),
+    /// once it has started.
+    async fn start_portal(
+        &self,
+        session: u64,
+        roots: &[PortalRoot],
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
+    ) -> std::io::Result<(tokio::process::Child, Vec<(&'static str, fs::File)>)> {
         // The daemon binds the socket and hands it over as the portal's stdin,
         // so it can connect at once instead of waiting for the portal to bind.
         let socket = session_dir.join("portal.sock");
@@ -221,32 +232,19 @@ impl Daemon {
             .arg("--session")
             .arg(session.to_string())
             .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)));
-        for (_, _, spec, _) in &roots {
-            command.arg("--root").arg(spec);
+        for root in roots {
+            let mode = if root.writable { "rw" } else { "ro" };
+            command.arg("--root").arg(format!("{}={}:{mode}", root.name, root.path.display()));
         }
         let portal = command.spawn()?;
-        let mut dirs = Vec::new();
-        let mut sealed = Vec::new();
-        for (name, flag, spec, path) in roots {
-            if spec.ends_with(":rw") {
-                let dir = rustix::fs::open(
-                    &path,
-                    rustix::fs::OFlags::DIRECTORY
-                        | rustix::fs::OFlags::RDONLY
-                        | rustix::fs::OFlags::CLOEXEC,
-                    rustix::fs::Mode::empty(),
-                )?;
-                dirs.push((flag, fs::File::from(dir)));
-            } else {
-                sealed.push((name, flag));
-            }
-        }
+        let sealed: Vec<_> =
+            roots.iter().filter(|root| !root.writable).map(|root| (root.name, root.flag)).collect();
         if sealed.is_empty() {
-            return Ok((Some(portal), dirs));
+            return Ok((portal, Vec::new()));
         }
         let stream = std::os::unix::net::UnixStream::connect(&socket)?;
         // The answers come once the portal has started: wait off the event loop.
-        let sealed_dirs = tokio::task::spawn_blocking(move || {
+        let dirs = tokio::task::spawn_blocking(move || {
             let mut dirs = Vec::new();
             for (name, flag) in sealed {
                 let request = PortalRequest::Root { root: name.to_owned() };
@@ -264,8 +262,7 @@ impl Daemon {
         })
         .await
         .map_err(std::io::Error::other)??;
-        dirs.extend(sealed_dirs);
-        Ok((Some(portal), dirs))
+        Ok((portal, dirs))
     }
 
     /// Starts the app's UI shell, if one is configured, on the session's own
@@ -366,4 +363,35 @@ pub(super) fn supervised(
         cgroup.enter_on_spawn(&mut command)?;
     }
     Ok(command)
+}
+
+/// One directory an app's `fs:` capability names, as the portal serves it.
+struct PortalRoot {
+    /// The portal's name for it (`app-data`, `xdg-documents`).
+    name: &'static str,
+    /// The runtime option its descriptor is passed with.
+    flag: &'static str,
+    /// The directory.
+    path: PathBuf,
+    /// Whether the capability grants writing.
+    writable: bool,
+}
+
+/// The writable roots' descriptors: a writable root is the plain directory
+/// the portal would open too, opened here so that the launch does not wait
+/// for the portal to start.
+fn open_writable_roots(roots: &[PortalRoot]) -> std::io::Result<Vec<(&'static str, fs::File)>> {
+    use rustix::fs::{Mode, OFlags, open};
+    roots
+        .iter()
+        .filter(|root| root.writable)
+        .map(|root| {
+            let dir = open(
+                &root.path,
+                OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            Ok((root.flag, fs::File::from(dir)))
+        })
+        .collect()
 }
