@@ -1,6 +1,6 @@
 //! Supervisor figures, measured in one run with release binaries (build
-//! `weft-runtime` on its own, `weft-pack` and `weft-file-portal` with
-//! `--release` first): LAUNCH_APP → APP_READY one at a time, warm (handed to
+//! `weft-pack` and `weft-file-portal` with `--release` first; the runtime as
+//! it ships is built on its own, `weft_testkit::shipped_runtime`): LAUNCH_APP → APP_READY one at a time, warm (handed to
 //! the spare runtime once it waits) and cold, after the machine was idle and
 //! back to back, and 50 at once, the spare's cost while it waits, the
 //! daemon's RSS with 50 sessions, the IPC round trip UI → app → UI one at a
@@ -78,20 +78,32 @@ enum Start {
 }
 
 /// Waits until the daemon `daemon`'s spare runtime is blocked reading its
-/// hand-over (`recvmsg`, system call 47 on x86-64).
+/// hand-over (`recvmsg`, system call 47 on x86-64). Once it is found, only its
+/// own /proc entry is read again, so the wait itself costs little.
 fn wait_for_waiting_spare(daemon: u32) {
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut spare = None;
     loop {
-        let waiting = common::children_of(daemon).into_iter().any(|child| {
-            common::is_spare(child)
-                && std::fs::read_to_string(format!("/proc/{child}/syscall"))
-                    .is_ok_and(|syscall| syscall.starts_with("47 "))
-        });
-        if waiting {
-            return;
-        }
         assert!(Instant::now() < deadline, "no spare runtime waits for its app");
-        std::thread::sleep(Duration::from_micros(200));
+        let pid = match spare {
+            Some(pid) => pid,
+            None => {
+                match common::children_of(daemon).into_iter().find(|&child| common::is_spare(child))
+                {
+                    Some(pid) => *spare.insert(pid),
+                    None => {
+                        std::thread::sleep(Duration::from_micros(500));
+                        continue;
+                    }
+                }
+            }
+        };
+        match std::fs::read_to_string(format!("/proc/{pid}/syscall")) {
+            Ok(syscall) if syscall.starts_with("47 ") => return,
+            Ok(_) => std::thread::sleep(Duration::from_micros(200)),
+            // Gone (handed an app meanwhile, or dead): look for the next one.
+            Err(_) => spare = None,
+        }
     }
 }
 
@@ -254,7 +266,16 @@ fn portal_read() -> (Duration, Duration) {
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let fixture = Fixture::with(Options { apps: &["hello", "notes"], ..Options::default() });
+        // The runtime as it ships: the workspace's build of it links the
+        // installer's compiler (a dev-dependency's feature).
+        let shipped = weft_testkit::shipped_runtime(&runtime_bin());
+        let shipped = shipped.to_str().expect("a UTF-8 path");
+        println!("runtime: {shipped}");
+        let fixture = Fixture::with(Options {
+            apps: &["hello", "notes"],
+            env: &[("WEFT_RUNTIME_BIN", shipped)],
+            ..Options::default()
+        });
         let daemon = fixture.daemon.id();
         let mut client = fixture.client().await;
         let idle_rss = rss_kib(daemon);
@@ -267,7 +288,7 @@ fn main() {
         // (the default); cold: spares off, a runtime started per launch.
         let cold = Fixture::with(Options {
             apps: &["hello", "notes"],
-            env: &[("WEFT_SPARE_RUNTIME", "0")],
+            env: &[("WEFT_SPARE_RUNTIME", "0"), ("WEFT_RUNTIME_BIN", shipped)],
             ..Options::default()
         });
         let mut cold_client = cold.client().await;

@@ -24,39 +24,13 @@ fn hello() -> PathBuf {
     package
 }
 
-/// The runtime under test: `WEFT_RUNTIME_BIN`, else [`shipped_runtime`]
+/// The runtime under test: `WEFT_RUNTIME_BIN`, else the runtime as it ships
 /// (built the first time it is asked for).
 fn runtime() -> &'static Path {
     static RUNTIME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     RUNTIME.get_or_init(|| {
-        std::env::var_os("WEFT_RUNTIME_BIN").map_or_else(shipped_runtime, PathBuf::from)
+        weft_testkit::shipped_runtime(Path::new(env!("CARGO_BIN_EXE_weft-runtime")))
     })
-}
-
-/// The runtime as it ships, without the compiler that this bench's
-/// dev-dependencies would add: built on its own, after the installer (one
-/// cargo invocation would give both the installer's features), in a target
-/// directory of its own beside cargo's (which this running bench holds).
-fn shipped_runtime() -> PathBuf {
-    let built = Path::new(env!("CARGO_BIN_EXE_weft-runtime"));
-    let target = built.ancestors().nth(2).expect("the runtime is in <target>/<profile>");
-    let shipped = target.join("shipped-runtime");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for package in ["weft-pack", "weft-runtime"] {
-        eprintln!(
-            "building {package} on its own in {} (the first time: minutes)",
-            shipped.display()
-        );
-        let status = Command::new(&cargo)
-            .args(["build", "--release", "--locked", "--quiet", "-p", package])
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
-            .env("CARGO_TARGET_DIR", &shipped)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {package} on its own failed");
-    }
-    shipped.join("release/weft-runtime")
 }
 
 /// Spawns the runtime and returns the time until READY and its stderr.

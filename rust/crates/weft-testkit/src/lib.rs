@@ -47,3 +47,33 @@ pub fn rerun_in_child(test: &str, marker: &str) -> String {
         .unwrap();
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// The runtime as it ships, for benchmarks: `WEFT_RUNTIME_BIN` when set, else
+/// built with `cargo build --release` on its own, after the installer (one
+/// cargo invocation would give it the installer's compiler, and a bench's
+/// dev-dependencies do), in `<target>/shipped-runtime`: a target directory of
+/// its own beside the one holding `built_bin` (a binary of the running bench's
+/// build), which the running bench holds. The first time takes minutes.
+pub fn shipped_runtime(built_bin: &Path) -> PathBuf {
+    if let Some(runtime) = std::env::var_os("WEFT_RUNTIME_BIN") {
+        return PathBuf::from(runtime);
+    }
+    let target = built_bin.ancestors().nth(2).expect("the binary is in <target>/<profile>");
+    let shipped = target.join("shipped-runtime");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for package in ["weft-pack", "weft-runtime"] {
+        eprintln!(
+            "building {package} on its own in {} (the first time: minutes)",
+            shipped.display()
+        );
+        let status = std::process::Command::new(&cargo)
+            .args(["build", "--release", "--locked", "--quiet", "-p", package])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &shipped)
+            .status()
+            .expect("running cargo");
+        assert!(status.success(), "building {package} on its own failed");
+    }
+    shipped.join("release/weft-runtime")
+}

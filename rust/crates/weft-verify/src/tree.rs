@@ -184,10 +184,18 @@ fn is_plain_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
+/// The largest read buffer hashing uses.
+const HASH_BUFFER_BYTES: usize = 256 * 1024;
+
 /// The SHA-256 (hex) and size of everything `reader` yields.
-pub fn hash_reader(mut reader: impl Read) -> io::Result<(String, u64)> {
+pub fn hash_reader(reader: impl Read) -> io::Result<(String, u64)> {
+    hash_reader_with(reader, HASH_BUFFER_BYTES)
+}
+
+/// [`hash_reader`] reading through a buffer of `buffer_bytes`.
+fn hash_reader_with(mut reader: impl Read, buffer_bytes: usize) -> io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 256 * 1024];
+    let mut buffer = vec![0u8; buffer_bytes];
     let mut size = 0u64;
     loop {
         let read = match reader.read(&mut buffer) {
@@ -202,8 +210,13 @@ pub fn hash_reader(mut reader: impl Read) -> io::Result<(String, u64)> {
     Ok((hex::encode(hasher.finalize()), size))
 }
 
+/// A file's SHA-256 and size, read through a buffer no larger than the file
+/// (packages are mostly small files: a zeroed 256 KiB buffer for each cost
+/// more than hashing them).
 fn hash_file(path: &Path) -> io::Result<(String, u64)> {
-    hash_reader(fs::File::open(path)?)
+    let file = fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    hash_reader_with(file, len.saturating_add(1).min(HASH_BUFFER_BYTES))
 }
 
 /// The SHA-256 (hex) of the canonical text of `entries`: one line per entry,

@@ -39,6 +39,9 @@ impl Daemon {
         }
         let daemon = Arc::clone(self);
         tokio::spawn(async move {
+            // Every task already woken runs first: the event that called for
+            // this spare passes two of them on its way to each client.
+            tokio::task::yield_now().await;
             let mut slot = daemon.spare.lock().await;
             // A spare that died while it waited is replaced.
             if slot.as_mut().is_some_and(|waiting| matches!(waiting.child.try_wait(), Ok(None))) {
