@@ -31,6 +31,14 @@ struct Cli {
 const BLOCKING_THREADS: usize = 4;
 
 fn main() -> ExitCode {
+    #[expect(unsafe_code, reason = "mallopt is a C library call")]
+    // SAFETY: the first statement of `main`, before any other thread exists;
+    // it only sets one of the allocator's parameters.
+    unsafe {
+        // One allocator arena for every thread: each blocking thread's own
+        // arena kept what a package's verification had freed.
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     // One thread: children are spawned from it, and PR_SET_PDEATHSIG ties
     // their life to the thread that spawned them.
     let runtime = tokio::runtime::Builder::new_current_thread()

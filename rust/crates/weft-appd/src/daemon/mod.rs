@@ -83,6 +83,12 @@ const MAX_LOG_LINE_BYTES: usize = 4096;
 /// lines now and then, and every session holds four (at the default 8 KiB,
 /// the daemon with 50 sessions measured 10.9 MiB; at 1 KiB, 9.1 MiB).
 const OUTPUT_READ_BYTES: usize = 1024;
+
+/// The read buffer of a session's channel from its runtime: its messages are
+/// lines of tens of bytes, and every session holds one (a line longer than
+/// the buffer is still read whole, in more than one read). At the default
+/// 8 KiB, 50 sessions held 400 KiB of them.
+const CHANNEL_READ_BYTES: usize = 2048;
 /// Stopped sessions remembered for `ps` and `logs`; older ones are forgotten.
 const MAX_STOPPED_SESSIONS: usize = 64;
 

@@ -61,7 +61,7 @@ impl Daemon {
         };
         let mut ipc_rate = RateLimit::new(IPC_BURST, IPC_PER_SECOND);
         let mut notify_rate = RateLimit::new(NOTIFY_BURST, NOTIFY_PER_SECOND);
-        let mut reader = BufReader::new(reader);
+        let mut reader = BufReader::with_capacity(CHANNEL_READ_BYTES, reader);
         loop {
             let reply = match read_message_async::<FromApp>(&mut reader).await {
                 Ok(FromApp::Ipc { message }) => {
