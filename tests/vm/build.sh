@@ -58,7 +58,9 @@ install_binaries() {
 # Copies a library a binary loads with dlopen (ldd does not list those).
 install_dlopened() {
   local library
-  library=$(ldconfig -p | awk -v name="$1" '$1 == name { print $NF; exit }')
+  # awk reads to the end: leaving early could end ldconfig with SIGPIPE, which
+  # pipefail turns into this script's failure (it did, once, in CI).
+  library=$(ldconfig -p | awk -v name="$1" '$1 == name && !found { print $NF; found = 1 }')
   [[ -n $library ]] || { echo "build.sh: $1 is not installed" >&2; exit 1; }
   install_library "$library"
 }

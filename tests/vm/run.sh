@@ -11,8 +11,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cache=${WEFT_CACHE_DIR:-/var/cache/weft}
 # build.sh ends by printing the kernel's, the initramfs's and the web disk's paths.
 built=$(bash "$repo/tests/vm/build.sh")
-kernel=$(tail -n 3 <<<"$built" | head -n 1)
-initramfs=$(tail -n 2 <<<"$built" | head -n 1)
+kernel=$(tail -n 3 <<<"$built" | sed -n 1p)
+initramfs=$(tail -n 2 <<<"$built" | sed -n 1p)
 web=$(tail -n 1 <<<"$built")
 out=$cache/vm/out
 rm -rf "$out"
