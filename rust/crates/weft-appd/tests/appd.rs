@@ -141,6 +141,22 @@ async fn built_apps_a_store_entry_changed_after_install_launches_nothing() {
         };
         assert_eq!(code, ErrorCode::VerificationFailed, "{message}");
         assert!(message.contains(named), "{path}: {message}");
+        // A runtime started while the files were checked is gone, and with
+        // it everything its run had made (a session started for it says why
+        // it stopped).
+        let Reply::RunningApps { sessions } = client.request(&Request::QueryRunning).await.unwrap()
+        else {
+            panic!("no session list")
+        };
+        assert!(
+            sessions.iter().all(|info| info.state == SessionState::Stopped && info.pid.is_none()),
+            "{path}: {sessions:?}"
+        );
+        let sessions = fixture.dir.path().join("run/weft/sessions");
+        let left: Vec<_> = fs::read_dir(&sessions)
+            .map(|entries| entries.map(|entry| entry.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{path}: session directories left: {left:?}");
         // Put back, the package launches again.
         match path {
             "app.wasm" => fs::write(hello.join(path), &component).unwrap(),

@@ -111,8 +111,19 @@ pub struct Handover {
 }
 
 /// The options a hand-over may carry descriptors for.
-pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 5] =
-    ["--app-data-fd", "--documents-fd", "--app-stdout-fd", "--app-stderr-fd", "--artifact-fd"];
+pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 6] = [
+    "--app-data-fd",
+    "--documents-fd",
+    "--app-stdout-fd",
+    "--app-stderr-fd",
+    "--artifact-fd",
+    "--verified-fd",
+];
+
+/// What the supervisor writes on a runtime's `--verified-fd` once every file
+/// of the package is the signed one; anything else, or the end of the pipe,
+/// and the runtime refuses the launch without running any of the app.
+pub const PACKAGE_VERIFIED: u8 = b'V';
 
 /// The largest hand-over message, in bytes.
 pub const MAX_HANDOVER_BYTES: usize = 64 * 1024;

@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -61,6 +62,11 @@ pub struct LaunchOptions {
     /// verified component), opened in the store and checked against its
     /// recorded SHA-256 by the supervisor.
     pub artifact_fd: Option<i32>,
+    /// An inherited pipe on which the supervisor confirms
+    /// ([`weft_protocol::runtime::PACKAGE_VERIFIED`]) that the package's files
+    /// are the signed ones, which it checks while the runtime starts: the app
+    /// is instantiated only after.
+    pub verified_fd: Option<i32>,
     /// The SHA-256 (hex) of the manifest and of the component as the
     /// supervisor verified them: what is read must be those very bytes (a
     /// package in a writable store may change after it was verified).
@@ -98,6 +104,9 @@ pub enum Refusal {
     /// The component was built for another world than the one WEFT hosts.
     #[error("launch refused: {0}")]
     World(#[from] WorldMismatch),
+    /// The supervisor did not confirm that the package's files are the signed ones.
+    #[error("launch refused: the supervisor did not confirm the package's files ({0})")]
+    Unverified(String),
     /// The module is not a valid component (a package never ships machine code).
     #[error("launch refused: {} is not a valid WebAssembly component", path.display())]
     InvalidComponent {
@@ -234,6 +243,9 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
         probe_sandbox(path);
     }
 
+    if let Some(fd) = options.verified_fd {
+        await_verification(fd)?;
+    }
     let session = session_stream.map(Session::start).transpose()?;
     let fetch_guard = FetchGuard::new(manifest.fetch_origins().cloned().collect());
     let mut store = Store::new(&engine, State::new(wasi, fetch_guard, limiter, cpu, session));
@@ -465,6 +477,33 @@ fn wasi_context(
         granted.push((fs::File::open(&host)?, *access));
     }
     Ok((builder.build(), granted))
+}
+
+/// Waits on the inherited pipe `fd` for the supervisor's word that the
+/// package's files are the signed ones; anything else refuses the launch.
+fn await_verification(fd: i32) -> Result<()> {
+    #[expect(unsafe_code, reason = "taking ownership of an inherited descriptor")]
+    // SAFETY: `--verified-fd` names a descriptor the supervisor passed to
+    // this process for this one use; nothing else in the process owns or
+    // closes it, and it is taken here once.
+    let mut pipe = fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    let mut word = [0u8; 1];
+    let read = loop {
+        match pipe.read(&mut word) {
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            read => break read,
+        }
+    };
+    match read {
+        Ok(1) if word[0] == weft_protocol::runtime::PACKAGE_VERIFIED => Ok(()),
+        Ok(0) => Err(Refusal::Unverified("the supervisor closed --verified-fd".into()).into()),
+        Ok(_) => {
+            Err(Refusal::Unverified(format!("--verified-fd said {:?}", word[0] as char)).into())
+        }
+        Err(error) => {
+            Err(Refusal::Unverified(format!("reading --verified-fd {fd}: {error}")).into())
+        }
+    }
 }
 
 /// Opens the inherited descriptor `fd` (given as `flag`) for writing the

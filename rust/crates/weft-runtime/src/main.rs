@@ -71,6 +71,11 @@ struct Cli {
     /// per file): loaded without hashing it again.
     #[arg(long)]
     artifact_fd: Option<i32>,
+    /// Inherited descriptor (a pipe) on which the supervisor confirms that
+    /// the package's files are the signed ones, checked while this runtime
+    /// started: nothing of the app runs before.
+    #[arg(long)]
+    verified_fd: Option<i32>,
 }
 
 fn main() -> ExitCode {
@@ -125,6 +130,7 @@ fn main() -> ExitCode {
         sandbox_probe: cli.sandbox_probe,
         artifact_key: cli.artifact_key,
         artifact_fd: cli.artifact_fd,
+        verified_fd: cli.verified_fd,
         verified: cli
             .manifest_sha256
             .zip(cli.component_sha256)

@@ -6,6 +6,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,48 @@ fn built_apps_a_package_changed_after_verification_is_refused() {
         "{stderr}"
     );
     assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY for a refused app");
+}
+
+/// weft-appd checks a store package's files while the runtime starts, and
+/// tells it on `--verified-fd` when they are the signed ones: until then none
+/// of the app runs, and a pipe closed or a wrong word refuses the launch. The
+/// supervisor's end here is written by hand, as a failing or hostile one would.
+#[test]
+fn built_apps_an_app_runs_only_once_its_files_are_confirmed() {
+    let launch_with_pipe = || {
+        let (read, write) = std::io::pipe().unwrap();
+        let mut launch = Launch::new(built_package("hello"));
+        launch.verified = Some(fs::File::from(std::os::fd::OwnedFd::from(read)));
+        (launch.start(), write)
+    };
+
+    let (mut app, mut supervisor) = launch_with_pipe();
+    assert_eq!(
+        app.next_stdout_line(Duration::from_millis(300)),
+        None,
+        "the app ran before its files were confirmed: {}",
+        app.stderr()
+    );
+    supervisor.write_all(&[weft_protocol::runtime::PACKAGE_VERIFIED]).unwrap();
+    app.expect_ready();
+
+    for (word, said) in
+        [(None, "the supervisor closed --verified-fd"), (Some(b'v'), "--verified-fd said 'v'")]
+    {
+        let (mut app, mut supervisor) = launch_with_pipe();
+        if let Some(word) = word {
+            supervisor.write_all(&[word]).unwrap();
+        }
+        drop(supervisor);
+        assert_eq!(app.exit_code(), REFUSED, "{}", app.stderr());
+        let stderr = app.stderr();
+        assert!(
+            stderr.contains("launch refused: the supervisor did not confirm the package's files")
+                && stderr.contains(said),
+            "{stderr}"
+        );
+        assert_eq!(app.next_stdout_line(Duration::from_millis(50)), None, "no READY: {stderr}");
+    }
 }
 
 #[test]

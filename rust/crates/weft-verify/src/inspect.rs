@@ -108,14 +108,20 @@ pub fn inspect_files(files: &dyn PackageFiles) -> Result<Inspection, InspectErro
 
 /// Reads and validates the package's `wapp.toml`.
 pub fn read_manifest(files: &dyn PackageFiles) -> Result<Manifest, InspectError> {
-    let text = files
+    let bytes = files
         .read(MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)
-        .and_then(|bytes| {
-            String::from_utf8(bytes)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"))
-        })
         .map_err(|source| InspectError::ManifestRead { location: files.location(), source })?;
-    Manifest::parse(&text).map_err(|source| InspectError::Manifest {
+    parse_manifest(&bytes, files)
+}
+
+/// Parses the manifest `bytes` read from `files` (which name the package in
+/// errors).
+pub fn parse_manifest(bytes: &[u8], files: &dyn PackageFiles) -> Result<Manifest, InspectError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| InspectError::ManifestRead {
+        location: files.location(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8"),
+    })?;
+    Manifest::parse(text).map_err(|source| InspectError::Manifest {
         location: files.location(),
         source: Box::new(source),
     })

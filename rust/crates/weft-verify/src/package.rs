@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use weft_manifest::{AppId, AppIdError, Manifest};
 
+use sha2::{Digest, Sha256};
+use weft_manifest::{MANIFEST_FILE, MAX_MANIFEST_BYTES};
+
 use crate::inspect::{
-    DirFiles, InspectError, Inspection, PackageFiles, inspect_files, read_manifest,
+    DirFiles, InspectError, Inspection, PackageFiles, inspect_files, parse_manifest,
 };
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{FORMAT, MAX_SIGNATURE_FILE_BYTES, SignatureError, Statement};
-use crate::tree::{self, Entry, SIGNATURE_FILE, TreeError, TreeMismatch};
+use crate::tree::{self, Entry, EntryKind, SIGNATURE_FILE, TreeError, TreeMismatch};
 
 /// Why signing or verifying a package failed; each variant names the step.
 #[derive(Debug, thiserror::Error)]
@@ -85,14 +88,14 @@ pub struct Verified {
     pub id: AppId,
 }
 
-/// A package whose signature and files checked out, read for a launch: its
-/// content was inspected when it was installed, and its files are still the
-/// ones signed, so only its manifest is read again.
+/// A package read as a launch starts it: its signature checked out and its
+/// manifest is the signed one. Nothing of it may run before its other files
+/// passed [`check_files`].
 #[derive(Clone, Debug)]
-pub struct Intact {
+pub struct Signed {
     /// The verified statement.
     pub statement: Statement,
-    /// The package's manifest, its id and version the signed ones.
+    /// The package's manifest, byte for byte the signed one.
     pub manifest: Manifest,
 }
 
@@ -135,19 +138,39 @@ pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, Pac
     verify_content(statement, &actual, &DirFiles::new(dir))
 }
 
-/// Verifies the package in `dir` as a launch needs it: the signature, every
-/// entry (nothing missing, added, retyped, re-moded or changed), the list
-/// digest, and the manifest's id and version against the signed ones. The
-/// content checks of [`verify_package`] (the component's validation, its
-/// imports against the grants, the UI entry) are not repeated: they passed
-/// when the package was installed, and the files are byte for byte the ones
-/// signed then. The runtime checks the imports again when it links.
-pub fn verify_intact(dir: &Path, trusted: &TrustedKeys) -> Result<Intact, PackageError> {
-    let (statement, actual) = signed_package(dir, trusted)?;
-    let id = check_entries(&statement, &actual)?;
-    let manifest = read_manifest(&DirFiles::new(dir))?;
+/// Reads the package in `dir` as a launch starts it: the signature against the
+/// trusted keys, the manifest's bytes against their signed SHA-256 and size,
+/// and its id and version against the signed ones. The content checks of
+/// [`verify_package`] passed when the package was installed; the other files
+/// are checked by [`check_files`], which a launch runs beside the runtime's
+/// start and which must pass before anything of the package runs.
+pub fn read_signed(dir: &Path, trusted: &TrustedKeys) -> Result<Signed, PackageError> {
+    let statement = signed_statement(dir, trusted)?;
+    let id = signed_id(&statement)?;
+    let files = DirFiles::new(dir);
+    let bytes = files
+        .read(MANIFEST_FILE, MAX_MANIFEST_BYTES as u64)
+        .map_err(|source| InspectError::ManifestRead { location: files.location(), source })?;
+    let signed = statement
+        .files
+        .iter()
+        .find(|entry| entry.path == MANIFEST_FILE && entry.kind == EntryKind::File)
+        .ok_or_else(|| TreeMismatch::Added(MANIFEST_FILE.to_owned()))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if signed.sha256.as_deref() != Some(digest.as_str()) || signed.size != Some(bytes.len() as u64)
+    {
+        return Err(TreeMismatch::Content(MANIFEST_FILE.to_owned()).into());
+    }
+    let manifest = parse_manifest(&bytes, &files)?;
     check_identity(&manifest, &statement, &id)?;
-    Ok(Intact { statement, manifest })
+    Ok(Signed { statement, manifest })
+}
+
+/// Checks every entry of the package in `dir` against the `statement`
+/// [`read_signed`] verified: nothing missing, added, retyped, re-moded or
+/// changed, and the list digest.
+pub fn check_files(dir: &Path, statement: &Statement) -> Result<(), PackageError> {
+    check_entries(statement, &tree::scan(dir)?).map(drop)
 }
 
 /// A package directory's verified statement and its entries as they are.
@@ -155,6 +178,11 @@ fn signed_package(
     dir: &Path,
     trusted: &TrustedKeys,
 ) -> Result<(Statement, Vec<Entry>), PackageError> {
+    Ok((signed_statement(dir, trusted)?, tree::scan(dir)?))
+}
+
+/// A package directory's statement, its signature verified.
+fn signed_statement(dir: &Path, trusted: &TrustedKeys) -> Result<Statement, PackageError> {
     let signature = read_signature_file(&dir.join(SIGNATURE_FILE))?;
     let statement = Statement::verify(&signature, trusted)?;
     if statement.image.is_some() {
@@ -162,7 +190,7 @@ fn signed_package(
             "this signature is for an image, not for a package directory",
         ));
     }
-    Ok((statement, tree::scan(dir)?))
+    Ok(statement)
 }
 
 /// Reads a signature file (at most [`MAX_SIGNATURE_FILE_BYTES`], UTF-8).
@@ -190,13 +218,18 @@ pub(crate) fn verify_content(
 
 /// The signed id, once the entries as they are match the signed list.
 fn check_entries(statement: &Statement, actual: &[Entry]) -> Result<AppId, PackageError> {
-    let id = AppId::new(&statement.id)
-        .map_err(|source| PackageError::SignedId { id: statement.id.clone(), source })?;
+    let id = signed_id(statement)?;
     tree::compare(&statement.files, actual)?;
     if tree::list_digest(actual) != statement.files_sha256 {
         return Err(PackageError::ListDigest);
     }
     Ok(id)
+}
+
+/// The statement's app id, which must be a valid one.
+fn signed_id(statement: &Statement) -> Result<AppId, PackageError> {
+    AppId::new(&statement.id)
+        .map_err(|source| PackageError::SignedId { id: statement.id.clone(), source })
 }
 
 /// Refuses a manifest whose id or version is not the signed one.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use weft_manifest::{AppId, AppIdError};
 
 use crate::keys::TrustedKeys;
-use crate::package::{Intact, PackageError, Verified, verify_intact, verify_package};
+use crate::package::{PackageError, Signed, Verified, read_signed, verify_package};
 
 /// The environment variable naming the first store root.
 pub const STORE_ENV: &str = "WEFT_APP_STORE";
@@ -138,16 +138,14 @@ pub fn verify_installed(path: &Path, trusted: &TrustedKeys) -> Result<Verified, 
     Ok(verified)
 }
 
-/// Verifies the installed package at `path` for a launch
-/// ([`verify_intact`]: signature, entries and identity; its content was
-/// checked when it was installed) and that its directory is named after its id.
-pub fn verify_installed_for_launch(
-    path: &Path,
-    trusted: &TrustedKeys,
-) -> Result<Intact, StoreError> {
-    let intact = verify_intact(path, trusted)?;
-    check_directory_name(path, intact.manifest.id.as_str())?;
-    Ok(intact)
+/// Reads the installed package at `path` as a launch starts it
+/// ([`read_signed`]: its signature, its manifest against the signed one, the
+/// identity) and checks that its directory is named after its id. Its other
+/// files are checked by [`crate::package::check_files`] before anything of it runs.
+pub fn read_installed_for_launch(path: &Path, trusted: &TrustedKeys) -> Result<Signed, StoreError> {
+    let signed = read_signed(path, trusted)?;
+    check_directory_name(path, signed.manifest.id.as_str())?;
+    Ok(signed)
 }
 
 fn check_directory_name(path: &Path, signed: &str) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 //! in the store or its signed image mounted, the version admitted, the
 //! session recorded and its first run started.
 
+use super::file_check::FileCheck;
 use super::*;
 
 impl Daemon {
@@ -42,9 +43,12 @@ impl Daemon {
         let id = AppId::new(app_id).map_err(|error| {
             Failure::new(ErrorCode::InvalidAppId, format!("{app_id:?} is not an app id: {error}"))
         })?;
-        let launch = match &self.config.image_mounts {
-            Some(mounts) => self.launch_from_image(mounts, id).await?,
-            None => self.launch_from_store(id).await?,
+        let (launch, file_check) = match &self.config.image_mounts {
+            Some(mounts) => (self.launch_from_image(mounts, id).await?, None),
+            None => {
+                let (launch, file_check) = self.launch_from_store(id)?;
+                (launch, Some(file_check))
+            }
         };
         if let Err(refusal) = self.versions.admit(&launch.id, &launch.version) {
             tracing::warn!(app = %launch.id, "launch refused: {refusal}");
@@ -85,7 +89,7 @@ impl Daemon {
         // The first effects: announce `starting`, start the first run.
         let first = self.announce(session, launch.id.as_str(), first);
         debug_assert_eq!(first, [Effect::StartRun]);
-        let processes = match self.start_run(session, &launch).await {
+        let processes = match self.start_run(session, &launch, file_check).await {
             Ok(processes) => processes,
             Err(failure) => {
                 self.release_image(&launch.id).await;
@@ -100,29 +104,29 @@ impl Daemon {
         Ok(session)
     }
 
-    /// Finds `id` in the store and verifies the installed package's signature
-    /// and files.
-    async fn launch_from_store(&self, id: AppId) -> Result<Launch, Failure> {
+    /// Finds `id` in the store and reads its installed package as a launch
+    /// starts it: the signature, and the manifest against the signed one.
+    /// Every other file is checked (the store is writable; the full content
+    /// check passed at install) while the runtime starts: the [`FileCheck`]
+    /// returned, which must pass before the runtime instantiates the app.
+    fn launch_from_store(&self, id: AppId) -> Result<(Launch, FileCheck), Failure> {
         let package = weft_verify::store::find(&self.config.store_roots, id.as_str())
             .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
         let trusted = self.trusted()?;
-        let verify_path = package.clone();
-        // The full content check passed at install; the files are checked
-        // against their signed digests at every launch (the store is writable).
-        let intact = tokio::task::spawn_blocking(move || {
-            weft_verify::store::verify_installed_for_launch(&verify_path, &trusted)
-        })
-        .await
-        .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?
-        .map_err(|error| {
-            Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
-        })?;
-        let manifest = intact.manifest;
+        // Bounded work (a signature file, one signature check, a manifest of
+        // at most 64 KiB), done here: a blocking thread's wake-up costs as much.
+        let signed =
+            weft_verify::store::read_installed_for_launch(&package, &trusted).map_err(|error| {
+                Failure::new(
+                    ErrorCode::VerificationFailed,
+                    format!("{:#}", anyhow::Error::from(error)),
+                )
+            })?;
         let digest_of = |path: &str| {
-            intact.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
+            signed.statement.files.iter().find(|entry| entry.path == path)?.sha256.clone()
         };
         let (manifest_digest, component) = digest_of(weft_manifest::MANIFEST_FILE)
-            .zip(digest_of(&manifest.module.to_string()))
+            .zip(digest_of(&signed.manifest.module.to_string()))
             .ok_or_else(|| {
                 Failure::new(
                     ErrorCode::VerificationFailed,
@@ -130,7 +134,9 @@ impl Daemon {
                 )
             })?;
         let digests = Digests::Verified { manifest: manifest_digest, component };
-        Ok(Launch::new(id, package, manifest, digests))
+        let file_check = FileCheck::start(package.clone(), signed.statement)
+            .map_err(|error| Failure::new(ErrorCode::LaunchFailed, error.to_string()))?;
+        Ok((Launch::new(id, package, signed.manifest, digests), file_check))
     }
 
     /// Has the mount helper verify and mount `id`'s signed image (once for

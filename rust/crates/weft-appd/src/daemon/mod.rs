@@ -39,6 +39,7 @@ use crate::usage;
 use crate::versions::{Refusal, VersionLedger};
 
 mod artifacts;
+mod file_check;
 mod launch;
 mod relay;
 mod spare;

@@ -7,7 +7,22 @@ use std::os::fd::{AsFd, BorrowedFd};
 use rustix::pipe::{PipeFlags, pipe_with};
 use tokio::net::unix::pipe;
 
+use super::file_check::FileCheck;
 use super::*;
+
+/// Why a run did not start.
+enum StartError {
+    /// A step of the start failed.
+    Io(std::io::Error),
+    /// The package's files are not the signed ones.
+    Unverified(Failure),
+}
+
+impl From<std::io::Error> for StartError {
+    fn from(error: std::io::Error) -> Self {
+        Self::Io(error)
+    }
+}
 
 /// A run's processes as spawned: the runtime, the file portal (if any), the
 /// session socket's listener and the app's output pipes with their streams.
@@ -21,11 +36,14 @@ type SpawnedRun = (
 impl Daemon {
     /// Starts one run of a session: its directory and channel socket, its
     /// cgroup, its file portal and its runtime. What it made is removed again
-    /// when a step fails.
+    /// when a step fails. With a `file_check` (the first run of a store
+    /// package) the runtime instantiates the app only once told that the
+    /// package's files passed it; its file portal starts after.
     pub(super) async fn start(
         self: &Arc<Self>,
         session: u64,
         launch: &Launch,
+        file_check: Option<FileCheck>,
     ) -> Result<Processes, Failure> {
         let session_dir = self.config.runtime_dir.join("sessions").join(session.to_string());
         let cgroup = match &self.cgroups {
@@ -39,7 +57,7 @@ impl Daemon {
             }
             None => None,
         };
-        match self.spawn_run(session, launch, &session_dir, cgroup.as_ref()).await {
+        match self.spawn_run(session, launch, &session_dir, cgroup.as_ref(), file_check).await {
             Ok((mut child, portal, listener, app_output)) => {
                 let stdout = child.stdout.take().expect("stdout is piped");
                 let stderr = child.stderr.take().expect("stderr is piped");
@@ -69,7 +87,12 @@ impl Daemon {
                 if let Some(cgroup) = cgroup {
                     cgroup.remove().await;
                 }
-                Err(Failure::new(ErrorCode::LaunchFailed, format!("session {session}: {error}")))
+                Err(match error {
+                    StartError::Io(error) => {
+                        Failure::new(ErrorCode::LaunchFailed, format!("session {session}: {error}"))
+                    }
+                    StartError::Unverified(failure) => failure,
+                })
             }
         }
     }
@@ -84,7 +107,8 @@ impl Daemon {
         launch: &Launch,
         session_dir: &Path,
         cgroup: Option<&SessionCgroup>,
-    ) -> std::io::Result<SpawnedRun> {
+        file_check: Option<FileCheck>,
+    ) -> Result<SpawnedRun, StartError> {
         fs::DirBuilder::new().recursive(true).mode(0o700).create(session_dir)?;
         let socket = session_dir.join("session.sock");
         let listener = UnixListener::bind(&socket)?;
@@ -115,8 +139,10 @@ impl Daemon {
             (None, Vec::new())
         };
         dirs.extend(open_writable_roots(&roots)?);
-        let (stdout_read, stdout_write) = pipe_with(PipeFlags::CLOEXEC)?;
-        let (stderr_read, stderr_write) = pipe_with(PipeFlags::CLOEXEC)?;
+        let (stdout_read, stdout_write) =
+            pipe_with(PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
+        let (stderr_read, stderr_write) =
+            pipe_with(PipeFlags::CLOEXEC).map_err(std::io::Error::from)?;
         let artifact = self.artifacts.open(&self.config.aot_dir, launch.digests.component()).await;
         let descriptors: Vec<(&'static str, BorrowedFd<'_>)> = dirs
             .iter()
@@ -126,6 +152,7 @@ impl Daemon {
                 ("--app-stderr-fd", stderr_write.as_fd()),
             ])
             .chain(artifact.as_ref().map(|artifact| ("--artifact-fd", artifact.as_fd())))
+            .chain(file_check.as_ref().map(|check| ("--verified-fd", check.runtime_end())))
             .collect();
         // A spare runs under its system-call filter and cannot run the
         // installer: a component without a usable stored artifact starts cold.
@@ -144,11 +171,16 @@ impl Daemon {
             }
             None => self.spawn_runtime(&args, &descriptors, cgroup)?,
         };
+        // Only the runtime holds the write ends now: its exit ends the pipes.
+        drop(descriptors);
+        if let Some(file_check) = file_check {
+            // A failed check drops the runtime, which is killed, having run
+            // none of the app.
+            file_check.outcome().await.map_err(StartError::Unverified)?;
+        }
         if portal.is_none() && !roots.is_empty() {
             portal = Some(self.start_portal(session, &roots, session_dir, cgroup).await?.0);
         }
-        // Only the runtime holds the write ends now: its exit ends the pipes.
-        drop(descriptors);
         drop((stdout_write, stderr_write));
         let app_output = vec![
             (LogStream::Stdout, pipe::Receiver::from_owned_fd(stdout_read)?),

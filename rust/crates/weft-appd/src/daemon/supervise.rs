@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::file_check::FileCheck;
 use super::*;
 
 /// How long a run's end waits for the rest of its output.
@@ -52,7 +53,7 @@ impl Daemon {
             if !self.effects_of(session, Input::BackoffElapsed).contains(&Effect::StartRun) {
                 return;
             }
-            processes = match self.start_run(session, launch).await {
+            processes = match self.start_run(session, launch, None).await {
                 Ok(processes) => processes,
                 Err(_) => return,
             };
@@ -65,8 +66,9 @@ impl Daemon {
         self: &Arc<Self>,
         session: u64,
         launch: &Launch,
+        file_check: Option<FileCheck>,
     ) -> Result<Processes, Failure> {
-        match self.start(session, launch).await {
+        match self.start(session, launch, file_check).await {
             Ok(processes) => {
                 if self.effects_of(session, Input::RunStarted).contains(&Effect::StopRun) {
                     self.stop_gracefully(session);

@@ -54,6 +54,9 @@ pub struct Launch {
     pub documents: Option<fs::File>,
     /// An artifact handed over open (`--artifact-fd`), as weft-appd does.
     pub artifact: Option<fs::File>,
+    /// The read end of the pipe on which weft-appd confirms that the
+    /// package's files are the signed ones (`--verified-fd`).
+    pub verified: Option<fs::File>,
     pub session: bool,
     pub extra_args: Vec<String>,
 }
@@ -67,6 +70,7 @@ impl Launch {
             app_data: None,
             documents: None,
             artifact: None,
+            verified: None,
             session: true,
             extra_args: Vec::new(),
         }
@@ -102,6 +106,7 @@ impl Launch {
             ("--app-data-fd", &self.app_data),
             ("--documents-fd", &self.documents),
             ("--artifact-fd", &self.artifact),
+            ("--verified-fd", &self.verified),
         ] {
             if let Some(dir) = dir {
                 // Let the child inherit this descriptor.
