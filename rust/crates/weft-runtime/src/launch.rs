@@ -243,9 +243,6 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
         probe_sandbox(path);
     }
 
-    if let Some(fd) = options.verified_fd {
-        await_verification(fd)?;
-    }
     let session = session_stream.map(Session::start).transpose()?;
     let fetch_guard = FetchGuard::new(manifest.fetch_origins().cloned().collect());
     let mut store = Store::new(&engine, State::new(wasi, fetch_guard, limiter, cpu, session));
@@ -257,6 +254,10 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
     });
     start_epoch_ticker(&engine)?;
 
+    // Nothing of the app has run yet: it runs once its files are confirmed.
+    if let Some(fd) = options.verified_fd {
+        await_verification(fd)?;
+    }
     let started = Instant::now();
     let command = instance_pre
         .instantiate(&mut store)

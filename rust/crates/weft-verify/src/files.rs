@@ -16,14 +16,15 @@ use crate::inspect::read_limited;
 pub(crate) fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = rustix::fs::open(path, flags, Mode::empty())?;
-    let kind = FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode);
+    let stat = rustix::fs::fstat(&fd)?;
+    let kind = FileType::from_raw_mode(stat.st_mode);
     if kind != FileType::RegularFile {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("not a regular file but a {}", describe(kind)),
         ));
     }
-    read_limited(File::from(fd), limit)
+    read_limited(File::from(fd), limit, stat.st_size as u64)
 }
 
 fn describe(kind: FileType) -> &'static str {

@@ -190,7 +190,7 @@ pub fn verify_image(
 
     progress("reading every file back out of the image");
     let data = fs::File::open(image)
-        .and_then(|file| read_limited(file.take(params.data_size), params.data_size))
+        .and_then(|file| read_limited(file.take(params.data_size), params.data_size, params.data_size))
         .map_err(|source| ImageError::Io {
             step: "reading the image",
             path: image.to_owned(),
@@ -270,7 +270,7 @@ struct ImageFiles<'a, 'data> {
 impl PackageFiles for ImageFiles<'_, '_> {
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
         let file = self.erofs.open(format!("/{path}")).map_err(io::Error::other)?;
-        read_limited(file, limit)
+        read_limited(file, limit, 0)
     }
 
     fn check_file(&self, path: &str) -> io::Result<()> {

@@ -94,7 +94,7 @@ fn check_listed(dir: &Path, trusted: &TrustedKeys) -> Result<(Statement, Manifes
         )));
     }
     let data = fs::File::open(image)
-        .and_then(|file| read_limited(file.take(params.data_size), params.data_size))
+        .and_then(|file| read_limited(file.take(params.data_size), params.data_size, params.data_size))
         .map_err(|error| problem(format!("cannot read the image: {error}")))?;
     let erofs = EroFS::new(SliceImage::new(&data))
         .map_err(|error| problem(format!("cannot read the EROFS filesystem: {error}")))?;
@@ -102,7 +102,7 @@ fn check_listed(dir: &Path, trusted: &TrustedKeys) -> Result<(Statement, Manifes
         .open(format!("/{MANIFEST_FILE}"))
         .map_err(|error| problem(format!("not in the image: {error}")))
         .and_then(|file| {
-            read_limited(file, MAX_MANIFEST_BYTES as u64)
+            read_limited(file, MAX_MANIFEST_BYTES as u64, 0)
                 .map_err(|error| problem(format!("cannot read it: {error}")))
         })?;
     let signed = statement.files.iter().find(|entry| entry.path == MANIFEST_FILE);

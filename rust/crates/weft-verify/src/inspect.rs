@@ -140,7 +140,7 @@ impl DirFiles {
 
     /// Opens the regular file at `path` inside the directory, refusing symlinks
     /// at every step so a package cannot point outside itself.
-    fn open(&self, path: &str) -> io::Result<fs::File> {
+    fn open(&self, path: &str) -> io::Result<(fs::File, u64)> {
         let mut current = self.dir.clone();
         for component in Path::new(path).components() {
             current.push(component);
@@ -152,16 +152,18 @@ impl DirFiles {
             }
         }
         let file = fs::File::open(&current)?;
-        if !file.metadata()?.is_file() {
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
         }
-        Ok(file)
+        Ok((file, metadata.len()))
     }
 }
 
 impl PackageFiles for DirFiles {
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
-        read_limited(self.open(path)?, limit)
+        let (file, len) = self.open(path)?;
+        read_limited(file, limit, len)
     }
 
     fn check_file(&self, path: &str) -> io::Result<()> {
@@ -175,8 +177,10 @@ impl PackageFiles for DirFiles {
 
 /// Reads all of `reader`, failing if it yields more than `limit` bytes (one
 /// byte more is read so an oversized file is caught, not truncated).
-pub(crate) fn read_limited(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
+pub(crate) fn read_limited(reader: impl Read, limit: u64, expected: u64) -> io::Result<Vec<u8>> {
+    // Room for what is expected and the byte past the limit: one read for a
+    // file of the size it says, not a series of growing ones.
+    let mut bytes = Vec::with_capacity(expected.min(limit) as usize + 1);
     reader.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
         return Err(io::Error::new(
