@@ -118,32 +118,23 @@ pub enum Refusal {
     },
 }
 
-/// What a runtime makes before it knows its app: the engine, and the linker
-/// of the interfaces every app gets. A spare runtime makes it while it waits.
+/// What a spare runtime makes while it waits, before it knows its app: the
+/// engine, and the linker of every interface every app may import.
 pub struct Prepared {
     engine: wasmtime::Engine,
     linker: Linker<State>,
-    /// Whether the process entered its seccomp filter ahead
-    /// ([`sandbox::enter_ahead`]): then it cannot run the installer.
-    entered_ahead: bool,
 }
 
 impl Prepared {
-    /// Makes the engine and the common linker.
-    pub fn new() -> Result<Self> {
+    /// Makes the engine and the common linker, then enters the system-call
+    /// filter every app shares, widened by what setting one up needs ([`sandbox::enter_ahead`]:
+    /// the process cannot run the installer then).
+    pub fn ahead() -> Result<Self> {
         let engine = weft_aot::engine()?;
         let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
-        Ok(Self { engine, linker, entered_ahead: false })
-    }
-
-    /// Makes the engine and the common linker, then enters the system-call
-    /// filter every app shares, widened by what setting one up needs: what a
-    /// spare does while it waits.
-    pub fn ahead() -> Result<Self> {
-        let prepared = Self::new()?;
         make_first_uses();
         sandbox::enter_ahead()?;
-        Ok(Self { entered_ahead: true, ..prepared })
+        Ok(Self { engine, linker })
     }
 }
 
@@ -194,16 +185,24 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
         .with_context(|| format!("{} is not a valid manifest", manifest_path.display()))?;
     let _span = tracing::info_span!("app", id = %manifest.id).entered();
     let module = options.package.join(manifest.module.as_path());
-    let Prepared { engine, mut linker, entered_ahead } = match prepared {
-        Some(prepared) => prepared,
-        None => Prepared::new()?,
+    let (engine, linker) = match prepared {
+        Some(Prepared { engine, linker }) => (engine, Some(linker)),
+        None => (weft_aot::engine()?, None),
     };
+    let entered_ahead = linker.is_some();
     let started = Instant::now();
     let component = component(options, &engine, &module, entered_ahead)?;
     tracing::debug!(micros = started.elapsed().as_micros() as u64, "component ready");
     let imports: Vec<String> =
         component.component_type().imports(&engine).map(|(name, _)| name.to_owned()).collect();
     manifest.check_imports(imports.iter().map(String::as_str)).map_err(Refusal::from)?;
+    // A cold start knows its component before it links: only what it imports.
+    let mut linker = match linker {
+        Some(linker) => linker,
+        None => {
+            linking::imported_linker(&engine, &imports).context("linking the common interfaces")?
+        }
+    };
 
     let (wasi, granted_dirs) = wasi_context(&manifest, options)?;
     let session_stream = match &options.session_socket {

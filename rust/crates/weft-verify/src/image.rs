@@ -190,7 +190,9 @@ pub fn verify_image(
 
     progress("reading every file back out of the image");
     let data = fs::File::open(image)
-        .and_then(|file| read_limited(file.take(params.data_size), params.data_size, params.data_size))
+        .and_then(|file| {
+            read_limited(file.take(params.data_size), params.data_size, params.data_size)
+        })
         .map_err(|source| ImageError::Io {
             step: "reading the image",
             path: image.to_owned(),

@@ -94,7 +94,9 @@ fn check_listed(dir: &Path, trusted: &TrustedKeys) -> Result<(Statement, Manifes
         )));
     }
     let data = fs::File::open(image)
-        .and_then(|file| read_limited(file.take(params.data_size), params.data_size, params.data_size))
+        .and_then(|file| {
+            read_limited(file.take(params.data_size), params.data_size, params.data_size)
+        })
         .map_err(|error| problem(format!("cannot read the image: {error}")))?;
     let erofs = EroFS::new(SliceImage::new(&data))
         .map_err(|error| problem(format!("cannot read the EROFS filesystem: {error}")))?;
