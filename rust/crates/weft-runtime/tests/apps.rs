@@ -108,7 +108,7 @@ fn built_apps_an_app_runs_only_once_its_files_are_confirmed() {
         (launch.start(), write)
     };
 
-    let (mut app, mut supervisor) = launch_with_pipe();
+    let (app, mut supervisor) = launch_with_pipe();
     assert_eq!(
         app.next_stdout_line(Duration::from_millis(300)),
         None,
