@@ -452,8 +452,8 @@ async fn built_apps_file_access_goes_through_the_session_portal() {
     let session = launch(&mut client, "org.weft.notes").await;
     wait_ready(&mut client, session).await;
     let session_dir = fixture.dir.path().join(format!("run/weft/sessions/{session}"));
+    let portal_processes = started_portals_of(&fixture, "org.weft.notes");
     assert!(session_dir.join("portal.sock").exists(), "no portal socket");
-    let portal_processes = portals_of(&fixture, "org.weft.notes");
     assert_eq!(portal_processes.len(), 1, "exactly one portal for the session");
 
     let answer = say(&mut client, session, "save todo buy milk").await;
@@ -477,7 +477,7 @@ async fn built_apps_a_vanishing_ui_client_or_portal_harms_no_session() {
     drop(first);
 
     // The portal dies mid-session: the runtime already holds its directories.
-    let portals = portals_of(&fixture, "org.weft.notes");
+    let portals = started_portals_of(&fixture, "org.weft.notes");
     assert_eq!(portals.len(), 1);
     for pid in portals {
         kill_9(pid);

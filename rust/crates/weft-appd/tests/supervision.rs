@@ -292,13 +292,13 @@ async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
     let session = launch(&mut client, "org.weft.notes").await;
     wait_ready(&mut client, session).await;
     let cgroup = root.join(format!("session-{session}"));
+    let portal = started_portals_of(&fixture, "org.weft.notes");
     let members: Vec<u32> = fs::read_to_string(cgroup.join("cgroup.procs"))
         .unwrap()
         .lines()
         .map(|pid| pid.parse().unwrap())
         .collect();
     let runtime = pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session);
-    let portal = portals_of(&fixture, "org.weft.notes");
     assert_eq!(portal.len(), 1);
     let mut expected = vec![runtime, portal[0]];
     expected.sort_unstable();

@@ -96,7 +96,7 @@ const MAX_STOPPED_SESSIONS: usize = 64;
 /// What a started run of a session consists of, handed to its supervising task.
 struct Processes {
     child: tokio::process::Child,
-    portal: Option<tokio::process::Child>,
+    portal: spawn::Portal,
     stdout: tokio::process::ChildStdout,
     /// Read the runtime's stderr and the app's stdout and stderr into the
     /// session's log; done at their ends.

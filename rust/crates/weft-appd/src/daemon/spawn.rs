@@ -26,12 +26,7 @@ impl From<std::io::Error> for StartError {
 
 /// A run's processes as spawned: the runtime, the file portal (if any), the
 /// session socket's listener and the app's output pipes with their streams.
-type SpawnedRun = (
-    tokio::process::Child,
-    Option<tokio::process::Child>,
-    UnixListener,
-    Vec<(LogStream, pipe::Receiver)>,
-);
+type SpawnedRun = (tokio::process::Child, Portal, UnixListener, Vec<(LogStream, pipe::Receiver)>);
 
 impl Daemon {
     /// Starts one run of a session: its directory and channel socket, its
@@ -72,7 +67,10 @@ impl Daemon {
                         Arc::clone(self).pump_output(session, stream, pipe, None),
                     ));
                 }
-                let portal_pid = portal.as_ref().and_then(tokio::process::Child::id);
+                let portal_pid = match &portal {
+                    Portal::Started(portal) => portal.id(),
+                    Portal::AfterReady(_) | Portal::None => None,
+                };
                 let cgroup_dir = cgroup.as_ref().map(|cgroup| cgroup.dir().to_owned());
                 self.with_session(session, |record| {
                     record.pid = child.id();
@@ -132,7 +130,7 @@ impl Daemon {
         // portal starts first. With writable roots only, it starts once the
         // runtime has its app, which does not wait for it.
         let sealed_first = roots.iter().any(|root| !root.writable);
-        let (mut portal, mut dirs) = if sealed_first {
+        let (portal, mut dirs) = if sealed_first {
             let (portal, sealed) = self.start_portal(session, &roots, session_dir, cgroup).await?;
             (Some(portal), sealed)
         } else {
@@ -178,9 +176,14 @@ impl Daemon {
             // none of the app.
             file_check.outcome().await.map_err(StartError::Unverified)?;
         }
-        if portal.is_none() && !roots.is_empty() {
-            portal = Some(self.start_portal(session, &roots, session_dir, cgroup).await?.0);
-        }
+        // With writable roots only, the portal starts once the app is READY
+        // (`follow`): nothing needs it before, and its start (a fork, then the
+        // wait for its exec) does not hold up a READY that comes meanwhile.
+        let portal = match portal {
+            Some(portal) => Portal::Started(portal),
+            None if !roots.is_empty() => Portal::AfterReady(roots),
+            None => Portal::None,
+        };
         drop((stdout_write, stderr_write));
         let app_output = vec![
             (LogStream::Stdout, pipe::Receiver::from_owned_fd(stdout_read)?),
@@ -246,7 +249,7 @@ impl Daemon {
     /// Starts the session's file portal over `roots` and takes from it the
     /// descriptors of the read-only ones (on its sealed read-only mount),
     /// once it has started.
-    async fn start_portal(
+    pub(super) async fn start_portal(
         &self,
         session: u64,
         roots: &[PortalRoot],
@@ -397,8 +400,19 @@ pub(super) fn supervised(
     Ok(command)
 }
 
+/// A run's file portal.
+pub(super) enum Portal {
+    /// Started with the run (it has a read-only root, whose descriptor the
+    /// runtime takes from it).
+    Started(tokio::process::Child),
+    /// To start once the app is READY, over these (writable) roots.
+    AfterReady(Vec<PortalRoot>),
+    /// The app has no filesystem capability.
+    None,
+}
+
 /// One directory an app's `fs:` capability names, as the portal serves it.
-struct PortalRoot {
+pub(super) struct PortalRoot {
     /// The portal's name for it (`app-data`, `xdg-documents`).
     name: &'static str,
     /// The runtime option its descriptor is passed with.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::file_check::FileCheck;
+use super::spawn::{Portal, PortalRoot};
 use super::*;
 
 /// How long a run's end waits for the rest of its output.
@@ -102,16 +103,11 @@ impl Daemon {
             Some(ready_tx),
         ));
         let mut relay = tokio::spawn(Arc::clone(self).relay(session, listener));
-        // The portal is reaped as soon as it exits; the runtime keeps the
-        // directories it already received, so its death does not end the session.
-        let portal = portal.map(|mut portal| {
-            let pid = portal.id();
-            let reaper = tokio::spawn(async move {
-                let status = portal.wait().await;
-                tracing::info!(session, ?status, "file portal exited");
-            });
-            (pid, reaper)
-        });
+        let (mut portal, mut portal_after_ready) = match portal {
+            Portal::Started(portal) => (Some(reap_portal(session, portal)), None),
+            Portal::AfterReady(roots) => (None, Some(roots)),
+            Portal::None => (None, None),
+        };
         let ready_deadline = tokio::time::sleep(self.config.ready_timeout);
         tokio::pin!(ready_deadline);
         let (mut waiting_ready, mut relay_open) = (true, true);
@@ -128,6 +124,12 @@ impl Daemon {
                         self.broadcast(Event::AppReady { session, app_id: id.to_string() });
                         shell = self.start_shell(session, launch, cgroup.as_ref(), runtime_pid).await;
                         shell_tried = self.config.app_shell_bin.is_some();
+                        if let Some(roots) = portal_after_ready.take() {
+                            let (dir, cgroup) = (&session_dir, cgroup.as_ref());
+                            portal = self
+                                .start_portal_after_ready(session, &roots, dir, cgroup, runtime_pid)
+                                .await;
+                        }
                     }
                     // The next spare starts once this app is up, not while it
                     // starts (both would compete for the same cores).
@@ -221,6 +223,29 @@ impl Daemon {
         RunEnd { failed: !clean_exit || reason != "finished", reason }
     }
 
+    /// Starts the file portal over a READY app's writable `roots`; one that
+    /// cannot start stops the run, as it would have stopped its launch.
+    async fn start_portal_after_ready(
+        &self,
+        session: u64,
+        roots: &[PortalRoot],
+        session_dir: &Path,
+        cgroup: Option<&SessionCgroup>,
+        runtime_pid: Option<u32>,
+    ) -> Option<(Option<u32>, tokio::task::JoinHandle<()>)> {
+        match self.start_portal(session, roots, session_dir, cgroup).await {
+            Ok((portal, _)) => {
+                let pid = portal.id();
+                self.with_session(session, |record| record.helper_pids.extend(pid));
+                Some(reap_portal(session, portal))
+            }
+            Err(error) => {
+                self.stop_run(session, runtime_pid, &format!("file portal: {error}"));
+                None
+            }
+        }
+    }
+
     /// Ends the current run for `cause` (kept as the reason it stopped).
     pub(super) fn stop_run(&self, session: u64, runtime_pid: Option<u32>, cause: &str) {
         tracing::warn!(session, "stopping: {cause}");
@@ -298,6 +323,20 @@ pub(super) fn kill_group(pid: Option<u32>, signal: Signal) {
     if let Some(pid) = pid.and_then(|pid| Pid::from_raw(pid as i32)) {
         let _ = kill_process_group(pid, signal);
     }
+}
+
+/// Reaps the session's file portal as soon as it exits; the runtime keeps the
+/// directories it already received, so its death does not end the session.
+fn reap_portal(
+    session: u64,
+    mut portal: tokio::process::Child,
+) -> (Option<u32>, tokio::task::JoinHandle<()>) {
+    let pid = portal.id();
+    let reaper = tokio::spawn(async move {
+        let status = portal.wait().await;
+        tracing::info!(session, ?status, "file portal exited");
+    });
+    (pid, reaper)
 }
 
 /// Why a child ended, from its exit status.

@@ -323,6 +323,19 @@ pub fn portals_of(fixture: &Fixture, app: &str) -> Vec<u32> {
     processes_mentioning(&format!("app-data={}:", data.display()))
 }
 
+/// The session portals of `app` once one runs: a portal over writable roots
+/// starts right after READY, so it may still be starting when READY arrives.
+pub fn started_portals_of(fixture: &Fixture, app: &str) -> Vec<u32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let portals = portals_of(fixture, app);
+        if !portals.is_empty() || Instant::now() > deadline {
+            return portals;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Sends SIGKILL to `pid`.
 pub fn kill_9(pid: u32) {
     rustix::process::kill_process(
