@@ -127,8 +127,8 @@ impl Daemon {
         }
         let roots = self.portal_roots(&launch.id, &launch.capabilities)?;
         // A read-only root's descriptor lives on the portal's sealed mount: the
-        // portal starts first. With writable roots only, it starts once the
-        // runtime has its app, which does not wait for it.
+        // portal starts first. With writable roots only, it starts once the app
+        // is READY (below).
         let sealed_first = roots.iter().any(|root| !root.writable);
         let (portal, mut dirs) = if sealed_first {
             let (portal, sealed) = self.start_portal(session, &roots, session_dir, cgroup).await?;
