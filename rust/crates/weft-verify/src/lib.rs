@@ -25,6 +25,7 @@ pub mod package;
 pub mod statement;
 pub mod store;
 pub mod tree;
+pub mod verified_statements;
 
 pub use crate::inspect::{
     DirFiles, InspectError, Inspection, PackageFiles, inspect, inspect_files,

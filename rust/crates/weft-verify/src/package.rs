@@ -16,6 +16,7 @@ use crate::inspect::{
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{FORMAT, MAX_SIGNATURE_FILE_BYTES, SignatureError, Statement};
 use crate::tree::{self, Entry, EntryKind, SIGNATURE_FILE, TreeError, TreeMismatch};
+use crate::verified_statements::VerifiedStatements;
 
 /// Why signing or verifying a package failed; each variant names the step.
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +145,13 @@ pub fn verify_package(dir: &Path, trusted: &TrustedKeys) -> Result<Verified, Pac
 /// [`verify_package`] passed when the package was installed; the other files
 /// are checked by [`check_files`], which a launch runs beside the runtime's
 /// start and which must pass before anything of the package runs.
-pub fn read_signed(dir: &Path, trusted: &TrustedKeys) -> Result<Signed, PackageError> {
-    let statement = signed_statement(dir, trusted)?;
+pub fn read_signed(
+    dir: &Path,
+    trusted: &TrustedKeys,
+    verified: &VerifiedStatements,
+) -> Result<Signed, PackageError> {
+    let signature = read_signature_file(&dir.join(SIGNATURE_FILE))?;
+    let statement = package_statement(verified.verify(&signature, trusted)?)?;
     let id = signed_id(&statement)?;
     let files = DirFiles::new(dir);
     let bytes = files
@@ -184,7 +190,11 @@ fn signed_package(
 /// A package directory's statement, its signature verified.
 fn signed_statement(dir: &Path, trusted: &TrustedKeys) -> Result<Statement, PackageError> {
     let signature = read_signature_file(&dir.join(SIGNATURE_FILE))?;
-    let statement = Statement::verify(&signature, trusted)?;
+    package_statement(Statement::verify(&signature, trusted)?)
+}
+
+/// A verified statement, if it is a package directory's (not an image's).
+fn package_statement(statement: Statement) -> Result<Statement, PackageError> {
     if statement.image.is_some() {
         return Err(PackageError::WrongStatementKind(
             "this signature is for an image, not for a package directory",

@@ -13,6 +13,7 @@ use weft_manifest::{AppId, AppIdError};
 
 use crate::keys::TrustedKeys;
 use crate::package::{PackageError, Signed, Verified, read_signed, verify_package};
+use crate::verified_statements::VerifiedStatements;
 
 /// The environment variable naming the first store root.
 pub const STORE_ENV: &str = "WEFT_APP_STORE";
@@ -142,8 +143,12 @@ pub fn verify_installed(path: &Path, trusted: &TrustedKeys) -> Result<Verified, 
 /// ([`read_signed`]: its signature, its manifest against the signed one, the
 /// identity) and checks that its directory is named after its id. Its other
 /// files are checked by [`crate::package::check_files`] before anything of it runs.
-pub fn read_installed_for_launch(path: &Path, trusted: &TrustedKeys) -> Result<Signed, StoreError> {
-    let signed = read_signed(path, trusted)?;
+pub fn read_installed_for_launch(
+    path: &Path,
+    trusted: &TrustedKeys,
+    verified: &VerifiedStatements,
+) -> Result<Signed, StoreError> {
+    let signed = read_signed(path, trusted, verified)?;
     check_directory_name(path, signed.manifest.id.as_str())?;
     Ok(signed)
 }

@@ -113,10 +113,12 @@ impl Daemon {
         let package = weft_verify::store::find(&self.config.store_roots, id.as_str())
             .map_err(|error| Failure::new(ErrorCode::NotFound, error.to_string()))?;
         let trusted = self.trusted()?;
-        // Bounded work (a signature file, one signature check, a manifest of
-        // at most 64 KiB), done here: a blocking thread's wake-up costs as much.
-        let signed =
-            weft_verify::store::read_installed_for_launch(&package, &trusted).map_err(|error| {
+        // Bounded work (a signature file, one signature check unless the same
+        // bytes were checked before, a manifest of at most 64 KiB), done here:
+        // a blocking thread's wake-up costs as much.
+        let statements = &self.statements;
+        let signed = weft_verify::store::read_installed_for_launch(&package, &trusted, statements)
+            .map_err(|error| {
                 Failure::new(
                     ErrorCode::VerificationFailed,
                     format!("{:#}", anyhow::Error::from(error)),

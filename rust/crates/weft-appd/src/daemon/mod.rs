@@ -230,6 +230,9 @@ pub struct Daemon {
     mounts: MountTable,
     /// The precompiled artifacts already checked against their records.
     artifacts: artifacts::CheckedArtifacts,
+    /// The store packages' signed statements already verified, by their
+    /// signature file's bytes.
+    statements: weft_verify::verified_statements::VerifiedStatements,
     /// App shells' session channels, for the server to serve with that
     /// session's authority.
     ui_channels: tokio::sync::mpsc::UnboundedSender<(u64, std::os::unix::net::UnixStream)>,
@@ -272,6 +275,7 @@ impl Daemon {
             clipboard: Mutex::new(None),
             mounts: MountTable::default(),
             artifacts: artifacts::CheckedArtifacts::default(),
+            statements: weft_verify::verified_statements::VerifiedStatements::new(),
             spawning: Mutex::new(()),
             spare: tokio::sync::Mutex::new(None),
             ui_channels,

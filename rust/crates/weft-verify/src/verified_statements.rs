@@ -1,0 +1,111 @@
+//! Statements a long-running verifier (weft-appd) checked before, kept by
+//! their signature file's SHA-256: a launch of an unchanged package does not
+//! parse and check the same signature again.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+use crate::keys::{KeyId, TrustedKeys};
+use crate::statement::{SignatureError, Statement};
+
+/// How many statements are kept; past it, all are forgotten at once.
+const MAX_KEPT: usize = 256;
+
+/// Statements verified before, by their signature file's SHA-256, with the
+/// key that verified each.
+#[derive(Debug, Default)]
+pub struct VerifiedStatements {
+    kept: Mutex<HashMap<[u8; 32], (KeyId, VerifyingKey, Statement)>>,
+}
+
+impl VerifiedStatements {
+    /// No statement kept yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`Statement::verify`], answered from what was kept when `signature_file`
+    /// is byte for byte one verified before and its key is still among the
+    /// `trusted` ones (the very key, not only its id): the answer is then the
+    /// one checking it again would give.
+    pub fn verify(
+        &self,
+        signature_file: &str,
+        trusted: &TrustedKeys,
+    ) -> Result<Statement, SignatureError> {
+        let digest: [u8; 32] = Sha256::digest(signature_file.as_bytes()).into();
+        let kept = self.kept.lock().expect("verified statements lock");
+        if let Some((id, key, statement)) = kept.get(&digest)
+            && trusted.get(id) == Some(key)
+        {
+            return Ok(statement.clone());
+        }
+        drop(kept);
+        let statement = Statement::verify(signature_file, trusted)?;
+        let id = KeyId::from_hex(&statement.key).expect("a verified statement names its key");
+        let key = *trusted.get(&id).expect("a verified statement's key is trusted");
+        let mut kept = self.kept.lock().expect("verified statements lock");
+        if kept.len() >= MAX_KEPT {
+            kept.clear();
+        }
+        kept.insert(digest, (id, key, statement.clone()));
+        Ok(statement)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{generate_key, load_signing_key};
+    use crate::statement::FORMAT;
+
+    fn statement_by(key_id: &KeyId, version: &str) -> Statement {
+        Statement {
+            format: FORMAT,
+            id: "org.weft.hello".into(),
+            version: version.into(),
+            key: key_id.to_string(),
+            files_sha256: "0".repeat(64),
+            image: None,
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_kept_statement_is_answered_only_while_its_key_is_trusted_and_its_bytes_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let trusted_dir = dir.path().join("trusted");
+        std::fs::create_dir(&trusted_dir).unwrap();
+        let id = generate_key(&dir.path().join("dev.key"), &trusted_dir.join("dev.pub")).unwrap();
+        let key = load_signing_key(&dir.path().join("dev.key")).unwrap();
+        let signed = statement_by(&id, "1.0.0").sign(&key);
+        let verified = VerifiedStatements::new();
+
+        let trusted = TrustedKeys::load(&trusted_dir).unwrap();
+        assert_eq!(verified.verify(&signed, &trusted).unwrap().version, "1.0.0");
+        assert_eq!(verified.verify(&signed, &trusted).unwrap().version, "1.0.0", "kept");
+
+        // The same bytes once the key is no longer trusted: refused, as a
+        // first check would refuse them.
+        std::fs::remove_file(trusted_dir.join("dev.pub")).unwrap();
+        let untrusting = TrustedKeys::load(&trusted_dir).unwrap();
+        assert!(
+            matches!(
+                verified.verify(&signed, &untrusting),
+                Err(SignatureError::UntrustedKey { .. })
+            ),
+            "a kept statement outlived its key's trust"
+        );
+
+        // Other bytes (the statement altered after signing) are checked again.
+        let altered = signed.replace("1.0.0", "9.0.0");
+        assert_ne!(altered, signed);
+        assert!(matches!(
+            verified.verify(&altered, &trusted),
+            Err(SignatureError::BadSignature(_))
+        ));
+    }
+}
