@@ -111,3 +111,33 @@ async fn built_apps_launches_start_cold_without_a_spare() {
     assert!(cmdline(pid).contains("--package"), "{}", cmdline(pid));
     the_spare(daemon, &[pid]);
 }
+
+#[tokio::test]
+async fn built_apps_a_killed_daemons_runtimes_die_with_it() {
+    // The daemon spawns runtimes without a fork of itself, so each sets its
+    // own parent-death signal. Apps that compute without ever reading their
+    // session socket (so its end is not what stops them, and their 5 s CPU
+    // budget is far off): a cold runtime, one handed over as a spare, and the
+    // spare waiting, none outlives a kill -9 of the daemon by more than 2 s
+    // (no successor is started to clean up, no session cgroup is killed).
+    let mut fixture =
+        Fixture::with(Options { apps: &["test-infinite-loop"], ..Options::default() });
+    let daemon = fixture.daemon.id();
+    let mut client = fixture.client().await;
+    let mut runtimes = Vec::new();
+    // The first launch starts cold (no stored artifact yet), the second is
+    // handed to the spare.
+    for _ in 0..2 {
+        let session = launch(&mut client, "org.weft.test.infinite-loop").await;
+        wait_ready(&mut client, session).await;
+        runtimes.push(pid_of(&client.request(&Request::QueryRunning).await.unwrap(), session));
+    }
+    assert!(cmdline(runtimes[0]).contains("--package"), "{}", cmdline(runtimes[0]));
+    assert!(is_spare(runtimes[1]), "the second launch was not handed to the spare");
+    runtimes.push(the_spare(daemon, &runtimes));
+    kill_9(daemon);
+    fixture.daemon.wait().unwrap();
+    for pid in runtimes {
+        assert!(gone_within(pid, std::time::Duration::from_secs(2)), "runtime {pid} outlived");
+    }
+}

@@ -120,10 +120,19 @@ pub const HANDOVER_DESCRIPTOR_OPTIONS: [&str; 6] = [
     "--verified-fd",
 ];
 
-/// What the supervisor writes on a runtime's `--verified-fd` once every file
-/// of the package is the signed one; anything else, or the end of the pipe,
-/// and the runtime refuses the launch without running any of the app.
+/// What the supervisor writes on a runtime's `--verified-fd` once the app may
+/// start: every file of the package is the signed one (a launch from the
+/// store) and the runtime is in its session's cgroup (a cold start, which
+/// joins it after it was spawned); anything else, or the end of the pipe, and
+/// the runtime refuses the launch without running any of the app.
 pub const PACKAGE_VERIFIED: u8 = b'V';
+
+/// The environment variable with which the supervisor names itself (its
+/// process id) to a runtime it starts: the runtime sets its parent-death
+/// signal (SIGKILL) and refuses to start when its parent is already another
+/// (the supervisor spawns it without a fork, so cannot set that signal in the
+/// child itself).
+pub const SUPERVISOR_PID_ENV: &str = "WEFT_SUPERVISOR_PID";
 
 /// The largest hand-over message, in bytes.
 pub const MAX_HANDOVER_BYTES: usize = 64 * 1024;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use weft_runtime::limits::Policy;
@@ -87,6 +88,10 @@ fn main() -> ExitCode {
     unsafe {
         std::env::set_var("TOKIO_WORKER_THREADS", "1");
     }
+    if let Err(error) = die_with_supervisor() {
+        eprintln!("weft-runtime: {error:#}");
+        return ExitCode::from(Exit::RuntimeError.code());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()
@@ -141,6 +146,27 @@ fn main() -> ExitCode {
 
 /// A spare's start: the engine and common linker made and the shared
 /// system-call filter entered ahead, then the command line handed over.
+/// Ties this process's life to the supervisor that names itself in
+/// `WEFT_SUPERVISOR_PID` (it spawns runtimes without a fork, so cannot set the
+/// signal in the child): killed when the supervisor's thread exits; refused
+/// when the supervisor is gone already, its parent then being another.
+fn die_with_supervisor() -> anyhow::Result<()> {
+    let Some(named) = std::env::var_os(weft_protocol::runtime::SUPERVISOR_PID_ENV) else {
+        return Ok(());
+    };
+    let supervisor: i32 = named.to_str().and_then(|pid| pid.parse().ok()).with_context(|| {
+        format!("{} is not a process id: {named:?}", weft_protocol::runtime::SUPERVISOR_PID_ENV)
+    })?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .context("cannot set the parent-death signal")?;
+    let parent = rustix::process::getppid().map_or(0, |pid| pid.as_raw_nonzero().get());
+    anyhow::ensure!(
+        parent == supervisor,
+        "its supervisor (process {supervisor}) is gone: its parent is process {parent}"
+    );
+    Ok(())
+}
+
 fn spare_start() -> anyhow::Result<(Cli, Prepared)> {
     let prepared = Prepared::ahead()?;
     let args = weft_runtime::spare::receive_handover()?;

@@ -152,3 +152,38 @@ fn a_spare_refuses_a_handover_that_is_not_one() {
         assert!(stderr.contains(said), "expected {said:?} in: {stderr}");
     }
 }
+
+/// The supervisor names itself (`WEFT_SUPERVISOR_PID`) so that a runtime it
+/// spawned without a fork sets its own parent-death signal: a runtime whose
+/// named supervisor is not its parent (it died before the signal was set)
+/// refuses to start, as does a name that is no process id.
+#[test]
+fn a_runtime_whose_supervisor_is_gone_refuses_to_start() {
+    for (named, said) in [
+        ("1", "its supervisor (process 1) is gone: its parent is process"),
+        ("me", "WEFT_SUPERVISOR_PID is not a process id: \"me\""),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+            .arg("--spare")
+            .env(weft_protocol::runtime::SUPERVISOR_PID_ENV, named)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+    }
+    // Named by its parent, it starts (and waits for its hand-over).
+    let (ours, theirs) =
+        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+        .arg("--spare")
+        .env(weft_protocol::runtime::SUPERVISOR_PID_ENV, std::process::id().to_string())
+        .stdin(Stdio::from(theirs))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(ours);
+    child.wait().unwrap();
+    let stderr = stderr_of(&mut child);
+    assert!(stderr.contains("closed the hand-over socket"), "{stderr}");
+}

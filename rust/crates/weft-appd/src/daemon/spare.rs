@@ -15,7 +15,7 @@ use rustix::net::{
 };
 use weft_protocol::runtime::{HANDOVER_DESCRIPTOR_OPTIONS, Handover};
 
-use super::spawn::supervised;
+use super::spawn::runtime_command;
 use super::*;
 
 /// A started spare runtime and the daemon's end of its hand-over socket.
@@ -60,7 +60,7 @@ impl Daemon {
     fn start_spare(&self) -> std::io::Result<Spare> {
         let (handover, theirs) =
             socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
-        let mut command = supervised(&self.config.runtime_bin, None)?;
+        let mut command = runtime_command(&self.config.runtime_bin);
         command
             .arg("--spare")
             .stdin(Stdio::from(theirs))

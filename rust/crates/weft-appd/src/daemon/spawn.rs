@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use rustix::pipe::{PipeFlags, pipe_with};
 use tokio::net::unix::pipe;
+use weft_protocol::runtime::{PACKAGE_VERIFIED, SUPERVISOR_PID_ENV};
 
 use super::file_check::FileCheck;
 use super::*;
@@ -193,32 +194,56 @@ impl Daemon {
     }
 
     /// Starts a runtime for one app with `args`, the `descriptors` inherited
-    /// under the numbers their options name: a cold start.
+    /// under the numbers their options name: a cold start. In a `cgroup`, the
+    /// runtime joins it once spawned and instantiates nothing before: it waits
+    /// on `--verified-fd` (a pipe of its own when no file check gives one).
     fn spawn_runtime(
         &self,
         args: &[std::ffi::OsString],
         descriptors: &[(&'static str, BorrowedFd<'_>)],
         cgroup: Option<&SessionCgroup>,
     ) -> std::io::Result<tokio::process::Child> {
-        let mut command = supervised(&self.config.runtime_bin, cgroup)?;
+        let gated = descriptors.iter().any(|(option, _)| *option == "--verified-fd");
+        let gate = match cgroup {
+            Some(_) if !gated => Some(pipe_with(PipeFlags::CLOEXEC)?),
+            _ => None,
+        };
+        let descriptors: Vec<(&'static str, BorrowedFd<'_>)> = descriptors
+            .iter()
+            .copied()
+            .chain(gate.as_ref().map(|(runtime_end, _)| ("--verified-fd", runtime_end.as_fd())))
+            .collect();
+        let mut command = runtime_command(&self.config.runtime_bin);
         command.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (option, fd) in descriptors {
+        for (option, fd) in &descriptors {
             command.arg(option).arg(fd.as_raw_fd().to_string());
         }
-        let _spawning = self.spawning.lock().expect("spawn lock");
-        for (_, fd) in descriptors {
+        let spawning = self.spawning.lock().expect("spawn lock");
+        for (_, fd) in &descriptors {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
         }
         let spawned = command.spawn();
-        for (_, fd) in descriptors {
+        for (_, fd) in &descriptors {
             let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
         }
-        spawned.map_err(|error| {
+        drop(spawning);
+        let child = spawned.map_err(|error| {
             std::io::Error::new(
                 error.kind(),
                 format!("cannot start {}: {error}", self.config.runtime_bin.display()),
             )
-        })
+        })?;
+        if let Some(cgroup) = cgroup {
+            // On an error the child is dropped (killed), having run none of
+            // the app: it waits on its go-ahead.
+            let pid = child.id().ok_or_else(|| std::io::Error::other("the runtime has exited"))?;
+            cgroup.adopt(pid)?;
+        }
+        if let Some((_, supervisor_end)) = gate {
+            // One byte into an empty pipe: never blocks.
+            rustix::io::write(&supervisor_end, &[PACKAGE_VERIFIED])?;
+        }
+        Ok(child)
     }
 
     /// The directories the app's `fs:` capabilities name, each created (0700)
@@ -372,6 +397,21 @@ impl Daemon {
             }
         });
     }
+}
+
+/// Runs a runtime in its own process group, killed with the daemon, spawned
+/// without a fork of the daemon (no `pre_exec`: `posix_spawn`, which does not
+/// copy the daemon's page tables): it sets its parent-death signal itself
+/// from [`SUPERVISOR_PID_ENV`]. The caller moves it into its session's cgroup
+/// before it runs anything of the app ([`SessionCgroup::adopt`]).
+pub(super) fn runtime_command(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .env(SUPERVISOR_PID_ENV, std::process::id().to_string());
+    command
 }
 
 /// Runs a child in its own process group (and the session's cgroup), killed
