@@ -405,12 +405,16 @@ impl Daemon {
 /// from [`SUPERVISOR_PID_ENV`]. The caller moves it into its session's cgroup
 /// before it runs anything of the app ([`SessionCgroup::adopt`]).
 pub(super) fn runtime_command(program: &Path) -> Command {
-    let mut command = Command::new(program);
+    let mut command = grouped(program);
+    command.env(SUPERVISOR_PID_ENV, std::process::id().to_string());
     command
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .env(SUPERVISOR_PID_ENV, std::process::id().to_string());
+}
+
+/// `program` with no standard input, in a process group of its own, killed
+/// when its handle is dropped.
+fn grouped(program: &Path) -> Command {
+    let mut command = Command::new(program);
+    command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
     command
 }
 
@@ -420,8 +424,7 @@ pub(super) fn supervised(
     program: &Path,
     cgroup: Option<&SessionCgroup>,
 ) -> std::io::Result<Command> {
-    let mut command = Command::new(program);
-    command.stdin(Stdio::null()).process_group(0).kill_on_drop(true);
+    let mut command = grouped(program);
     // Children die with the daemon: an appd crash leaks no session.
     #[expect(unsafe_code, reason = "pre_exec is the only way to set PR_SET_PDEATHSIG in the child")]
     // SAFETY: the closure runs in the forked child before exec and makes one
