@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use wasmtime::component::Linker;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::cli::OutputFile;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -22,6 +21,7 @@ use crate::limits::{CpuWatch, EPOCH_TICK, LimitExceeded, Limiter, Policy};
 use crate::linking;
 use crate::sandbox::{self, SandboxSpec};
 use crate::session::Session;
+use crate::spare::Prepared;
 use crate::world::{self, WorldMismatch};
 use weft_protocol::runtime::Exit;
 
@@ -118,37 +118,6 @@ pub enum Refusal {
     },
 }
 
-/// What a spare runtime makes while it waits, before it knows its app: the
-/// engine, and the linker of every interface every app may import.
-pub struct Prepared {
-    engine: wasmtime::Engine,
-    linker: Linker<State>,
-}
-
-impl Prepared {
-    /// Makes the engine and the common linker, then enters the system-call
-    /// filter every app shares, widened by what setting one up needs ([`sandbox::enter_ahead`]:
-    /// the process cannot run the installer then).
-    pub fn ahead() -> Result<Self> {
-        let engine = weft_aot::engine()?;
-        let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
-        make_first_uses();
-        sandbox::enter_ahead()?;
-        Ok(Self { engine, linker })
-    }
-}
-
-/// Makes, while a spare waits, the first uses that a launch would otherwise
-/// pay for after its hand-over: detecting the CPU's features (`cpuid`, which
-/// a virtual machine traps; std's detection serves wasmtime's parsing, SHA-256
-/// has its own) and seeding WASI's per-thread random generator.
-fn make_first_uses() {
-    #[cfg(target_arch = "x86_64")]
-    let _ = std::arch::is_x86_feature_detected!("avx2");
-    let _ = weft_aot::component_digest(&[]);
-    let _ = WasiCtxBuilder::new();
-}
-
 /// Runs one app session to its end and says how it ended, with what was
 /// `prepared` ahead (a spare runtime's), else made now.
 pub fn run(options: &LaunchOptions, prepared: Option<Prepared>) -> Exit {
@@ -214,7 +183,7 @@ fn run_inner(options: &LaunchOptions, prepared: Option<Prepared>) -> Result<Exit
     };
     let limiter = Limiter::new(&options.policy, manifest.limits.memory_bytes)?;
     let cpu = CpuWatch::new(Duration::from_millis(options.policy.cpu_budget_ms))
-        .context("opening this thread's status for the CPU budget")?;
+        .context("reading this thread's context switches for the CPU budget")?;
     let started = Instant::now();
     linking::link_grants(&mut linker, &manifest).context("linking the granted interfaces")?;
     let instance_pre = world::check_linked(&linker, &component)?;

@@ -25,6 +25,7 @@ mod session;
 pub mod spare;
 mod world;
 
-pub use crate::launch::{LaunchOptions, Prepared, Refusal, VerifiedDigests, run};
+pub use crate::launch::{LaunchOptions, Refusal, VerifiedDigests, run};
+pub use crate::spare::Prepared;
 pub use crate::world::{WorldMismatch, check as check_world};
 pub use weft_protocol::runtime::Exit;

@@ -1,9 +1,7 @@
 //! Resource limits: memory, tables and instances through a `ResourceLimiter`,
 //! CPU through epoch interruption.
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -161,19 +159,16 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub struct CpuWatch {
     budget: Duration,
-    status: File,
     last_switches: u64,
     streak_start_cpu: Duration,
 }
 
 impl CpuWatch {
     /// A watch with `budget` for the calling thread (which must be the thread
-    /// that runs the guest). Opens `/proc/thread-self/status` now, before any
-    /// sandbox closes the filesystem.
+    /// that runs the guest).
     pub fn new(budget: Duration) -> io::Result<Self> {
-        let status = File::open("/proc/thread-self/status")?;
-        let last_switches = voluntary_switches(&status)?;
-        Ok(Self { budget, status, last_switches, streak_start_cpu: thread_cpu_time() })
+        let last_switches = voluntary_switches()?;
+        Ok(Self { budget, last_switches, streak_start_cpu: thread_cpu_time() })
     }
 
     /// Called at each epoch tick on the guest thread; an error ends the session.
@@ -181,7 +176,7 @@ impl CpuWatch {
         let now_cpu = thread_cpu_time();
         // If the count cannot be read, keep counting the streak: failing towards
         // ending a runaway app, never towards letting it run.
-        let switches = voluntary_switches(&self.status).unwrap_or(self.last_switches);
+        let switches = voluntary_switches().unwrap_or(self.last_switches);
         if switches != self.last_switches {
             self.last_switches = switches;
             self.streak_start_cpu = now_cpu;
@@ -197,15 +192,22 @@ impl CpuWatch {
     }
 }
 
-/// The thread's `voluntary_ctxt_switches` count from its status file.
-fn voluntary_switches(status: &File) -> io::Result<u64> {
-    let mut buffer = [0u8; 4096];
-    let len = status.read_at(&mut buffer, 0)?;
-    let text = std::str::from_utf8(&buffer[..len]).map_err(io::Error::other)?;
-    text.lines()
-        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
-        .and_then(|count| count.trim().parse().ok())
-        .ok_or_else(|| io::Error::other("no voluntary_ctxt_switches in the thread status"))
+/// How many times the calling thread blocked (its voluntary context switches),
+/// from `getrusage(RUSAGE_THREAD)`: one system call, no file to keep open.
+fn voluntary_switches() -> io::Result<u64> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    #[expect(unsafe_code, reason = "getrusage has no safe wrapper in rustix")]
+    // SAFETY: `getrusage` writes at most one `rusage` to the pointer it is
+    // given, which points to one; that `rusage` was zeroed first, a valid
+    // value of the all-integer struct, so it is initialised either way.
+    let (result, usage) = unsafe {
+        let result = libc::getrusage(libc::RUSAGE_THREAD, usage.as_mut_ptr());
+        (result, usage.assume_init())
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::try_from(usage.ru_nvcsw).unwrap_or(0))
 }
 
 /// CPU time used by the calling thread.

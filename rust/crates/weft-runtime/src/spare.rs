@@ -2,7 +2,8 @@
 //! on its standard input for the one app it will run
 //! ([`weft_protocol::runtime::Handover`]), then runs it as a cold start with
 //! the same command line would. The sandbox is entered after the hand-over,
-//! exactly where a cold start enters it.
+//! exactly where a cold start enters it. What it makes while it waits is a
+//! [`Prepared`].
 
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
@@ -12,7 +13,13 @@ use anyhow::{Context, Result, bail, ensure};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, Shutdown, recvmsg, shutdown,
 };
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiCtxBuilder;
+use weft_manifest::Manifest;
 use weft_protocol::runtime::{HANDOVER_DESCRIPTOR_OPTIONS, Handover, MAX_HANDOVER_BYTES};
+
+use crate::host::State;
+use crate::{linking, sandbox};
 
 /// Waits for the hand-over on standard input and returns the command line it
 /// stands for, its descriptors' numbers in place. Standard input is shut and
@@ -88,4 +95,64 @@ fn receive(socket: BorrowedFd<'_>) -> Result<(Vec<u8>, Vec<OwnedFd>)> {
     );
     bytes.truncate(received.bytes);
     Ok((bytes, descriptors))
+}
+
+/// What a spare runtime makes while it waits, before it knows its app: the
+/// engine, and the linker of every interface every app may import.
+pub struct Prepared {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) linker: Linker<State>,
+}
+
+impl Prepared {
+    /// Makes the engine and the common linker, then enters the system-call
+    /// filter every app shares, widened by what setting one up needs ([`sandbox::enter_ahead`]:
+    /// the process cannot run the installer then).
+    pub fn ahead() -> Result<Self> {
+        let engine = weft_aot::engine()?;
+        let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
+        make_first_uses();
+        sandbox::enter_ahead()?;
+        Ok(Self { engine, linker })
+    }
+}
+
+/// Makes, while a spare waits, the first uses that a launch would otherwise
+/// pay for after its hand-over: detecting the CPU's features (`cpuid`, which
+/// a virtual machine traps; std's detection serves wasmtime's parsing, SHA-256
+/// has its own), seeding WASI's per-thread random generator and parsing a
+/// manifest (the parser's code and tables paged in).
+fn make_first_uses() {
+    #[cfg(target_arch = "x86_64")]
+    let _ = std::arch::is_x86_feature_detected!("avx2");
+    let _ = weft_aot::component_digest(&[]);
+    let _ = WasiCtxBuilder::new();
+    let _ = Manifest::parse(FIRST_USE_MANIFEST);
+}
+
+/// What [`make_first_uses`] parses: a manifest as apps write them.
+const FIRST_USE_MANIFEST: &str = r#"
+[package]
+id = "org.weft.first-use"
+name = "First use"
+version = "1.0.0"
+capabilities = ["fs:rw:app-data", "net:fetch:https://example.org"]
+
+[runtime]
+module = "app.wasm"
+
+[ui]
+entry = "ui/index.html"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spare pages the parser in with it: it must be a manifest, or the
+    /// parse stops at its first error and leaves most of the parser unused.
+    #[test]
+    fn the_first_use_manifest_is_a_manifest() {
+        Manifest::parse(FIRST_USE_MANIFEST).unwrap();
+    }
 }

@@ -47,6 +47,8 @@ pub const COMMON_SYSCALLS: &[i64] = &[
     libc::SYS_nanosleep,
     libc::SYS_gettimeofday,
     libc::SYS_getrandom,
+    // The calling process's or thread's own usage (the CPU budget's watch).
+    libc::SYS_getrusage,
     // I/O on descriptors the process holds, and polling.
     libc::SYS_read,
     libc::SYS_write,

@@ -1,11 +1,12 @@
 //! Signing keys, key ids and the directory of trusted public keys.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
@@ -143,9 +144,45 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
 
 /// Reads a public key written by [`generate_key`].
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    let pem = read_key_file(path)?;
-    VerifyingKey::from_public_key_pem(&pem)
+    decode_verifying_key(path, &read_key_file(path)?)
+}
+
+/// The public key in `pem`, the text of the key file at `path`.
+fn decode_verifying_key(path: &Path, pem: &str) -> Result<VerifyingKey, KeyError> {
+    VerifyingKey::from_public_key_pem(pem)
         .map_err(|_| KeyError::Malformed { path: path.to_owned(), kind: "public" })
+}
+
+/// How many decoded keys [`DecodedKeys`] keeps; past it, all are forgotten.
+const MAX_DECODED_KEYS: usize = 64;
+
+/// Public keys decoded before, by their key file's text: a long-running
+/// verifier (weft-appd) reads the trusted keys at every launch, and decoding
+/// a key (its curve point) costs more than reading its file.
+#[derive(Debug, Default)]
+pub struct DecodedKeys {
+    keys: Mutex<HashMap<String, VerifyingKey>>,
+}
+
+impl DecodedKeys {
+    /// Nothing decoded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The public key in `pem`, the text of the key file at `path`.
+    fn decode(&self, path: &Path, pem: String) -> Result<VerifyingKey, KeyError> {
+        if let Some(key) = self.keys.lock().expect("decoded keys lock").get(&pem) {
+            return Ok(*key);
+        }
+        let key = decode_verifying_key(path, &pem)?;
+        let mut keys = self.keys.lock().expect("decoded keys lock");
+        if keys.len() >= MAX_DECODED_KEYS {
+            keys.clear();
+        }
+        keys.insert(pem, key);
+        Ok(key)
+    }
 }
 
 /// The public keys a system trusts, by key id.
@@ -159,6 +196,13 @@ impl TrustedKeys {
     /// Loads every `*.pub` file in `dir`. A missing directory trusts nothing; a
     /// malformed key file is an error (a typo must not silently drop trust).
     pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        Self::load_with(dir, &DecodedKeys::new())
+    }
+
+    /// [`TrustedKeys::load`], taking each key from `decoded` when its file's
+    /// text was decoded before: every file is still listed and read, so the
+    /// keys are the directory's as it is now.
+    pub fn load_with(dir: &Path, decoded: &DecodedKeys) -> Result<Self, KeyError> {
         let mut keys = BTreeMap::new();
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
@@ -171,7 +215,7 @@ impl TrustedKeys {
             let entry = entry.map_err(|source| KeyError::Io { path: dir.to_owned(), source })?;
             let path = entry.path();
             if path.extension().is_some_and(|extension| extension == "pub") {
-                let key = load_verifying_key(&path)?;
+                let key = decoded.decode(&path, read_key_file(&path)?)?;
                 keys.insert(KeyId::of(&key), key);
             }
         }
@@ -246,5 +290,29 @@ mod tests {
     fn a_missing_trusted_keys_dir_trusts_nothing() {
         let trusted = TrustedKeys::load(Path::new("/nonexistent/weft/keys")).unwrap();
         assert!(trusted.keys.is_empty());
+    }
+
+    #[test]
+    fn keys_decoded_before_follow_the_directory_as_it_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let trusted_dir = dir.path().join("trusted");
+        fs::create_dir(&trusted_dir).unwrap();
+        let first = generate_key(&dir.path().join("a.key"), &trusted_dir.join("dev.pub")).unwrap();
+        let second = generate_key(&dir.path().join("b.key"), &dir.path().join("b.pub")).unwrap();
+        let decoded = DecodedKeys::new();
+        assert!(TrustedKeys::load_with(&trusted_dir, &decoded).unwrap().get(&first).is_some());
+
+        // The same file name, another key: the new key is trusted, not the old.
+        fs::copy(dir.path().join("b.pub"), trusted_dir.join("dev.pub")).unwrap();
+        let trusted = TrustedKeys::load_with(&trusted_dir, &decoded).unwrap();
+        assert!(trusted.get(&first).is_none(), "a decoded key outlived its file");
+        assert!(trusted.get(&second).is_some());
+
+        // Removed: trusted no more. Junk: refused by name, as without the cache.
+        fs::remove_file(trusted_dir.join("dev.pub")).unwrap();
+        assert!(TrustedKeys::load_with(&trusted_dir, &decoded).unwrap().keys.is_empty());
+        fs::write(trusted_dir.join("junk.pub"), "not a key").unwrap();
+        let error = TrustedKeys::load_with(&trusted_dir, &decoded).unwrap_err();
+        assert!(error.to_string().contains("junk.pub is not a PEM Ed25519 public key"), "{error}");
     }
 }

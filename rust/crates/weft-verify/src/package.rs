@@ -162,12 +162,13 @@ pub fn read_signed(
         .iter()
         .find(|entry| entry.path == MANIFEST_FILE && entry.kind == EntryKind::File)
         .ok_or_else(|| TreeMismatch::Added(MANIFEST_FILE.to_owned()))?;
-    let digest = hex::encode(Sha256::digest(&bytes));
-    if signed.sha256.as_deref() != Some(digest.as_str()) || signed.size != Some(bytes.len() as u64)
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    if signed.sha256.as_deref() != Some(hex::encode(digest).as_str())
+        || signed.size != Some(bytes.len() as u64)
     {
         return Err(TreeMismatch::Content(MANIFEST_FILE.to_owned()).into());
     }
-    let manifest = parse_manifest(&bytes, &files)?;
+    let manifest = verified.manifest(digest, || parse_manifest(&bytes, &files))?;
     check_identity(&manifest, &statement, &id)?;
     Ok(Signed { statement, manifest })
 }

@@ -1,24 +1,28 @@
 //! Statements a long-running verifier (weft-appd) checked before, kept by
-//! their signature file's SHA-256: a launch of an unchanged package does not
-//! parse and check the same signature again.
+//! their signature file's SHA-256, and the manifests they signed, kept parsed
+//! by their SHA-256: a launch of an unchanged package does not parse and check
+//! the same signature, nor parse the same manifest, again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
+use weft_manifest::Manifest;
 
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{SignatureError, Statement};
 
-/// How many statements are kept; past it, all are forgotten at once.
+/// How many statements (and manifests) are kept; past it, all are forgotten
+/// at once.
 const MAX_KEPT: usize = 256;
 
 /// Statements verified before, by their signature file's SHA-256, with the
-/// key that verified each.
+/// key that verified each; manifests parsed before, by their SHA-256.
 #[derive(Debug, Default)]
 pub struct VerifiedStatements {
     kept: Mutex<HashMap<[u8; 32], (KeyId, VerifyingKey, Statement)>>,
+    manifests: Mutex<HashMap<[u8; 32], Manifest>>,
 }
 
 impl VerifiedStatements {
@@ -53,6 +57,27 @@ impl VerifiedStatements {
         }
         kept.insert(digest, (id, key, statement.clone()));
         Ok(statement)
+    }
+
+    /// The manifest whose bytes have the SHA-256 `digest`: the one parsed
+    /// from the same bytes before, else what `parse` gives (kept when it is a
+    /// manifest; a refusal is not kept). Parsing depends on the bytes alone,
+    /// so the answer is the one parsing them again would give.
+    pub fn manifest<E>(
+        &self,
+        digest: [u8; 32],
+        parse: impl FnOnce() -> Result<Manifest, E>,
+    ) -> Result<Manifest, E> {
+        if let Some(manifest) = self.manifests.lock().expect("parsed manifests lock").get(&digest) {
+            return Ok(manifest.clone());
+        }
+        let manifest = parse()?;
+        let mut manifests = self.manifests.lock().expect("parsed manifests lock");
+        if manifests.len() >= MAX_KEPT {
+            manifests.clear();
+        }
+        manifests.insert(digest, manifest.clone());
+        Ok(manifest)
     }
 }
 
@@ -107,5 +132,43 @@ mod tests {
             verified.verify(&altered, &trusted),
             Err(SignatureError::BadSignature(_))
         ));
+    }
+
+    #[test]
+    fn a_manifest_is_parsed_once_per_content_and_a_refusal_is_not_kept() {
+        let text = r#"
+[package]
+id = "org.weft.hello"
+name = "Hello"
+version = "0.1.0"
+capabilities = []
+[runtime]
+module = "app.wasm"
+[ui]
+entry = "ui/index.html"
+"#;
+        let digest = |text: &str| -> [u8; 32] { Sha256::digest(text.as_bytes()).into() };
+        let verified = VerifiedStatements::new();
+        let parses = std::cell::Cell::new(0);
+        let parse = |text: &str| {
+            parses.set(parses.get() + 1);
+            Manifest::parse(text)
+        };
+
+        let first = verified.manifest(digest(text), || parse(text)).unwrap();
+        let again = verified.manifest(digest(text), || parse(text)).unwrap();
+        assert_eq!((first.id.as_str(), &first), ("org.weft.hello", &again));
+        assert_eq!(parses.get(), 1, "the same bytes were parsed again");
+
+        // Other bytes are parsed, and a refusal is answered every time.
+        let other = text.replace("0.1.0", "0.2.0");
+        assert_eq!(
+            verified.manifest(digest(&other), || parse(&other)).unwrap().version.to_string(),
+            "0.2.0"
+        );
+        let broken = text.replace("[runtime]", "[runtime");
+        assert!(verified.manifest(digest(&broken), || parse(&broken)).is_err());
+        assert!(verified.manifest(digest(&broken), || parse(&broken)).is_err());
+        assert_eq!(parses.get(), 4);
     }
 }

@@ -31,7 +31,7 @@ impl Daemon {
     }
 
     fn trusted(&self) -> Result<TrustedKeys, Failure> {
-        TrustedKeys::load(&self.config.trusted_keys).map_err(|error| {
+        TrustedKeys::load_with(&self.config.trusted_keys, &self.decoded_keys).map_err(|error| {
             Failure::new(ErrorCode::VerificationFailed, format!("{:#}", anyhow::Error::from(error)))
         })
     }

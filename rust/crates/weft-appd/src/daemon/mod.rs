@@ -231,8 +231,10 @@ pub struct Daemon {
     /// The precompiled artifacts already checked against their records.
     artifacts: artifacts::CheckedArtifacts,
     /// The store packages' signed statements already verified, by their
-    /// signature file's bytes.
+    /// signature file's bytes, and the manifests they sign, parsed.
     statements: weft_verify::verified_statements::VerifiedStatements,
+    /// The trusted keys decoded before, by their files' text.
+    decoded_keys: weft_verify::keys::DecodedKeys,
     /// App shells' session channels, for the server to serve with that
     /// session's authority.
     ui_channels: tokio::sync::mpsc::UnboundedSender<(u64, std::os::unix::net::UnixStream)>,
@@ -276,6 +278,7 @@ impl Daemon {
             mounts: MountTable::default(),
             artifacts: artifacts::CheckedArtifacts::default(),
             statements: weft_verify::verified_statements::VerifiedStatements::new(),
+            decoded_keys: weft_verify::keys::DecodedKeys::new(),
             spawning: Mutex::new(()),
             spare: tokio::sync::Mutex::new(None),
             ui_channels,

@@ -122,6 +122,11 @@ impl Daemon {
                     waiting_ready = false;
                     if ready.is_ok() && self.effects_of(session, Input::Ready).contains(&Effect::StartShell) {
                         self.broadcast(Event::AppReady { session, app_id: id.to_string() });
+                        // The clients hear it before the shell and the portal
+                        // start: their spawns fork this (single) thread for
+                        // milliseconds. The event's tasks are queued already,
+                        // so they write it in this one yield.
+                        tokio::task::yield_now().await;
                         shell = self.start_shell(session, launch, cgroup.as_ref(), runtime_pid).await;
                         shell_tried = self.config.app_shell_bin.is_some();
                         if let Some(roots) = portal_after_ready.take() {
