@@ -419,7 +419,12 @@ fn wasi_context(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        // The app runs synchronously on this thread, which a blocking call
+        // blocks anyway: files are read and written here, not handed to a
+        // pool thread and back (two thread wake-ups per call, on an idle
+        // core of a virtual machine up to milliseconds each).
+        .allow_blocking_current_thread(true);
     for capability in &manifest.capabilities {
         let Capability::Filesystem { dir, access } = capability else { continue };
         let (fd, guest, flag) = match dir {
