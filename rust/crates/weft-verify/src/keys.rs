@@ -1,17 +1,18 @@
 //! Signing keys, key ids and the directory of trusted public keys.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
+
+use crate::kept::Kept;
 
 /// Where a WEFT system keeps the public keys it trusts.
 pub const DEFAULT_TRUSTED_KEYS_DIR: &str = "/etc/weft/trusted-keys";
@@ -161,7 +162,7 @@ const MAX_DECODED_KEYS: usize = 64;
 /// a key (its curve point) costs more than reading its file.
 #[derive(Debug, Default)]
 pub struct DecodedKeys {
-    keys: Mutex<HashMap<String, VerifyingKey>>,
+    keys: Kept<String, VerifyingKey, MAX_DECODED_KEYS>,
 }
 
 impl DecodedKeys {
@@ -172,16 +173,7 @@ impl DecodedKeys {
 
     /// The public key in `pem`, the text of the key file at `path`.
     fn decode(&self, path: &Path, pem: String) -> Result<VerifyingKey, KeyError> {
-        if let Some(key) = self.keys.lock().expect("decoded keys lock").get(&pem) {
-            return Ok(*key);
-        }
-        let key = decode_verifying_key(path, &pem)?;
-        let mut keys = self.keys.lock().expect("decoded keys lock");
-        if keys.len() >= MAX_DECODED_KEYS {
-            keys.clear();
-        }
-        keys.insert(pem, key);
-        Ok(key)
+        self.keys.get_or_make(pem, |pem| decode_verifying_key(path, pem))
     }
 }
 

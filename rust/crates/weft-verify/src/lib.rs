@@ -20,6 +20,7 @@ mod files;
 pub mod image;
 pub mod image_list;
 mod inspect;
+mod kept;
 pub mod keys;
 pub mod package;
 pub mod statement;

@@ -3,13 +3,11 @@
 //! by their SHA-256: a launch of an unchanged package does not parse and check
 //! the same signature, nor parse the same manifest, again.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use weft_manifest::Manifest;
 
+use crate::kept::Kept;
 use crate::keys::{KeyId, TrustedKeys};
 use crate::statement::{SignatureError, Statement};
 
@@ -21,8 +19,8 @@ const MAX_KEPT: usize = 256;
 /// key that verified each; manifests parsed before, by their SHA-256.
 #[derive(Debug, Default)]
 pub struct VerifiedStatements {
-    kept: Mutex<HashMap<[u8; 32], (KeyId, VerifyingKey, Statement)>>,
-    manifests: Mutex<HashMap<[u8; 32], Manifest>>,
+    kept: Kept<[u8; 32], (KeyId, VerifyingKey, Statement), MAX_KEPT>,
+    manifests: Kept<[u8; 32], Manifest, MAX_KEPT>,
 }
 
 impl VerifiedStatements {
@@ -41,21 +39,15 @@ impl VerifiedStatements {
         trusted: &TrustedKeys,
     ) -> Result<Statement, SignatureError> {
         let digest: [u8; 32] = Sha256::digest(signature_file.as_bytes()).into();
-        let kept = self.kept.lock().expect("verified statements lock");
-        if let Some((id, key, statement)) = kept.get(&digest)
-            && trusted.get(id) == Some(key)
+        if let Some((id, key, statement)) = self.kept.get(&digest)
+            && trusted.get(&id) == Some(&key)
         {
-            return Ok(statement.clone());
+            return Ok(statement);
         }
-        drop(kept);
         let statement = Statement::verify(signature_file, trusted)?;
         let id = KeyId::from_hex(&statement.key).expect("a verified statement names its key");
         let key = *trusted.get(&id).expect("a verified statement's key is trusted");
-        let mut kept = self.kept.lock().expect("verified statements lock");
-        if kept.len() >= MAX_KEPT {
-            kept.clear();
-        }
-        kept.insert(digest, (id, key, statement.clone()));
+        self.kept.insert(digest, (id, key, statement.clone()));
         Ok(statement)
     }
 
@@ -68,16 +60,7 @@ impl VerifiedStatements {
         digest: [u8; 32],
         parse: impl FnOnce() -> Result<Manifest, E>,
     ) -> Result<Manifest, E> {
-        if let Some(manifest) = self.manifests.lock().expect("parsed manifests lock").get(&digest) {
-            return Ok(manifest.clone());
-        }
-        let manifest = parse()?;
-        let mut manifests = self.manifests.lock().expect("parsed manifests lock");
-        if manifests.len() >= MAX_KEPT {
-            manifests.clear();
-        }
-        manifests.insert(digest, manifest.clone());
-        Ok(manifest)
+        self.manifests.get_or_make(digest, |_| parse())
     }
 }
 
