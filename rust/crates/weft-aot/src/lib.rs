@@ -22,6 +22,10 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
 use weft_protocol::artifact::{self, ArtifactError, FileIdentity};
 
+mod warm_up;
+
+pub use warm_up::WARM_UP_COMPONENT_SHA256;
+
 /// Largest guest stack, in bytes. Part of the engine configuration, so it is
 /// fixed for the whole system (artifacts depend on it).
 pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;
@@ -156,8 +160,18 @@ impl ArtifactStore {
 
     /// Compiles `component` and stores the artifact, replacing any old one;
     /// returns its path. Fails when `component` is not a valid component.
+    /// The store gets its warm-up artifact with its first one
+    /// ([`ArtifactStore::warm_up`]).
     #[cfg(feature = "compiler")]
     pub fn precompile(&self, engine: &Engine, component: &[u8]) -> Result<PathBuf> {
+        let path = self.precompile_one(engine, component)?;
+        self.ensure_warm_up(engine).context("storing the warm-up artifact")?;
+        Ok(path)
+    }
+
+    /// [`ArtifactStore::precompile`] of `component` alone.
+    #[cfg(feature = "compiler")]
+    fn precompile_one(&self, engine: &Engine, component: &[u8]) -> Result<PathBuf> {
         let artifact = engine
             .precompile_component(component)
             .map_err(anyhow::Error::from)

@@ -285,8 +285,7 @@ async fn built_apps_sessions_run_in_their_own_cgroup_and_leave_none_behind() {
     let supervisor: Vec<&str> = supervisor.lines().collect();
     assert!(supervisor.contains(&daemon_pid.as_str()), "the daemon moved into its leaf cgroup");
     for pid in supervisor.iter().filter(|pid| **pid != daemon_pid) {
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        assert!(cmdline.ends_with(b"--spare\0"), "only the spare beside the daemon: {pid}");
+        assert!(is_spare(pid.parse().unwrap()), "only the spare beside the daemon: {pid}");
     }
 
     let session = launch(&mut client, "org.weft.notes").await;

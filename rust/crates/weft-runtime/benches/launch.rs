@@ -1,7 +1,8 @@
 //! Launch figures for `hello`, measured in one run with the release runtime:
 //! spawn-to-READY with a stored artifact (AOT) and with the installer
-//! compiling at the first launch, the instantiate step alone, and the peak RSS
-//! of a running session.
+//! compiling at the first launch, the instantiate step alone, a spare
+//! runtime's hand-over to READY with and without its warm-up, and the peak
+//! RSS of a running session.
 //!
 //! `cargo bench` builds the runtime with its tests' dev-dependencies, which
 //! add the compiler, so the bench measures the runtime as it ships instead:
@@ -52,6 +53,49 @@ fn launch_to_ready(package: &Path, aot_dir: &Path) -> (Duration, String) {
     assert_eq!(line.trim(), "READY");
     let output = child.wait_with_output().unwrap();
     (elapsed, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A spare runtime (`--spare`, given the store `aot_dir` to warm up from when
+/// `warm_up`) handed hello once it waits: the time from the hand-over to
+/// READY, and the logged time it took to load the component.
+fn spare_to_ready(package: &Path, aot_dir: &Path, warm_up: bool) -> (Duration, Duration) {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    let (ours, theirs) =
+        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
+    let mut command = Command::new(runtime());
+    command.arg("--spare");
+    if warm_up {
+        command.arg(aot_dir);
+    }
+    let mut child = command
+        .env("RUST_LOG", "weft_runtime=debug")
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Handed over as soon as it waits (blocked in `recvmsg`, system call 47
+    // on x86-64), as weft-appd's launches find it.
+    let syscall = format!("/proc/{}/syscall", child.id());
+    while !std::fs::read_to_string(&syscall).is_ok_and(|call| call.starts_with("47 ")) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let handover = weft_protocol::runtime::Handover {
+        args: ["--package", package.to_str().unwrap(), "--aot-dir", aot_dir.to_str().unwrap()]
+            .map(str::to_owned)
+            .to_vec(),
+        descriptor_options: Vec::new(),
+    };
+    let started = Instant::now();
+    rustix::io::write(&ours, &serde_json::to_vec(&handover).unwrap()).unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(line.trim(), "READY");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.contains("loaded the warm-up artifact"), warm_up, "{stderr}");
+    (elapsed, logged_micros(&stderr, "component ready"))
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -182,6 +226,15 @@ fn main() {
         compile_times.push(elapsed);
         compile_load_times.push(logged_micros(&stderr, "component ready"));
     }
+    let (mut warm, mut warm_load, mut plain, mut plain_load) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..RUNS {
+        let (elapsed, load) = spare_to_ready(&package, aot.path(), true);
+        warm.push(elapsed);
+        warm_load.push(load);
+        let (elapsed, load) = spare_to_ready(&package, aot.path(), false);
+        plain.push(elapsed);
+        plain_load.push(load);
+    }
     let (rss, pss) = peak_rss_and_pss_kib(&package, aot.path());
 
     let cli = wasmtime_cli();
@@ -222,6 +275,13 @@ fn main() {
     println!(
         "  component ready: deserialize {load:.2?} vs compile {compile_load:.2?} ({:.0}x)",
         compile_load.as_secs_f64() / load.as_secs_f64()
+    );
+    println!(
+        "  spare, hand-over to READY: warmed up {:.2?} (component loaded in {:.2?}), not warmed up {:.2?} ({:.2?})",
+        median(warm),
+        median(warm_load),
+        median(plain),
+        median(plain_load)
     );
     println!("  instantiate alone                       {:>10.2?}", median(instantiate_times));
     println!(

@@ -18,9 +18,10 @@ use weft_runtime::{Exit, LaunchOptions, Prepared, VerifiedDigests, run};
 struct Cli {
     /// Start as a spare: make the engine, then wait for the one app to run,
     /// handed over on standard input by the supervisor (a `SOCK_SEQPACKET`
-    /// socket; `weft_protocol::runtime::Handover`).
-    #[arg(long, exclusive = true)]
-    spare: bool,
+    /// socket; `weft_protocol::runtime::Handover`). With the store of
+    /// precompiled components, load its warm-up artifact while waiting.
+    #[arg(long, exclusive = true, value_name = "AOT_DIR", num_args = 0..=1)]
+    spare: Option<Option<PathBuf>>,
     /// The app's package directory.
     #[arg(long, required_unless_present = "spare")]
     package: Option<PathBuf>,
@@ -102,8 +103,8 @@ fn main() -> ExitCode {
         .init();
     let mut cli = Cli::parse();
     let mut prepared = None;
-    if cli.spare {
-        match spare_start() {
+    if let Some(warm_up_from) = cli.spare.take() {
+        match spare_start(warm_up_from.as_deref()) {
             Ok((handed, made)) => (cli, prepared) = (handed, Some(made)),
             Err(error) => {
                 eprintln!("weft-runtime: spare: {error:#}");
@@ -167,8 +168,8 @@ fn die_with_supervisor() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spare_start() -> anyhow::Result<(Cli, Prepared)> {
-    let prepared = Prepared::ahead()?;
+fn spare_start(warm_up_from: Option<&std::path::Path>) -> anyhow::Result<(Cli, Prepared)> {
+    let prepared = Prepared::ahead(warm_up_from)?;
     let args = weft_runtime::spare::receive_handover()?;
     let cli = Cli::try_parse_from(std::iter::once("weft-runtime".to_owned()).chain(args))?;
     Ok((cli, prepared))

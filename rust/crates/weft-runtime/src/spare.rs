@@ -8,6 +8,7 @@
 use std::io::IoSliceMut;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, BorrowedFd, IntoRawFd, OwnedFd};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
 use rustix::net::{
@@ -15,6 +16,7 @@ use rustix::net::{
 };
 use wasmtime::component::Linker;
 use wasmtime_wasi::WasiCtxBuilder;
+use weft_aot::{ArtifactStore, LoadError};
 use weft_manifest::Manifest;
 use weft_protocol::runtime::{HANDOVER_DESCRIPTOR_OPTIONS, Handover, MAX_HANDOVER_BYTES};
 
@@ -105,13 +107,18 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Makes the engine and the common linker, then enters the system-call
-    /// filter every app shares, widened by what setting one up needs ([`sandbox::enter_ahead`]:
-    /// the process cannot run the installer then).
-    pub fn ahead() -> Result<Self> {
+    /// Makes the engine and the common linker, loads and drops the warm-up
+    /// artifact of the store in `warm_up_from` (if any), then enters the
+    /// system-call filter every app shares, widened by what setting one up
+    /// needs ([`sandbox::enter_ahead`]: the process cannot run the installer
+    /// then).
+    pub fn ahead(warm_up_from: Option<&Path>) -> Result<Self> {
         let engine = weft_aot::engine()?;
         let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
         make_first_uses();
+        if let Some(aot_dir) = warm_up_from {
+            warm_up(&engine, aot_dir);
+        }
         sandbox::enter_ahead()?;
         Ok(Self { engine, linker })
     }
@@ -128,6 +135,18 @@ fn make_first_uses() {
     let _ = weft_aot::component_digest(&[]);
     let _ = WasiCtxBuilder::new();
     let _ = Manifest::parse(FIRST_USE_MANIFEST);
+}
+
+/// Loads and drops the warm-up artifact of the store in `aot_dir`
+/// ([`ArtifactStore::warm_up`]): the app's own load after the hand-over is
+/// then shorter (the runtime bench prints both). Without one (no app was
+/// compiled yet) the spare only waits; one that is rejected is logged.
+fn warm_up(engine: &wasmtime::Engine, aot_dir: &Path) {
+    match ArtifactStore::new(aot_dir).warm_up(engine) {
+        Ok(()) => tracing::debug!("loaded the warm-up artifact"),
+        Err(missing @ LoadError::Missing { .. }) => tracing::debug!("no warm-up: {missing}"),
+        Err(rejected @ LoadError::Rejected { .. }) => tracing::warn!("no warm-up: {rejected}"),
+    }
 }
 
 /// What [`make_first_uses`] parses: a manifest as apps write them.

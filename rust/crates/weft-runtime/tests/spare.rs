@@ -19,10 +19,15 @@ const USAGE: i32 = 2;
 
 /// A spare runtime and the supervisor's end of its hand-over socket.
 fn spare() -> (Child, OwnedFd) {
+    spare_of(Command::new(env!("CARGO_BIN_EXE_weft-runtime")).arg("--spare"))
+}
+
+/// A spare runtime started by `command` and the supervisor's end of its
+/// hand-over socket.
+fn spare_of(command: &mut Command) -> (Child, OwnedFd) {
     let (ours, theirs) =
         socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
-        .arg("--spare")
+    let child = command
         .stdin(Stdio::from(theirs))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -95,6 +100,48 @@ fn built_apps_a_spare_runs_the_one_app_it_is_handed_and_takes_no_second() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("org.weft.hello"), "{stderr}");
     assert!(!stderr.contains("org.weft.clock"), "the second hand-over ran: {stderr}");
+}
+
+/// A spare given the artifact store loads the store's warm-up artifact while
+/// it waits, and drops it; then it runs the app it is handed. A warm-up
+/// artifact that does not match its recorded SHA-256 is refused unloaded (the
+/// spare says so, and still runs its app), as an app's artifact would be.
+#[test]
+fn built_apps_a_spare_warms_up_only_with_a_checked_warm_up_artifact() {
+    let aot = tempfile::tempdir().unwrap();
+    let store = weft_aot::ArtifactStore::new(aot.path());
+    let engine = weft_aot::engine().unwrap();
+    let hello = std::fs::read(built_package("hello").join("app.wasm")).unwrap();
+    store.precompile(&engine, &hello).unwrap();
+    let warm_up = store.artifact_path(weft_aot::WARM_UP_COMPONENT_SHA256);
+    assert!(warm_up.exists(), "the store got no warm-up artifact with its first one");
+
+    for (tampered, said) in
+        [(false, "loaded the warm-up artifact"), (true, "no warm-up: stored artifact rejected")]
+    {
+        if tampered {
+            // What an attacker with write access to the store would leave:
+            // other machine code under the warm-up's name.
+            let mut bytes = std::fs::read(&warm_up).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            std::fs::remove_file(&warm_up).unwrap();
+            std::fs::write(&warm_up, bytes).unwrap();
+        }
+        let (mut child, socket) = spare_of(
+            Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+                .arg("--spare")
+                .arg(aot.path())
+                .env("RUST_LOG", "weft_runtime=debug"),
+        );
+        assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let status = child.wait().unwrap();
+        let stderr = stderr_of(&mut child);
+        assert_eq!((line.trim(), status.code()), ("READY", Some(0)), "{stderr}");
+        assert!(stderr.contains(said), "expected {said:?} in: {stderr}");
+    }
 }
 
 /// A spare has entered its system-call filter before the hand-over, so it

@@ -1,5 +1,6 @@
 //! The warm launcher: one runtime started ahead (`weft-runtime --spare`), its
-//! engine and common linker made, waiting for the next launch. A launch hands
+//! engine and common linker made and the artifact store's warm-up artifact
+//! loaded and dropped, waiting for the next launch. A launch hands
 //! it the app (its command line and descriptors, over a `SOCK_SEQPACKET` pair)
 //! after moving it into the session's cgroup; a new spare is started once that
 //! app is READY (or its run ended), so the two never compete for the cores
@@ -63,6 +64,7 @@ impl Daemon {
         let mut command = runtime_command(&self.config.runtime_bin);
         command
             .arg("--spare")
+            .arg(&self.config.aot_dir)
             .stdin(Stdio::from(theirs))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
