@@ -127,14 +127,17 @@ impl Prepared {
 /// Makes, while a spare waits, the first uses that a launch would otherwise
 /// pay for after its hand-over: detecting the CPU's features (`cpuid`, which
 /// a virtual machine traps; std's detection serves wasmtime's parsing, SHA-256
-/// has its own), seeding WASI's per-thread random generator and parsing a
-/// manifest (the parser's code and tables paged in).
+/// has its own), seeding WASI's per-thread random generator, parsing a
+/// manifest (the parser's code and tables paged in) and reading the thread's
+/// CPU time (rustix looks for the vDSO in the auxiliary vector then, which the
+/// filter entered ahead refuses reading: `PR_GET_AUXV`, `/proc/self/auxv`).
 fn make_first_uses() {
     #[cfg(target_arch = "x86_64")]
     let _ = std::arch::is_x86_feature_detected!("avx2");
     let _ = weft_aot::component_digest(&[]);
     let _ = WasiCtxBuilder::new();
     let _ = Manifest::parse(FIRST_USE_MANIFEST);
+    let _ = crate::limits::thread_cpu_time();
 }
 
 /// Loads and drops the warm-up artifact of the store in `aot_dir`
