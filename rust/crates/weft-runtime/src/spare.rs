@@ -108,7 +108,8 @@ pub struct Prepared {
 
 impl Prepared {
     /// Makes the engine and the common linker, loads and drops the warm-up
-    /// artifact of the store in `warm_up_from` (if any), then enters the
+    /// artifact of the store in `warm_up_from` (if any, and unless the
+    /// hand-over is waiting on standard input already), then enters the
     /// system-call filter every app shares, widened by what setting one up
     /// needs ([`sandbox::enter_ahead`]: the process cannot run the installer
     /// then).
@@ -117,7 +118,12 @@ impl Prepared {
         let linker = linking::common_linker(&engine).context("linking the common interfaces")?;
         make_first_uses();
         if let Some(aot_dir) = warm_up_from {
-            warm_up(&engine, aot_dir);
+            // A launch that waits already would only wait longer.
+            if handover_waiting() {
+                tracing::debug!("no warm-up: a hand-over is waiting");
+            } else {
+                warm_up(&engine, aot_dir);
+            }
         }
         sandbox::enter_ahead()?;
         Ok(Self { engine, linker })
@@ -138,6 +144,17 @@ fn make_first_uses() {
     let _ = WasiCtxBuilder::new();
     let _ = Manifest::parse(FIRST_USE_MANIFEST);
     let _ = crate::limits::thread_cpu_time();
+}
+
+/// Whether a hand-over waits on standard input.
+fn handover_waiting() -> bool {
+    // SAFETY: as in `receive_handover`: descriptor 0 is open for the life of
+    // the process and only borrowed here.
+    #[expect(unsafe_code, reason = "standard input is a descriptor the process owns from birth")]
+    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let mut fds = [rustix::event::PollFd::new(&stdin, rustix::event::PollFlags::IN)];
+    let no_wait = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
+    rustix::event::poll(&mut fds, Some(&no_wait)).is_ok_and(|ready| ready > 0)
 }
 
 /// Loads and drops the warm-up artifact of the store in `aot_dir`

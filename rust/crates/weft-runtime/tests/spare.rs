@@ -134,14 +134,45 @@ fn built_apps_a_spare_warms_up_only_with_a_checked_warm_up_artifact() {
                 .arg(aot.path())
                 .env("RUST_LOG", "weft_runtime=debug"),
         );
+        wait_until_waiting(&child);
         assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let status = child.wait().unwrap();
-        let stderr = stderr_of(&mut child);
+        let (line, status, stderr) = ready_line_status_and_stderr(&mut child);
         assert_eq!((line.trim(), status.code()), ("READY", Some(0)), "{stderr}");
         assert!(stderr.contains(said), "expected {said:?} in: {stderr}");
     }
+
+    // A launch that came while the spare started does not wait for a warm-up.
+    std::fs::remove_file(&warm_up).unwrap();
+    store.precompile(&engine, &hello).unwrap();
+    let (mut child, socket) = spare_of(
+        Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+            .arg("--spare")
+            .arg(aot.path())
+            .env("RUST_LOG", "weft_runtime=debug"),
+    );
+    assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
+    let (line, _, stderr) = ready_line_status_and_stderr(&mut child);
+    assert_eq!(line.trim(), "READY", "{stderr}");
+    assert!(stderr.contains("no warm-up: a hand-over is waiting"), "{stderr}");
+}
+
+/// Waits until `spare` waits for its hand-over (blocked in `recvmsg`, system
+/// call 47 on x86-64).
+fn wait_until_waiting(spare: &Child) {
+    let syscall = format!("/proc/{}/syscall", spare.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&syscall).is_ok_and(|call| call.starts_with("47 ")) {
+        assert!(std::time::Instant::now() < deadline, "the spare never waited");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// The first line `child` writes on stdout, then how it ended and its stderr.
+fn ready_line_status_and_stderr(child: &mut Child) -> (String, std::process::ExitStatus, String) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let status = child.wait().unwrap();
+    (line, status, stderr_of(child))
 }
 
 /// A spare has entered its system-call filter before the hand-over, so it
