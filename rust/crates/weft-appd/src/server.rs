@@ -41,6 +41,9 @@ const MAX_PENDING_HANDSHAKES: usize = 64;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Replies and events queued for a slow client before it is disconnected.
 const CLIENT_QUEUE: usize = 256;
+/// The read buffer of each client stream: requests are tens of bytes (a
+/// longer one is still read whole, in more than one read).
+const CLIENT_READ_BYTES: usize = 2048;
 
 /// A request as read from a client, or why it could not be read. `fatal` errors
 /// end the connection.
@@ -171,7 +174,9 @@ async fn serve_operator(daemon: Arc<Daemon>, stream: UnixStream) {
 
 /// A Unix stream of MessagePack frames, served with `authority`.
 async fn serve_stream(daemon: Arc<Daemon>, stream: UnixStream, authority: Authority) {
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, mut writer) = stream.into_split();
+    // A request is read in one system call, its length and body together.
+    let mut reader = tokio::io::BufReader::with_capacity(CLIENT_READ_BYTES, reader);
     let (requests, incoming) = mpsc::channel::<Incoming>(CLIENT_QUEUE);
     let (outbox, mut replies) = mpsc::channel::<FromAppd>(CLIENT_QUEUE);
     let reading = tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -34,7 +35,7 @@ type Result<T> = std::result::Result<T, ClientError>;
 
 /// A connection that completed the version handshake.
 pub struct Client {
-    reader: OwnedReadHalf,
+    reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
 }
 
@@ -51,7 +52,8 @@ impl Client {
     /// session channel weft-appd hands an app shell).
     pub async fn handshake(stream: UnixStream) -> Result<Self> {
         let (reader, writer) = stream.into_split();
-        let mut client = Self { reader, writer };
+        // Replies and events are read in one system call each (or fewer).
+        let mut client = Self { reader: BufReader::new(reader), writer };
         match client.request(&Request::Hello { versions: vec![PROTOCOL_VERSION] }).await? {
             Reply::Welcome { .. } => Ok(client),
             other => Err(ClientError::Refused(format!("{other:?}"))),
@@ -108,7 +110,7 @@ impl Client {
 
 /// What weft-appd says on a connection ([`Client::into_split`]).
 pub struct ClientReader {
-    reader: OwnedReadHalf,
+    reader: BufReader<OwnedReadHalf>,
 }
 
 impl ClientReader {
