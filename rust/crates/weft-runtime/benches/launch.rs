@@ -11,6 +11,9 @@
 //! `WEFT_RUNTIME_BIN`. The installer it runs for a missing artifact is the
 //! `weft-pack` beside it.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -63,24 +66,12 @@ fn launch_to_ready(package: &Path, aot_dir: &Path) -> (Duration, String) {
 /// key) once it waits: the time from the hand-over to READY, and the logged
 /// time it took to load the component.
 fn spare_to_ready(package: &Path, aot_dir: &Path, warm_up: bool) -> (Duration, Duration) {
-    use rustix::net::{
-        AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags,
-        SocketType, sendmsg, socketpair,
-    };
-    let (ours, theirs) =
-        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
     let mut command = Command::new(runtime());
-    command.arg("--spare");
+    command.arg("--spare").env("RUST_LOG", "weft_runtime=debug");
     if warm_up {
         command.arg(aot_dir);
     }
-    let mut child = command
-        .env("RUST_LOG", "weft_runtime=debug")
-        .stdin(Stdio::from(theirs))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, socket) = common::spare_of(&mut command);
     let key = weft_aot::component_digest(&std::fs::read(package.join("app.wasm")).unwrap());
     let artifact =
         std::fs::File::open(weft_aot::ArtifactStore::new(aot_dir).artifact_path(&key)).unwrap();
@@ -93,18 +84,9 @@ fn spare_to_ready(package: &Path, aot_dir: &Path, warm_up: bool) -> (Duration, D
         descriptor_options: vec!["--artifact-fd".to_owned()],
     };
     let json = serde_json::to_vec(&handover).unwrap();
-    // Handed over as soon as it waits (blocked in `recvmsg`, system call 47
-    // on x86-64), as weft-appd's launches find it.
-    let syscall = format!("/proc/{}/syscall", child.id());
-    while !std::fs::read_to_string(&syscall).is_ok_and(|call| call.starts_with("47 ")) {
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    common::wait_until_waiting(&child);
     let started = Instant::now();
-    let fds = [std::os::fd::AsFd::as_fd(&artifact)];
-    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut ancillary = SendAncillaryBuffer::new(&mut space);
-    assert!(ancillary.push(SendAncillaryMessage::ScmRights(&fds)));
-    sendmsg(&ours, &[std::io::IoSlice::new(&json)], &mut ancillary, SendFlags::empty()).unwrap();
+    assert!(common::send(&socket, &json, &[std::os::fd::AsFd::as_fd(&artifact)]));
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     let elapsed = started.elapsed();

@@ -27,11 +27,8 @@ use crate::{linking, sandbox};
 /// stands for, its descriptors' numbers in place. Standard input is shut and
 /// replaced by /dev/null first, so no second app can ever be handed over.
 pub fn receive_handover() -> Result<Vec<String>> {
-    // SAFETY: descriptor 0 is open for the life of the process (the
-    // supervisor's socket, or whatever the caller gave); it is only borrowed
-    // here and replaced below.
-    #[expect(unsafe_code, reason = "standard input is a descriptor the process owns from birth")]
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let stdin = std::io::stdin();
+    let stdin = stdin.as_fd();
     let (bytes, descriptors) = receive(stdin)?;
     let _ = shutdown(stdin, Shutdown::Both);
     let null = std::fs::File::open("/dev/null").context("opening /dev/null")?;
@@ -148,10 +145,7 @@ fn make_first_uses() {
 
 /// Whether a hand-over waits on standard input.
 fn handover_waiting() -> bool {
-    // SAFETY: as in `receive_handover`: descriptor 0 is open for the life of
-    // the process and only borrowed here.
-    #[expect(unsafe_code, reason = "standard input is a descriptor the process owns from birth")]
-    let stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    let stdin = std::io::stdin();
     let mut fds = [rustix::event::PollFd::new(&stdin, rustix::event::PollFlags::IN)];
     let no_wait = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
     rustix::event::poll(&mut fds, Some(&no_wait)).is_ok_and(|ready| ready > 0)

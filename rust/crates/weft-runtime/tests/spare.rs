@@ -4,15 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, IoSlice, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{Launch, built_package, shared_aot_dir};
-use rustix::net::{
-    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags, SocketType,
-    sendmsg, socketpair,
-};
+use common::{Launch, built_package, send, shared_aot_dir, spare_of, wait_until_waiting};
+use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
 use weft_protocol::runtime::Handover;
 
 const USAGE: i32 = 2;
@@ -22,32 +20,19 @@ fn spare() -> (Child, OwnedFd) {
     spare_of(Command::new(env!("CARGO_BIN_EXE_weft-runtime")).arg("--spare"))
 }
 
-/// A spare runtime started by `command` and the supervisor's end of its
-/// hand-over socket.
-fn spare_of(command: &mut Command) -> (Child, OwnedFd) {
-    let (ours, theirs) =
-        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
-    let child = command
-        .stdin(Stdio::from(theirs))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    (child, ours)
-}
-
-/// Sends `json` with `descriptors` as one message.
-fn send(socket: &OwnedFd, json: &[u8], descriptors: &[std::os::fd::BorrowedFd<'_>]) -> bool {
-    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
-    let mut ancillary = SendAncillaryBuffer::new(&mut space);
-    if !descriptors.is_empty() {
-        assert!(ancillary.push(SendAncillaryMessage::ScmRights(descriptors)));
-    }
-    sendmsg(socket, &[IoSlice::new(json)], &mut ancillary, SendFlags::NOSIGNAL).is_ok()
+/// A spare runtime given the store `aot_dir` to warm up from, logging at
+/// debug level, and the supervisor's end of its hand-over socket.
+fn warming_spare(aot_dir: &Path) -> (Child, OwnedFd) {
+    spare_of(
+        Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
+            .arg("--spare")
+            .arg(aot_dir)
+            .env("RUST_LOG", "weft_runtime=debug"),
+    )
 }
 
 /// A hand-over of hello with `aot_dir` as its artifact store.
-fn handover_of_hello(aot_dir: &std::path::Path) -> Vec<u8> {
+fn handover_of_hello(aot_dir: &Path) -> Vec<u8> {
     let handover = Handover {
         args: vec![
             "--package".into(),
@@ -128,12 +113,7 @@ fn built_apps_a_spare_warms_up_only_with_a_checked_warm_up_artifact() {
             std::fs::remove_file(&warm_up).unwrap();
             std::fs::write(&warm_up, bytes).unwrap();
         }
-        let (mut child, socket) = spare_of(
-            Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
-                .arg("--spare")
-                .arg(aot.path())
-                .env("RUST_LOG", "weft_runtime=debug"),
-        );
+        let (mut child, socket) = warming_spare(aot.path());
         wait_until_waiting(&child);
         assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
         let (line, status, stderr) = ready_line_status_and_stderr(&mut child);
@@ -144,27 +124,11 @@ fn built_apps_a_spare_warms_up_only_with_a_checked_warm_up_artifact() {
     // A launch that came while the spare started does not wait for a warm-up.
     std::fs::remove_file(&warm_up).unwrap();
     store.precompile(&engine, &hello).unwrap();
-    let (mut child, socket) = spare_of(
-        Command::new(env!("CARGO_BIN_EXE_weft-runtime"))
-            .arg("--spare")
-            .arg(aot.path())
-            .env("RUST_LOG", "weft_runtime=debug"),
-    );
+    let (mut child, socket) = warming_spare(aot.path());
     assert!(send(&socket, &handover_of_hello(aot.path()), &[]));
     let (line, _, stderr) = ready_line_status_and_stderr(&mut child);
     assert_eq!(line.trim(), "READY", "{stderr}");
     assert!(stderr.contains("no warm-up: a hand-over is waiting"), "{stderr}");
-}
-
-/// Waits until `spare` waits for its hand-over (blocked in `recvmsg`, system
-/// call 47 on x86-64).
-fn wait_until_waiting(spare: &Child) {
-    let syscall = format!("/proc/{}/syscall", spare.id());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !std::fs::read_to_string(&syscall).is_ok_and(|call| call.starts_with("47 ")) {
-        assert!(std::time::Instant::now() < deadline, "the spare never waited");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
 }
 
 /// The first line `child` writes on stdout, then how it ended and its stderr.

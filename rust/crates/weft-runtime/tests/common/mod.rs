@@ -256,3 +256,45 @@ impl Drop for RunningApp {
         let _ = self.child.wait();
     }
 }
+
+/// A spare runtime started by `command` (`--spare` given) and the supervisor's
+/// end of its hand-over socket (a `SOCK_SEQPACKET` pair on its stdin).
+pub fn spare_of(command: &mut Command) -> (Child, std::os::fd::OwnedFd) {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+    let (ours, theirs) =
+        socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
+    let child = command
+        .stdin(Stdio::from(theirs))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, ours)
+}
+
+/// Sends `json` with `descriptors` (at most 4) as one message on a spare's
+/// hand-over socket; false when it cannot be sent.
+pub fn send(
+    socket: &std::os::fd::OwnedFd,
+    json: &[u8],
+    descriptors: &[std::os::fd::BorrowedFd<'_>],
+) -> bool {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    let mut space = vec![std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut ancillary = SendAncillaryBuffer::new(&mut space);
+    if !descriptors.is_empty() {
+        assert!(ancillary.push(SendAncillaryMessage::ScmRights(descriptors)));
+    }
+    sendmsg(socket, &[std::io::IoSlice::new(json)], &mut ancillary, SendFlags::NOSIGNAL).is_ok()
+}
+
+/// Waits until `spare` waits for its hand-over (blocked in `recvmsg`, system
+/// call 47 on x86-64), as weft-appd's launches find it.
+pub fn wait_until_waiting(spare: &Child) {
+    let syscall = format!("/proc/{}/syscall", spare.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&syscall).is_ok_and(|call| call.starts_with("47 ")) {
+        assert!(Instant::now() < deadline, "the spare never waited");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
